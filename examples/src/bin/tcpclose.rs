@@ -1,0 +1,179 @@
+//! tcpclose: run the book's TCP close scenarios on this kernel.
+//!
+//!     cargo run                          every scenario: is each claim confirmed here?
+//!     cargo run -- list                  the scenario ids
+//!     cargo run -- run broken-pipe       one scenario's transcript
+//!     sudo target/debug/tcpclose run eof-close-wait --pcap eof.pcap --hold 30
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::thread;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand};
+use tcpclose::scenario::{self, Options, Scenario};
+use tcpclose::transcript::{Transcript, Verdict};
+use tcpclose::wire::{self, Capture, CaptureError};
+
+/// Runs the TCP close scenarios of the book on this machine's kernel, over
+/// loopback, and reports whether each claim holds here.
+///
+/// With no command, runs every scenario and prints each claim with its
+/// verdict; exits 0 when all are confirmed, 1 otherwise.
+#[derive(Parser)]
+#[command(name = "tcpclose", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print every scenario id with its title.
+    List,
+    /// Run scenarios and print their transcripts: calls, states, packets, claims.
+    Run {
+        /// Scenario ids, as `tcpclose list` prints them.
+        #[arg(required = true, value_name = "ID")]
+        ids: Vec<String>,
+        /// Write the captured packets to this pcap file (needs CAP_NET_RAW).
+        #[arg(long, value_name = "FILE")]
+        pcap: Option<PathBuf>,
+        /// Print the transcripts as JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Pause for SECS at each scenario's key moment, so you can look with ss or Wireshark.
+        #[arg(long, value_name = "SECS")]
+        hold: Option<f64>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if e.use_stderr() => {
+            let first = e.to_string();
+            let first = first.lines().next().unwrap_or("bad usage").trim_start_matches("error: ");
+            eprintln!("tcpclose: {first} (see tcpclose --help)");
+            return ExitCode::from(2);
+        }
+        Err(e) => {
+            // --help and --version
+            print!("{e}");
+            return ExitCode::SUCCESS;
+        }
+    };
+    match run(cli) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("tcpclose: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<bool> {
+    match cli.command {
+        None => Ok(catalogue()),
+        Some(Command::List) => {
+            for s in scenario::ALL {
+                println!("{:<18} {}", s.id, s.title);
+            }
+            Ok(true)
+        }
+        Some(Command::Run { ids, pcap, json, hold }) => run_some(&ids, pcap, json, hold),
+    }
+}
+
+/// Whether this process may capture; prints one line when it may not.
+fn capture_allowed() -> bool {
+    match Capture::start(0) {
+        Ok(_) => true,
+        Err(CaptureError::NotPermitted) => {
+            eprintln!("tcpclose: packets are not captured ({}); states and calls are still checked", CaptureError::NotPermitted);
+            false
+        }
+        Err(e) => {
+            eprintln!("tcpclose: packets are not captured ({e})");
+            false
+        }
+    }
+}
+
+/// Runs scenarios side by side, one thread each; transcripts in the given order.
+fn run_all(scenarios: &[&'static Scenario], options: &Options) -> Vec<Transcript> {
+    thread::scope(|scope| {
+        let handles: Vec<_> = scenarios.iter().map(|s| scope.spawn(move || s.run(options))).collect();
+        handles.into_iter().map(|h| h.join().expect("a scenario thread panicked")).collect()
+    })
+}
+
+fn catalogue() -> bool {
+    let options = Options { hold: None, capture: capture_allowed() };
+    let scenarios: Vec<_> = scenario::ALL.iter().collect();
+    let transcripts = run_all(&scenarios, &options);
+    let (mut confirmed, mut refuted, mut unchecked) = (0, 0, 0);
+    for t in &transcripts {
+        println!("{}  {}", t.id, t.title);
+        for c in &t.checks {
+            let mark = match c.verdict {
+                Verdict::Confirmed => { confirmed += 1; "confirmed  " }
+                Verdict::Refuted => { refuted += 1; "REFUTED    " }
+                Verdict::NotChecked => { unchecked += 1; "not checked" }
+            };
+            println!("  {mark}  {}", c.claim);
+            if c.verdict == Verdict::Refuted {
+                println!("               observed: {}", c.observed);
+            }
+        }
+        if let Some(e) = &t.error {
+            refuted += 1;
+            println!("  STOPPED      {e}");
+        }
+    }
+    println!(
+        "\n{} scenarios on Linux {}: {confirmed} claims confirmed, {refuted} refuted, {unchecked} not checked",
+        transcripts.len(),
+        kernel_release()
+    );
+    transcripts.iter().all(Transcript::confirmed)
+}
+
+fn run_some(ids: &[String], pcap: Option<PathBuf>, json: bool, hold: Option<f64>) -> anyhow::Result<bool> {
+    let scenarios = ids
+        .iter()
+        .map(|id| scenario::find(id).with_context(|| format!("no scenario {id:?}; `tcpclose list` prints the ids")))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let hold = match hold {
+        Some(secs) if !(0.0..=86_400.0).contains(&secs) => bail!("--hold takes seconds from 0 to 86400, not {secs}"),
+        Some(secs) => Some(Duration::from_secs_f64(secs)),
+        None => None,
+    };
+    let capture = match &pcap {
+        Some(_) => match Capture::start(0) {
+            Ok(_) => true,
+            Err(e) => bail!("cannot write --pcap: {e}"),
+        },
+        None => capture_allowed(),
+    };
+    let transcripts = run_all(&scenarios, &Options { hold, capture });
+    if json {
+        println!("{}", serde_json::to_string_pretty(&transcripts)?);
+    } else {
+        for t in &transcripts {
+            println!("{}", t.to_text());
+        }
+    }
+    if let Some(path) = pcap {
+        let segments: Vec<_> = transcripts.iter().flat_map(|t| t.segments.iter().cloned()).collect();
+        wire::write_pcap(&path, &segments).with_context(|| format!("cannot write {}", path.display()))?;
+        eprintln!("tcpclose: wrote {} packets to {} (open it with wireshark or `tshark -r`)", segments.len(), path.display());
+    }
+    Ok(transcripts.iter().all(Transcript::confirmed))
+}
+
+fn kernel_release() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease").map_or_else(|_| "?".into(), |s| s.trim().to_string())
+}

@@ -1,0 +1,180 @@
+//! The kernel's view of a TCP socket: its state and its queues, read from
+//! the kernel's own socket table (`/proc/net/tcp` and `/proc/net/tcp6`, the
+//! table `ss` and `netstat` read too) through the `procfs` crate.
+//!
+//! A socket is named by its two addresses, so either end of a connection can
+//! be looked up, even after its owner dropped it (an orphaned socket in
+//! FIN_WAIT_2 or TIME_WAIT has no descriptor left but is still in the table).
+
+use std::fmt;
+use std::io;
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+use procfs::net::TcpState;
+use serde::Serialize;
+
+use crate::wait;
+
+/// A TCP state as RFC 9293 names it (netstat spells it the same way; `ss`
+/// writes `CLOSE-WAIT` with a hyphen).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum State {
+    Established,
+    SynSent,
+    SynRecv,
+    FinWait1,
+    FinWait2,
+    TimeWait,
+    Close,
+    CloseWait,
+    LastAck,
+    Listen,
+    Closing,
+    NewSynRecv,
+}
+
+impl State {
+    /// The name as netstat and the RFC print it: `CLOSE_WAIT`.
+    pub fn name(self) -> &'static str {
+        match self {
+            State::Established => "ESTABLISHED",
+            State::SynSent => "SYN_SENT",
+            State::SynRecv => "SYN_RECV",
+            State::FinWait1 => "FIN_WAIT_1",
+            State::FinWait2 => "FIN_WAIT_2",
+            State::TimeWait => "TIME_WAIT",
+            State::Close => "CLOSE",
+            State::CloseWait => "CLOSE_WAIT",
+            State::LastAck => "LAST_ACK",
+            State::Listen => "LISTEN",
+            State::Closing => "CLOSING",
+            State::NewSynRecv => "NEW_SYN_RECV",
+        }
+    }
+}
+
+impl fmt::Display for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.name())
+    }
+}
+
+impl From<TcpState> for State {
+    fn from(state: TcpState) -> Self {
+        match state {
+            TcpState::Established => State::Established,
+            TcpState::SynSent => State::SynSent,
+            TcpState::SynRecv => State::SynRecv,
+            TcpState::FinWait1 => State::FinWait1,
+            TcpState::FinWait2 => State::FinWait2,
+            TcpState::TimeWait => State::TimeWait,
+            TcpState::Close => State::Close,
+            TcpState::CloseWait => State::CloseWait,
+            TcpState::LastAck => State::LastAck,
+            TcpState::Listen => State::Listen,
+            TcpState::Closing => State::Closing,
+            TcpState::NewSynRecv => State::NewSynRecv,
+        }
+    }
+}
+
+/// One row of the kernel's socket table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct SocketView {
+    pub state: State,
+    /// Bytes written but not yet acknowledged by the peer (`Send-Q` in `ss`).
+    pub send_queue: u32,
+    /// Bytes received but not yet read by the owner (`Recv-Q` in `ss`).
+    pub recv_queue: u32,
+}
+
+/// One end of a TCP connection, named by its local and remote address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct End {
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
+}
+
+impl End {
+    /// The end `stream` owns.
+    pub fn of(stream: &TcpStream) -> io::Result<End> {
+        Ok(End {
+            local: stream.local_addr()?,
+            remote: stream.peer_addr()?,
+        })
+    }
+
+    /// The other end of the same connection.
+    pub fn peer(self) -> End {
+        End {
+            local: self.remote,
+            remote: self.local,
+        }
+    }
+
+    /// The kernel's row for this end, or `None` once the kernel has
+    /// forgotten the socket.
+    pub fn view(self) -> io::Result<Option<SocketView>> {
+        let table = if self.local.is_ipv4() {
+            procfs::net::tcp()
+        } else {
+            procfs::net::tcp6()
+        }
+        .map_err(io::Error::other)?;
+        Ok(table
+            .into_iter()
+            .find(|row| {
+                row.local_address == self.local
+                    && row.remote_address == self.remote
+                    && !matches!(row.state, TcpState::Listen)
+            })
+            .map(|row| SocketView {
+                state: row.state.into(),
+                send_queue: row.tx_queue,
+                recv_queue: row.rx_queue,
+            }))
+    }
+
+    /// The state of this end, or `None` once the kernel has forgotten it.
+    pub fn state(self) -> io::Result<Option<State>> {
+        Ok(self.view()?.map(|view| view.state))
+    }
+
+    /// Waits until this end is in `state`.
+    pub fn wait_for(self, state: State) -> io::Result<()> {
+        self.wait_for_within(state, wait::DEFAULT_DEADLINE)
+    }
+
+    /// Waits until this end is in `state`, for at most `deadline`.
+    pub fn wait_for_within(self, state: State, deadline: Duration) -> io::Result<()> {
+        let mut last = None;
+        wait::until(&format!("{self} to be {state}"), deadline, || {
+            last = self.state()?;
+            Ok((last == Some(state)).then_some(()))
+        })
+        .map_err(|e| io::Error::new(e.kind(), format!("{e}; it is {}", describe(last))))
+    }
+
+    /// Waits until the kernel has forgotten this end (no row in the table).
+    pub fn wait_gone(self) -> io::Result<()> {
+        let mut last = None;
+        wait::until(&format!("{self} to leave the table"), wait::DEFAULT_DEADLINE, || {
+            last = self.state()?;
+            Ok(last.is_none().then_some(()))
+        })
+        .map_err(|e| io::Error::new(e.kind(), format!("{e}; it is {}", describe(last))))
+    }
+}
+
+impl fmt::Display for End {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}->{}", self.local, self.remote)
+    }
+}
+
+/// A state, or `gone` for a socket the kernel no longer lists.
+pub fn describe(state: Option<State>) -> String {
+    state.map_or_else(|| "gone".to_string(), |s| s.name().to_string())
+}

@@ -1,0 +1,47 @@
+//! `eof-close-wait`: the client closes; the server's read returns `Ok(0)`;
+//! while the server keeps its stream the socket stays CLOSE_WAIT and sends
+//! no FIN; dropping the stream sends the FIN.
+
+use std::io::Read;
+
+use crate::observe::State;
+use crate::scenario::Run;
+use crate::transcript::Role::{Client, Server};
+
+pub fn perform(run: &mut Run) -> anyhow::Result<()> {
+    let (client, mut server) = run.connect()?;
+
+    drop(client);
+    run.record(Client, "drop(stream)", String::new());
+
+    let mut buf = [0u8; 1024];
+    let read = server.read(&mut buf);
+    run.call(Server, "stream.read(&mut [0; 1024])", &read);
+    run.check_ok("read returns Ok(0): the client's FIN has arrived", &read, 0);
+
+    run.expect_states(
+        "while the server keeps the stream, it is CLOSE_WAIT and the client FIN_WAIT_2",
+        Some(State::FinWait2),
+        Some(State::CloseWait),
+    )?;
+    run.wait_packets("the server's ACK of the client's FIN", |p| p.count(Server, |s| s.flags.ack) >= 2)?;
+    run.hold("the server holds a stream whose peer has closed (CLOSE_WAIT)");
+    run.check_packets("the client sent a FIN, and no FIN left the server while it kept the stream", |p| {
+        let ok = p.count(Client, |s| s.flags.fin) == 1 && p.count(Server, |s| s.flags.fin) == 0;
+        (ok, p.summary())
+    })?;
+
+    drop(server);
+    run.record(Server, "drop(stream)", String::new());
+    run.expect_states(
+        "dropping the stream closes it: the server's socket is gone and the client waits in TIME_WAIT",
+        Some(State::TimeWait),
+        None,
+    )?;
+    run.check_packets("dropping the stream sent the server's FIN, and the client acknowledged it", |p| {
+        let server_fin = p.from(Server).find(|s| s.flags.fin).map(|s| s.seq);
+        let acked = server_fin.is_some_and(|seq| p.from(Client).any(|s| s.flags.ack && s.ack == seq.wrapping_add(1)));
+        (p.count(Server, |s| s.flags.fin) == 1 && acked, p.summary())
+    })?;
+    Ok(())
+}

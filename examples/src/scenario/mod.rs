@@ -1,0 +1,280 @@
+//! The close scenarios. Each is a value with an id (the `tcpclose` argument,
+//! the test name and the transcript file stem), a title, and a `run` that
+//! performs it on real sockets over loopback and checks its claims.
+
+mod broken_pipe;
+mod eof_close_wait;
+mod use_after_close;
+
+use std::io;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::time::Duration;
+
+use crate::observe::{describe, End, State};
+use crate::transcript::{outcome, Check, Role, Step, Transcript, Verdict};
+use crate::wait;
+use crate::wire::{Capture, Segment};
+
+/// One close scenario.
+pub struct Scenario {
+    pub id: &'static str,
+    pub title: &'static str,
+    /// The book chapter that explains it, relative to the book's `src/`.
+    pub chapter: &'static str,
+    perform: fn(&mut Run) -> anyhow::Result<()>,
+}
+
+/// Every scenario, in the book's order.
+pub const ALL: &[Scenario] = &[
+    Scenario {
+        id: "eof-close-wait",
+        title: "the peer closes: read returns Ok(0), and CLOSE_WAIT lasts until the stream is dropped",
+        chapter: "eof-close-wait.md",
+        perform: eof_close_wait::perform,
+    },
+    Scenario {
+        id: "broken-pipe",
+        title: "writing after the peer closed: one write succeeds, draws an RST, the next is BrokenPipe",
+        chapter: "broken-pipe.md",
+        perform: broken_pipe::perform,
+    },
+    Scenario {
+        id: "use-after-close",
+        title: "using a stream after closing it: a compile error in Rust, EOF and EPIPE through a clone",
+        chapter: "use-after-close.md",
+        perform: use_after_close::perform,
+    },
+];
+
+/// The scenario with this id.
+pub fn find(id: &str) -> Option<&'static Scenario> {
+    ALL.iter().find(|s| s.id == id)
+}
+
+/// How to run a scenario.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// Pause at the scenario's interesting moment so a person can look with
+    /// `ss` or Wireshark.
+    pub hold: Option<Duration>,
+    /// Capture packets; when false, packet claims are not checked.
+    pub capture: bool,
+}
+
+impl Scenario {
+    /// Runs the scenario and returns its transcript. A scenario that cannot
+    /// finish (a state never reached, a call that failed unexpectedly)
+    /// returns a transcript with `error` set.
+    pub fn run(&self, options: &Options) -> Transcript {
+        let mut run = Run {
+            options: options.clone(),
+            capture: Err(if options.capture { "not started".into() } else { "capture not requested".into() }),
+            transcript: Transcript {
+                id: self.id.into(),
+                title: self.title.into(),
+                client: None,
+                server: None,
+                steps: Vec::new(),
+                checks: Vec::new(),
+                capture: Err("not started".into()),
+                segments: Vec::new(),
+                error: None,
+            },
+        };
+        let result = (self.perform)(&mut run);
+        run.finish(result.err().map(|e| format!("{e:#}")))
+    }
+}
+
+/// A scenario in progress: records what happens and checks claims.
+pub struct Run {
+    options: Options,
+    capture: Result<Capture, String>,
+    transcript: Transcript,
+}
+
+impl Run {
+    /// Binds a listener on 127.0.0.1, port 0, starts capturing its port,
+    /// connects a client and accepts it: `(client, server)`.
+    pub fn connect(&mut self) -> io::Result<(TcpStream, TcpStream)> {
+        let listener = self.listen()?;
+        let client = TcpStream::connect(listener.local_addr()?)?;
+        self.record(Role::Client, "TcpStream::connect(server)", "Ok(stream)".into());
+        let (server, _) = listener.accept()?;
+        self.record(Role::Server, "listener.accept()", "Ok((stream, client))".into());
+        self.transcript.client = Some(client.local_addr()?);
+        self.states()?;
+        Ok((client, server))
+    }
+
+    /// Binds a listener on 127.0.0.1, port 0, and starts capturing its port.
+    pub fn listen(&mut self) -> io::Result<TcpListener> {
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let addr = listener.local_addr()?;
+        self.transcript.server = Some(addr);
+        if self.options.capture {
+            self.capture = Capture::start(addr.port()).map_err(|e| e.to_string());
+        }
+        self.transcript.capture = self.capture.as_ref().map(|_| ()).map_err(Clone::clone);
+        Ok(listener)
+    }
+
+    fn ends(&self) -> io::Result<(End, End)> {
+        match (self.transcript.client, self.transcript.server) {
+            (Some(client), Some(server)) => Ok((
+                End { local: client, remote: server },
+                End { local: server, remote: client },
+            )),
+            _ => Err(io::Error::other("no connection yet")),
+        }
+    }
+
+    /// Records a call and its result.
+    pub fn call<T: std::fmt::Debug>(&mut self, who: Role, call: &str, result: &io::Result<T>) {
+        self.record(who, call, outcome(result.as_ref()));
+    }
+
+    /// Records a call that returns nothing worth printing (a drop).
+    pub fn record(&mut self, who: Role, call: &str, result: String) {
+        self.transcript.steps.push(Step::Call { who, call: call.into(), result });
+    }
+
+    /// Records the current state of both ends.
+    pub fn states(&mut self) -> io::Result<(Option<State>, Option<State>)> {
+        let (client, server) = self.ends()?;
+        let states = (client.state()?, server.state()?);
+        self.transcript.steps.push(Step::States { client: states.0, server: states.1 });
+        Ok(states)
+    }
+
+    /// Checks a claim against an observation.
+    pub fn check(&mut self, claim: &str, holds: bool, observed: impl Into<String>) {
+        self.transcript.checks.push(Check {
+            claim: claim.into(),
+            verdict: if holds { Verdict::Confirmed } else { Verdict::Refuted },
+            observed: observed.into(),
+        });
+    }
+
+    /// Checks that `result` is `Ok(expected)`.
+    pub fn check_ok<T: std::fmt::Debug + PartialEq>(&mut self, claim: &str, result: &io::Result<T>, expected: T) {
+        let holds = matches!(result, Ok(v) if *v == expected);
+        self.check(claim, holds, outcome(result.as_ref()));
+    }
+
+    /// Checks that `result` failed with `kind` and OS error `errno`.
+    pub fn check_err<T: std::fmt::Debug>(&mut self, claim: &str, result: &io::Result<T>, kind: io::ErrorKind, errno: i32) {
+        let holds = matches!(result, Err(e) if e.kind() == kind && e.raw_os_error() == Some(errno));
+        self.check(claim, holds, outcome(result.as_ref()));
+    }
+
+    /// Waits until the client and the server are in the given states
+    /// (`None`: gone from the kernel's table), records them, and checks the
+    /// claim that they get there.
+    pub fn expect_states(&mut self, claim: &str, client: Option<State>, server: Option<State>) -> io::Result<()> {
+        let (client_end, server_end) = self.ends()?;
+        let mut last = (None, None);
+        let reached = wait::until(claim, wait::DEFAULT_DEADLINE, || {
+            last = (client_end.state()?, server_end.state()?);
+            Ok((last == (client, server)).then_some(()))
+        });
+        self.transcript.steps.push(Step::States { client: last.0, server: last.1 });
+        self.check(
+            claim,
+            reached.is_ok(),
+            format!("client {}, server {}", describe(last.0), describe(last.1)),
+        );
+        Ok(())
+    }
+
+    /// Checks a claim about the segments captured so far. `judge` returns
+    /// whether the claim holds and what it saw. Without a capture the claim
+    /// is recorded as not checked.
+    pub fn check_packets(&mut self, claim: &str, judge: impl FnOnce(&Packets) -> (bool, String)) -> io::Result<()> {
+        let segments = match &mut self.capture {
+            Ok(capture) => capture.segments()?.to_vec(),
+            Err(why) => {
+                let why = why.clone();
+                self.transcript.checks.push(Check { claim: claim.into(), verdict: Verdict::NotChecked, observed: why });
+                return Ok(());
+            }
+        };
+        let (client, server) = self.ends()?;
+        let (holds, observed) = judge(&Packets { segments: &segments, client: client.local, server: server.local });
+        self.check(claim, holds, observed);
+        Ok(())
+    }
+
+    /// Waits until the captured segments satisfy `done` (no-op without a
+    /// capture): a segment sent in reply by the kernel's softirq may be
+    /// queued a moment after the syscall that caused it returned.
+    pub fn wait_packets(&mut self, what: &str, done: impl Fn(&Packets) -> bool) -> io::Result<()> {
+        let (client, server) = self.ends()?;
+        match &mut self.capture {
+            Ok(capture) => capture.wait_for(what, |segments| {
+                done(&Packets { segments, client: client.local, server: server.local })
+            }),
+            Err(_) => Ok(()),
+        }
+    }
+
+    /// Keeps everything as it is for the requested time, so a person can run
+    /// `ss` or look at the capture: a pause for people, never for the tests.
+    pub fn hold(&self, now: &str) {
+        let Some(hold) = self.options.hold else { return };
+        let port = self.transcript.server.map_or(0, |a| a.port());
+        eprintln!(
+            "[{}] holding {} s: {now}\n    look: ss -tan '( sport = :{port} or dport = :{port} )'",
+            self.transcript.id,
+            hold.as_secs_f64()
+        );
+        std::thread::sleep(hold); // hold: the user asked to look
+    }
+
+    fn finish(mut self, error: Option<String>) -> Transcript {
+        if let Ok(capture) = self.capture {
+            match capture.finish() {
+                Ok(segments) => self.transcript.segments = segments,
+                Err(e) => self.transcript.capture = Err(format!("reading the capture failed: {e}")),
+            }
+        }
+        self.transcript.error = error;
+        self.transcript
+    }
+}
+
+/// The captured segments of one connection, with helpers to ask about them.
+pub struct Packets<'a> {
+    pub segments: &'a [Segment],
+    pub client: SocketAddr,
+    pub server: SocketAddr,
+}
+
+impl Packets<'_> {
+    /// The segments `who` sent.
+    pub fn from(&self, who: Role) -> impl Iterator<Item = &Segment> {
+        let addr = match who {
+            Role::Client => self.client,
+            Role::Server => self.server,
+        };
+        self.segments.iter().filter(move |s| s.src == addr)
+    }
+
+    /// How many segments `who` sent that match `pick`.
+    pub fn count(&self, who: Role, pick: impl Fn(&Segment) -> bool) -> usize {
+        self.from(who).filter(|s| pick(s)).count()
+    }
+
+    /// A short summary: `client FIN 1, RST 0, data 0; server FIN 0, ...`.
+    pub fn summary(&self) -> String {
+        let side = |who| {
+            format!(
+                "{who}: FIN {}, RST {}, data segments {}",
+                self.count(who, |s| s.flags.fin),
+                self.count(who, |s| s.flags.rst),
+                self.count(who, |s| s.len > 0)
+            )
+        };
+        format!("{}; {}", side(Role::Client), side(Role::Server))
+    }
+}

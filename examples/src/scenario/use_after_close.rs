@@ -1,0 +1,67 @@
+//! `use-after-close`: Go lets a program call `Read` on a closed connection
+//! and answers "use of closed network connection". In Rust dropping the
+//! stream consumes it, so that program does not compile (E0382, see the
+//! book). What remains possible at run time is a clone that outlives a
+//! `shutdown(Both)`: its reads return `Ok(0)`, its writes `BrokenPipe`.
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::Shutdown;
+
+use crate::observe::State;
+use crate::scenario::Run;
+use crate::transcript::Role::{Client, Server};
+
+const EPIPE: i32 = 32;
+
+pub fn perform(run: &mut Run) -> anyhow::Result<()> {
+    let (client, server) = run.connect()?;
+
+    let mut clone = client.try_clone()?;
+    run.record(Client, "stream.try_clone()", "Ok(clone)".into());
+
+    let shutdown = client.shutdown(Shutdown::Both);
+    run.call(Client, "stream.shutdown(Shutdown::Both)", &shutdown);
+    run.check_ok("shutdown(Both) succeeds while a clone is alive", &shutdown, ());
+    run.expect_states(
+        "shutdown sends the FIN although a clone still holds the socket: client FIN_WAIT_2, server CLOSE_WAIT",
+        Some(State::FinWait2),
+        Some(State::CloseWait),
+    )?;
+    run.hold("the client shut its socket down; a clone still holds it");
+
+    let mut buf = [0u8; 16];
+    let read = clone.read(&mut buf);
+    run.call(Client, "clone.read(&mut [0; 16])", &read);
+    run.check_ok("the clone's read returns Ok(0) at once: the socket is shut for reading", &read, 0);
+
+    let write = clone.write(b"late");
+    run.call(Client, "clone.write(b\"late\")", &write);
+    run.check_err(
+        "the clone's write fails with ErrorKind::BrokenPipe (os error 32) and sends nothing",
+        &write,
+        ErrorKind::BrokenPipe,
+        EPIPE,
+    );
+
+    run.wait_packets("the server's ACK of the client's FIN", |p| p.count(Server, |s| s.flags.ack) >= 2)?;
+    run.check_packets("on the wire: the client's FIN and no data from the client, no RST", |p| {
+        let ok = p.count(Client, |s| s.flags.fin) == 1
+            && p.count(Client, |s| s.len > 0) == 0
+            && p.count(Client, |s| s.flags.rst) == 0
+            && p.count(Server, |s| s.flags.rst) == 0;
+        (ok, p.summary())
+    })?;
+
+    drop(clone);
+    run.record(Client, "drop(clone)", String::new());
+    drop(client);
+    run.record(Client, "drop(stream)", String::new());
+    drop(server);
+    run.record(Server, "drop(stream)", String::new());
+    run.expect_states(
+        "once the server closes too, the connection ends as any other: client TIME_WAIT, server gone",
+        Some(State::TimeWait),
+        None,
+    )?;
+    Ok(())
+}

@@ -1,0 +1,187 @@
+//! What a scenario did and saw: the calls with their results, the states of
+//! both ends, the segments on the wire and the claims checked against them.
+//! Rendered as text for people (normalised: no ports, no timestamps,
+//! sequence numbers relative) and as JSON for programs.
+
+use std::fmt::{self, Write as _};
+use std::io;
+use std::net::SocketAddr;
+
+use serde::Serialize;
+
+use crate::observe::{describe, State};
+use crate::wire::Segment;
+
+/// Who made a call: the side that connected or the side that accepted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Client,
+    Server,
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(match self {
+            Role::Client => "client",
+            Role::Server => "server",
+        })
+    }
+}
+
+/// One line of the story.
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Step {
+    /// A call and what it returned.
+    Call { who: Role, call: String, result: String },
+    /// The kernel's state of both ends (`None`: not in the table).
+    States { client: Option<State>, server: Option<State> },
+}
+
+/// Whether this kernel confirmed a claim.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Confirmed,
+    Refuted,
+    /// The claim is about packets and nothing could be captured.
+    NotChecked,
+}
+
+/// A sentence the book says, and what this run observed.
+#[derive(Clone, Debug, Serialize)]
+pub struct Check {
+    pub claim: String,
+    pub verdict: Verdict,
+    pub observed: String,
+}
+
+/// Everything one run of a scenario produced.
+#[derive(Clone, Debug, Serialize)]
+pub struct Transcript {
+    pub id: String,
+    pub title: String,
+    pub client: Option<SocketAddr>,
+    pub server: Option<SocketAddr>,
+    pub steps: Vec<Step>,
+    pub checks: Vec<Check>,
+    /// `Err` holds why nothing was captured.
+    pub capture: Result<(), String>,
+    pub segments: Vec<Segment>,
+    /// Set when the scenario stopped early.
+    pub error: Option<String>,
+}
+
+impl Transcript {
+    /// True when the run finished and no claim was refuted.
+    pub fn confirmed(&self) -> bool {
+        self.error.is_none() && self.checks.iter().all(|c| c.verdict != Verdict::Refuted)
+    }
+
+    /// The check whose claim starts with `prefix`.
+    pub fn check(&self, prefix: &str) -> Option<&Check> {
+        self.checks.iter().find(|c| c.claim.starts_with(prefix))
+    }
+
+    fn role_of(&self, addr: SocketAddr) -> &'static str {
+        if Some(addr) == self.server {
+            "server"
+        } else if Some(addr) == self.client {
+            "client"
+        } else {
+            "other"
+        }
+    }
+
+    /// The segments as lines `client → server  FIN ACK  seq=1 ack=1`, with
+    /// sequence numbers relative to each side's first, as Wireshark shows.
+    pub fn packet_lines(&self) -> Vec<String> {
+        let mut isn: Vec<(SocketAddr, u32)> = Vec::new();
+        let mut first_seq = |addr: SocketAddr, seq: u32| -> u32 {
+            match isn.iter().find(|(a, _)| *a == addr) {
+                Some((_, s)) => *s,
+                None => {
+                    isn.push((addr, seq));
+                    seq
+                }
+            }
+        };
+        let mut lines = Vec::new();
+        for s in &self.segments {
+            let seq = s.seq.wrapping_sub(first_seq(s.src, s.seq));
+            let mut line = format!("{} → {}  {:<11}", self.role_of(s.src), self.role_of(s.dst), s.flags.to_string());
+            if !s.flags.syn {
+                write!(line, " seq={seq}").unwrap();
+                if s.flags.ack {
+                    let ack = s.ack.wrapping_sub(first_seq(s.dst, s.ack.wrapping_sub(1)));
+                    write!(line, " ack={ack}").unwrap();
+                }
+            }
+            if s.len > 0 {
+                write!(line, " len={}", s.len).unwrap();
+            }
+            lines.push(line.trim_end().to_string());
+        }
+        lines
+    }
+
+    /// The transcript as text, normalised so that two runs on the same
+    /// kernel print the same thing.
+    pub fn to_text(&self) -> String {
+        let mut out = String::new();
+        writeln!(out, "{}: {}", self.id, self.title).unwrap();
+        writeln!(out, "\ncalls and states").unwrap();
+        for step in &self.steps {
+            match step {
+                Step::Call { who, call, result } if result.is_empty() => {
+                    writeln!(out, "  {who}  {call}").unwrap()
+                }
+                Step::Call { who, call, result } => {
+                    writeln!(out, "  {who}  {call:<34} -> {result}").unwrap()
+                }
+                Step::States { client, server } => writeln!(
+                    out,
+                    "          states: client {}, server {}",
+                    describe(*client),
+                    describe(*server)
+                )
+                .unwrap(),
+            }
+        }
+        match &self.capture {
+            Ok(()) => {
+                writeln!(out, "\npackets (sequence numbers relative)").unwrap();
+                for line in self.packet_lines() {
+                    writeln!(out, "  {line}").unwrap();
+                }
+            }
+            Err(why) => writeln!(out, "\npackets: not captured ({why})").unwrap(),
+        }
+        writeln!(out, "\nclaims").unwrap();
+        for check in &self.checks {
+            let mark = match check.verdict {
+                Verdict::Confirmed => "confirmed  ",
+                Verdict::Refuted => "REFUTED    ",
+                Verdict::NotChecked => "not checked",
+            };
+            writeln!(out, "  {mark}  {}", check.claim).unwrap();
+            if check.verdict != Verdict::Confirmed {
+                writeln!(out, "               observed: {}", check.observed).unwrap();
+            }
+        }
+        if let Some(error) = &self.error {
+            writeln!(out, "\nstopped early: {error}").unwrap();
+        }
+        out
+    }
+}
+
+/// A call's result as the transcript prints it: `Ok(0)`, or
+/// `Err(BrokenPipe) "Broken pipe (os error 32)"`.
+pub fn outcome<T: fmt::Debug>(result: Result<&T, &io::Error>) -> String {
+    match result {
+        Ok(value) => format!("Ok({value:?})"),
+        Err(e) => format!("Err({:?}) \"{e}\"", e.kind()),
+    }
+}

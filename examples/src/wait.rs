@@ -1,0 +1,41 @@
+//! Waiting for something the kernel does, with a deadline.
+//!
+//! The kernel changes a socket's state or sends a segment on its own
+//! schedule. Tests and scenarios never sleep a fixed time hoping it has
+//! happened: they ask again and again until it has, or until the deadline.
+
+use std::io;
+use std::time::{Duration, Instant};
+
+/// How long to wait for an event that normally takes microseconds on
+/// loopback: generous, so a loaded CI machine does not fail spuriously.
+pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(10);
+
+/// The pause between two looks. Short, because loopback events are fast;
+/// this is a polling interval, not a guess at when the event happens.
+const POLL_INTERVAL: Duration = Duration::from_millis(2);
+
+/// Calls `look` until it returns `Some`, and returns that value.
+///
+/// Fails with `ErrorKind::TimedOut` after `deadline`, naming `what` was
+/// awaited and the last observation (`describe` turns `look`'s most recent
+/// `None` into words).
+pub fn until<T>(
+    what: &str,
+    deadline: Duration,
+    mut look: impl FnMut() -> io::Result<Option<T>>,
+) -> io::Result<T> {
+    let start = Instant::now();
+    loop {
+        if let Some(found) = look()? {
+            return Ok(found);
+        }
+        if start.elapsed() >= deadline {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("gave up after {deadline:?} waiting for {what}"),
+            ));
+        }
+        std::thread::sleep(POLL_INTERVAL);
+    }
+}
