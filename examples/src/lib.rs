@@ -3,6 +3,7 @@
 //! into the book's scenarios ([`scenario`]) whose runs produce
 //! [`transcript`]s.
 
+pub mod cli;
 pub mod observe;
 pub mod scenario;
 pub mod transcript;

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
+use tcpclose::cli;
 use tcpclose::scenario::{self, Options, Scenario};
 use tcpclose::transcript::{Transcript, Verdict};
 use tcpclose::wire::{self, Capture, CaptureError};
@@ -44,26 +45,13 @@ enum Command {
         #[arg(long)]
         json: bool,
         /// Pause for SECS at each scenario's key moment, so you can look with ss or Wireshark.
-        #[arg(long, value_name = "SECS")]
-        hold: Option<f64>,
+        #[arg(long, value_name = "SECS", value_parser = cli::seconds)]
+        hold: Option<Duration>,
     },
 }
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
-        Err(e) if e.use_stderr() => {
-            let first = e.to_string();
-            let first = first.lines().next().unwrap_or("bad usage").trim_start_matches("error: ");
-            eprintln!("tcpclose: {first} (see tcpclose --help)");
-            return ExitCode::from(2);
-        }
-        Err(e) => {
-            // --help and --version
-            print!("{e}");
-            return ExitCode::SUCCESS;
-        }
-    };
+    let cli: Cli = cli::parse();
     match run(cli) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
@@ -141,16 +129,11 @@ fn catalogue() -> bool {
     transcripts.iter().all(Transcript::confirmed)
 }
 
-fn run_some(ids: &[String], pcap: Option<PathBuf>, json: bool, hold: Option<f64>) -> anyhow::Result<bool> {
+fn run_some(ids: &[String], pcap: Option<PathBuf>, json: bool, hold: Option<Duration>) -> anyhow::Result<bool> {
     let scenarios = ids
         .iter()
         .map(|id| scenario::find(id).with_context(|| format!("no scenario {id:?}; `tcpclose list` prints the ids")))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let hold = match hold {
-        Some(secs) if !(0.0..=86_400.0).contains(&secs) => bail!("--hold takes seconds from 0 to 86400, not {secs}"),
-        Some(secs) => Some(Duration::from_secs_f64(secs)),
-        None => None,
-    };
     let capture = match &pcap {
         Some(_) => match Capture::start(0) {
             Ok(_) => true,

@@ -1,0 +1,37 @@
+//! What the lab's programs share on the command line.
+
+use std::time::Duration;
+
+use clap::Parser;
+
+/// Parses the command line. Bad usage prints one line and exits with 2;
+/// `--help` and `--version` print and exit with 0.
+pub fn parse<T: Parser>() -> T {
+    match T::try_parse() {
+        Ok(args) => args,
+        Err(e) if e.use_stderr() => {
+            let name = std::env::args().next().unwrap_or_default();
+            let name = name.rsplit('/').next().unwrap_or("tcpclose");
+            // clap's message is a paragraph; its first lines up to the blank
+            // one say what is wrong.
+            let text = e.to_string();
+            let what: Vec<&str> = text.lines().take_while(|l| !l.trim().is_empty()).map(str::trim).collect();
+            let what = what.join(" ");
+            eprintln!("{name}: {} (see {name} --help)", what.trim_start_matches("error: "));
+            std::process::exit(2);
+        }
+        Err(e) => {
+            print!("{e}");
+            std::process::exit(0);
+        }
+    }
+}
+
+/// Parses `--hold SECS`: seconds from 0 to one day, fractions allowed.
+pub fn seconds(text: &str) -> Result<Duration, String> {
+    let secs: f64 = text.parse().map_err(|_| format!("{text:?} is not a number of seconds"))?;
+    if !(0.0..=86_400.0).contains(&secs) {
+        return Err(format!("{secs} is not between 0 and 86400 seconds"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
