@@ -1,0 +1,121 @@
+# shellcheck shell=bash
+# Shared by the reproduction scripts: build the programs, run the server,
+# record with tcpdump, show sockets with ss (and netstat), clean up.
+# Source it; it sets `set -euo pipefail` and an EXIT trap.
+
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+bin="${CARGO_TARGET_DIR:-$root/target}/debug"
+work=$(mktemp -d)
+server_pid=""
+capture_pid=""
+capturing=false
+
+cleanup() {
+    local status=$?
+    if [ -n "$capture_pid" ]; then
+        kill -INT "$capture_pid" 2>/dev/null || true
+        wait "$capture_pid" 2>/dev/null || true
+    fi
+    if [ -n "$server_pid" ]; then
+        kill "$server_pid" 2>/dev/null || true
+        wait "$server_pid" 2>/dev/null || true
+    fi
+    rm -rf "$work"
+    exit "$status"
+}
+trap cleanup EXIT
+
+die() {
+    echo "$(basename "$0"): $*" >&2
+    exit 1
+}
+
+say() {
+    printf '\n== %s\n' "$*"
+}
+
+# Builds the server and client of the examples crate.
+build_programs() {
+    command -v cargo >/dev/null || die "cargo is not installed"
+    (cd "$root" && cargo build --quiet -p tcpclose --bin server --bin client) || die "cannot build the programs"
+}
+
+# wait_for_line FILE PATTERN [SECONDS]: waits until FILE has a line matching
+# the extended regular expression PATTERN.
+wait_for_line() {
+    local file=$1 pattern=$2 deadline=$((SECONDS + ${3:-10}))
+    until grep -qE -- "$pattern" "$file" 2>/dev/null; do
+        [ "$SECONDS" -lt "$deadline" ] || die "gave up waiting for /$pattern/ in $(basename "$file"): $(tail -n 3 "$file" 2>/dev/null)"
+        sleep 0.05
+    done
+}
+
+# start_server ARGS...: starts the server on $ADDR (default 127.0.0.1:8081)
+# and sets $port to the port it listens on.
+start_server() {
+    "$bin/server" --listen "${ADDR:-127.0.0.1:8081}" "$@" >"$work/server.log" 2>&1 &
+    server_pid=$!
+    wait_for_line "$work/server.log" '^listening on |^server:'
+    grep -q '^server:' "$work/server.log" && die "$(cat "$work/server.log")"
+    port=$(sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$work/server.log")
+    echo "server listening on port $port"
+}
+
+# start_capture FILE: records the port's packets with tcpdump, if allowed.
+start_capture() {
+    pcap=$1
+    if ! command -v tcpdump >/dev/null; then
+        echo "tcpdump is not installed: no packets recorded (apt-get install tcpdump)"
+        return
+    fi
+    tcpdump -i lo -nn -U -w "$pcap" "tcp port $port" 2>"$work/tcpdump.log" &
+    capture_pid=$!
+    if ! (wait_for_line "$work/tcpdump.log" 'listening on|ermission|rror'); then
+        die "tcpdump did not start: $(cat "$work/tcpdump.log")"
+    fi
+    if ! grep -q 'listening on' "$work/tcpdump.log"; then
+        echo "tcpdump cannot capture (it needs root: run this script with sudo); showing sockets only"
+        capture_pid=""
+        return
+    fi
+    capturing=true
+}
+
+# stop_capture PATTERN: waits until the capture holds a packet whose
+# tcpdump line matches PATTERN, then stops tcpdump.
+stop_capture() {
+    $capturing || return 0
+    local deadline=$((SECONDS + 10))
+    until tcpdump -nn -r "$pcap" 2>/dev/null | grep -qE -- "$1"; do
+        [ "$SECONDS" -lt "$deadline" ] || die "the capture never showed /$1/"
+        sleep 0.05
+    done
+    kill -INT "$capture_pid"
+    wait "$capture_pid" 2>/dev/null || true
+    capture_pid=""
+}
+
+# show_sockets: what ss (and netstat, if installed) list for the port.
+show_sockets() {
+    say "ss -tan '( sport = :$port or dport = :$port )'"
+    ss -tan "( sport = :$port or dport = :$port )"
+    if command -v netstat >/dev/null; then
+        say "netstat -tan | grep ':$port '"
+        netstat -tan | grep ":$port " || true
+    fi
+}
+
+# show_packets: the recorded packets, as tcpdump prints them.
+show_packets() {
+    $capturing || return 0
+    say "tcpdump -nn -r $pcap"
+    tcpdump -nn -r "$pcap" 2>/dev/null
+    echo "(open $pcap in Wireshark to see the same packets)"
+}
+
+server_log() {
+    say "server output"
+    cat "$work/server.log"
+}
