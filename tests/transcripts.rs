@@ -10,13 +10,22 @@ use tcpclose::scenario::{self, Options};
 
 fn check_transcript(id: &str) {
     let scenario = scenario::find(id).expect("a scenario with this id");
-    let transcript = scenario.run(&Options { hold: None, capture: true });
+    let transcript = scenario.run(&Options {
+        hold: None,
+        capture: true,
+    });
     if let Err(why) = &transcript.capture {
         panic!("{id}: the book's transcripts include packets, and {why}");
     }
-    assert!(transcript.confirmed(), "{id} was not confirmed on this kernel:\n{}", transcript.to_text());
+    assert!(
+        transcript.confirmed(),
+        "{id} was not confirmed on this kernel:\n{}",
+        transcript.to_text()
+    );
     let text = transcript.to_text();
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/transcripts").join(format!("{id}.txt"));
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("src/transcripts")
+        .join(format!("{id}.txt"));
     if std::env::var_os("TCPCLOSE_BLESS").is_some() {
         std::fs::write(&path, &text).unwrap();
         return;
@@ -35,7 +44,11 @@ fn every_scenario_has_a_transcript_test() {
     let source = include_str!("transcripts.rs");
     for s in scenario::ALL {
         let name = s.id.replace('-', "_");
-        assert!(source.contains(&format!("fn {name}()")), "no transcript test for {}", s.id);
+        assert!(
+            source.contains(&format!("fn {name}()")),
+            "no transcript test for {}",
+            s.id
+        );
     }
 }
 

@@ -15,7 +15,11 @@ pub fn parse<T: Parser>() -> T {
             // clap's message is a paragraph; its first lines up to the blank
             // one say what is wrong.
             let text = e.to_string();
-            let what: Vec<&str> = text.lines().take_while(|l| !l.trim().is_empty()).map(str::trim).collect();
+            let what: Vec<&str> = text
+                .lines()
+                .take_while(|l| !l.trim().is_empty())
+                .map(str::trim)
+                .collect();
             let what = what.join(" ");
             eprintln!("{name}: {} (see {name} --help)", what.trim_start_matches("error: "));
             std::process::exit(2);
@@ -29,7 +33,9 @@ pub fn parse<T: Parser>() -> T {
 
 /// Parses `--hold SECS`: seconds from 0 to one day, fractions allowed.
 pub fn seconds(text: &str) -> Result<Duration, String> {
-    let secs: f64 = text.parse().map_err(|_| format!("{text:?} is not a number of seconds"))?;
+    let secs: f64 = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number of seconds"))?;
     if !(0.0..=86_400.0).contains(&secs) {
         return Err(format!("{secs} is not between 0 and 86400 seconds"));
     }

@@ -36,7 +36,10 @@ pub enum Step {
     /// A call and what it returned.
     Call { who: Role, call: String, result: String },
     /// The kernel's state of both ends (`None`: not in the table).
-    States { client: Option<State>, server: Option<State> },
+    States {
+        client: Option<State>,
+        server: Option<State>,
+    },
 }
 
 /// Whether this kernel confirmed a claim.
@@ -110,7 +113,12 @@ impl Transcript {
         let mut lines = Vec::new();
         for s in &self.segments {
             let seq = s.seq.wrapping_sub(first_seq(s.src, s.seq));
-            let mut line = format!("{} → {}  {:<11}", self.role_of(s.src), self.role_of(s.dst), s.flags.to_string());
+            let mut line = format!(
+                "{} → {}  {:<11}",
+                self.role_of(s.src),
+                self.role_of(s.dst),
+                s.flags.to_string()
+            );
             if !s.flags.syn {
                 write!(line, " seq={seq}").unwrap();
                 if s.flags.ack {
@@ -134,12 +142,8 @@ impl Transcript {
         writeln!(out, "\ncalls and states").unwrap();
         for step in &self.steps {
             match step {
-                Step::Call { who, call, result } if result.is_empty() => {
-                    writeln!(out, "  {who}  {call}").unwrap()
-                }
-                Step::Call { who, call, result } => {
-                    writeln!(out, "  {who}  {call:<34} -> {result}").unwrap()
-                }
+                Step::Call { who, call, result } if result.is_empty() => writeln!(out, "  {who}  {call}").unwrap(),
+                Step::Call { who, call, result } => writeln!(out, "  {who}  {call:<34} -> {result}").unwrap(),
                 Step::States { client, server } => writeln!(
                     out,
                     "          states: client {}, server {}",

@@ -20,11 +20,7 @@ const POLL_INTERVAL: Duration = Duration::from_millis(2);
 /// Fails with `ErrorKind::TimedOut` after `deadline`, naming `what` was
 /// awaited and the last observation (`describe` turns `look`'s most recent
 /// `None` into words).
-pub fn until<T>(
-    what: &str,
-    deadline: Duration,
-    mut look: impl FnMut() -> io::Result<Option<T>>,
-) -> io::Result<T> {
+pub fn until<T>(what: &str, deadline: Duration, mut look: impl FnMut() -> io::Result<Option<T>>) -> io::Result<T> {
     let start = Instant::now();
     loop {
         if let Some(found) = look()? {

@@ -146,7 +146,9 @@ impl Capture {
                 CaptureError::Io(e)
             }
         })?;
-        socket.attach_filter(&outgoing_tcp_port_filter(port)).map_err(CaptureError::Io)?;
+        socket
+            .attach_filter(&outgoing_tcp_port_filter(port))
+            .map_err(CaptureError::Io)?;
         socket.set_recv_buffer_size(4 << 20).map_err(CaptureError::Io)?;
         socket.bind(&loopback_link_addr()?).map_err(CaptureError::Io)?;
         socket.set_nonblocking(true).map_err(CaptureError::Io)?;
@@ -220,7 +222,10 @@ fn loopback_link_addr() -> Result<SockAddr, CaptureError> {
         ll.sll_family = libc::AF_PACKET as u16;
         ll.sll_protocol = ETH_P_ALL.to_be();
         ll.sll_ifindex = index as i32;
-        Ok(SockAddr::new(storage, std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t))
+        Ok(SockAddr::new(
+            storage,
+            std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+        ))
     }
 }
 
@@ -232,8 +237,8 @@ fn loopback_link_addr() -> Result<SockAddr, CaptureError> {
 /// and so do we.
 fn outgoing_tcp_port_filter(port: u16) -> Vec<SockFilter> {
     use libc::{
-        BPF_ABS, BPF_B, BPF_H, BPF_IND, BPF_JEQ, BPF_JMP, BPF_K, BPF_LD, BPF_LDX, BPF_MSH, BPF_RET, BPF_W,
-        SKF_AD_OFF, SKF_AD_PKTTYPE,
+        BPF_ABS, BPF_B, BPF_H, BPF_IND, BPF_JEQ, BPF_JMP, BPF_K, BPF_LD, BPF_LDX, BPF_MSH, BPF_RET, BPF_W, SKF_AD_OFF,
+        SKF_AD_PKTTYPE,
     };
     let op = |code: u32| code as u16;
     let ld = |code: u32, k: u32| SockFilter::new(op(code), 0, 0, k);

@@ -92,12 +92,17 @@ fn handle(mut stream: TcpStream, args: &Args) -> anyhow::Result<Option<TcpStream
             Ok(None)
         }
         OnEof::Leak => {
-            say(format!("{peer}: keeping the stream: this socket stays CLOSE-WAIT until the server exits"));
+            say(format!(
+                "{peer}: keeping the stream: this socket stays CLOSE-WAIT until the server exits"
+            ));
             Ok(Some(stream))
         }
         OnEof::Write => {
             if let Some(hold) = args.hold {
-                say(format!("{peer}: holding {} s before writing (look with ss: CLOSE-WAIT)", hold.as_secs_f64()));
+                say(format!(
+                    "{peer}: holding {} s before writing (look with ss: CLOSE-WAIT)",
+                    hold.as_secs_f64()
+                ));
                 thread::sleep(hold); // hold: for the person watching
             }
             let end = End::of(&stream)?;
@@ -105,7 +110,9 @@ fn handle(mut stream: TcpStream, args: &Args) -> anyhow::Result<Option<TcpStream
             say(format!("{peer}: write(1024 bytes) -> {}", outcome(first.as_ref())));
             // The client answers the data with RST; the RST removes our socket.
             match end.wait_gone() {
-                Ok(()) => say(format!("{peer}: the client answered with RST: the socket is gone from the table")),
+                Ok(()) => say(format!(
+                    "{peer}: the client answered with RST: the socket is gone from the table"
+                )),
                 Err(e) => say(format!("{peer}: no RST yet ({e})")),
             }
             let second = stream.write(&[0u8; 1024]);

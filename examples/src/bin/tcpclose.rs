@@ -80,7 +80,10 @@ fn capture_allowed() -> bool {
     match Capture::start(0) {
         Ok(_) => true,
         Err(CaptureError::NotPermitted) => {
-            eprintln!("tcpclose: packets are not captured ({}); states and calls are still checked", CaptureError::NotPermitted);
+            eprintln!(
+                "tcpclose: packets are not captured ({}); states and calls are still checked",
+                CaptureError::NotPermitted
+            );
             false
         }
         Err(e) => {
@@ -94,12 +97,18 @@ fn capture_allowed() -> bool {
 fn run_all(scenarios: &[&'static Scenario], options: &Options) -> Vec<Transcript> {
     thread::scope(|scope| {
         let handles: Vec<_> = scenarios.iter().map(|s| scope.spawn(move || s.run(options))).collect();
-        handles.into_iter().map(|h| h.join().expect("a scenario thread panicked")).collect()
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a scenario thread panicked"))
+            .collect()
     })
 }
 
 fn catalogue() -> bool {
-    let options = Options { hold: None, capture: capture_allowed() };
+    let options = Options {
+        hold: None,
+        capture: capture_allowed(),
+    };
     let scenarios: Vec<_> = scenario::ALL.iter().collect();
     let transcripts = run_all(&scenarios, &options);
     let (mut confirmed, mut refuted, mut unchecked) = (0, 0, 0);
@@ -107,9 +116,18 @@ fn catalogue() -> bool {
         println!("{}  {}", t.id, t.title);
         for c in &t.checks {
             let mark = match c.verdict {
-                Verdict::Confirmed => { confirmed += 1; "confirmed  " }
-                Verdict::Refuted => { refuted += 1; "REFUTED    " }
-                Verdict::NotChecked => { unchecked += 1; "not checked" }
+                Verdict::Confirmed => {
+                    confirmed += 1;
+                    "confirmed  "
+                }
+                Verdict::Refuted => {
+                    refuted += 1;
+                    "REFUTED    "
+                }
+                Verdict::NotChecked => {
+                    unchecked += 1;
+                    "not checked"
+                }
             };
             println!("  {mark}  {}", c.claim);
             if c.verdict == Verdict::Refuted {
@@ -152,7 +170,11 @@ fn run_some(ids: &[String], pcap: Option<PathBuf>, json: bool, hold: Option<Dura
     if let Some(path) = pcap {
         let segments: Vec<_> = transcripts.iter().flat_map(|t| t.segments.iter().cloned()).collect();
         wire::write_pcap(&path, &segments).with_context(|| format!("cannot write {}", path.display()))?;
-        eprintln!("tcpclose: wrote {} packets to {} (open it with wireshark or `tshark -r`)", segments.len(), path.display());
+        eprintln!(
+            "tcpclose: wrote {} packets to {} (open it with wireshark or `tshark -r`)",
+            segments.len(),
+            path.display()
+        );
     }
     Ok(transcripts.iter().all(Transcript::confirmed))
 }

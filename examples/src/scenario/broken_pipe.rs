@@ -27,7 +27,11 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
 
     let first = server.write(&[0u8; 1024]);
     run.call(Server, "stream.write(&[0; 1024])", &first);
-    run.check_ok("the first write succeeds: the kernel accepts all 1024 bytes", &first, 1024);
+    run.check_ok(
+        "the first write succeeds: the kernel accepts all 1024 bytes",
+        &first,
+        1024,
+    );
 
     run.expect_states(
         "the client's socket is closed, so it answers the data with RST, and the RST ends both sockets",
@@ -35,11 +39,14 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
         None,
     )?;
     run.wait_packets("the client's RST", |p| p.count(Client, |s| s.flags.rst) == 1)?;
-    run.check_packets("on the wire: the 1024 bytes from the server, then an RST from the client", |p| {
-        let data = p.count(Server, |s| s.len == 1024);
-        let rst = p.count(Client, |s| s.flags.rst);
-        (data == 1 && rst == 1, p.summary())
-    })?;
+    run.check_packets(
+        "on the wire: the 1024 bytes from the server, then an RST from the client",
+        |p| {
+            let data = p.count(Server, |s| s.len == 1024);
+            let rst = p.count(Client, |s| s.flags.rst);
+            (data == 1 && rst == 1, p.summary())
+        },
+    )?;
 
     let second = server.write(&[0u8; 1024]);
     run.call(Server, "stream.write(&[0; 1024])", &second);
@@ -51,23 +58,34 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
     );
     let third = server.write(&[0u8; 1024]);
     run.call(Server, "stream.write(&[0; 1024])", &third);
-    run.check_err("every later write fails the same way", &third, ErrorKind::BrokenPipe, EPIPE);
+    run.check_err(
+        "every later write fails the same way",
+        &third,
+        ErrorKind::BrokenPipe,
+        EPIPE,
+    );
 
     let mut buf = [0u8; 1024];
     let read = server.read(&mut buf);
     run.call(Server, "stream.read(&mut [0; 1024])", &read);
     run.check_ok("a read returns Ok(0): the FIN arrived before the RST", &read, 0);
 
-    run.check_packets("the failed writes sent nothing: one data segment and one RST in all", |p| {
-        let ok = p.count(Server, |s| s.len > 0) == 1 && p.count(Client, |s| s.flags.rst) == 1;
-        (ok, p.summary())
-    })?;
+    run.check_packets(
+        "the failed writes sent nothing: one data segment and one RST in all",
+        |p| {
+            let ok = p.count(Server, |s| s.len > 0) == 1 && p.count(Client, |s| s.flags.rst) == 1;
+            (ok, p.summary())
+        },
+    )?;
 
     let ignored = sigpipe_is_ignored();
     run.check(
         "the process is alive: Rust's runtime ignores SIGPIPE before main, so EPIPE is an error value, not a signal",
         ignored,
-        format!("SIGPIPE disposition: {}", if ignored { "ignored" } else { "not ignored" }),
+        format!(
+            "SIGPIPE disposition: {}",
+            if ignored { "ignored" } else { "not ignored" }
+        ),
     );
     Ok(())
 }
@@ -77,7 +95,6 @@ pub fn sigpipe_is_ignored() -> bool {
     // SAFETY: with a null new action, sigaction only reads the current one.
     unsafe {
         let mut current: libc::sigaction = std::mem::zeroed();
-        libc::sigaction(libc::SIGPIPE, std::ptr::null(), &mut current) == 0
-            && current.sa_sigaction == libc::SIG_IGN
+        libc::sigaction(libc::SIGPIPE, std::ptr::null(), &mut current) == 0 && current.sa_sigaction == libc::SIG_IGN
     }
 }

@@ -24,12 +24,17 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
         Some(State::FinWait2),
         Some(State::CloseWait),
     )?;
-    run.wait_packets("the server's ACK of the client's FIN", |p| p.count(Server, |s| s.flags.ack) >= 2)?;
-    run.hold("the server holds a stream whose peer has closed (CLOSE_WAIT)");
-    run.check_packets("the client sent a FIN, and no FIN left the server while it kept the stream", |p| {
-        let ok = p.count(Client, |s| s.flags.fin) == 1 && p.count(Server, |s| s.flags.fin) == 0;
-        (ok, p.summary())
+    run.wait_packets("the server's ACK of the client's FIN", |p| {
+        p.count(Server, |s| s.flags.ack) >= 2
     })?;
+    run.hold("the server holds a stream whose peer has closed (CLOSE_WAIT)");
+    run.check_packets(
+        "the client sent a FIN, and no FIN left the server while it kept the stream",
+        |p| {
+            let ok = p.count(Client, |s| s.flags.fin) == 1 && p.count(Server, |s| s.flags.fin) == 0;
+            (ok, p.summary())
+        },
+    )?;
 
     drop(server);
     run.record(Server, "drop(stream)", String::new());
@@ -38,10 +43,14 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
         Some(State::TimeWait),
         None,
     )?;
-    run.check_packets("dropping the stream sent the server's FIN, and the client acknowledged it", |p| {
-        let server_fin = p.from(Server).find(|s| s.flags.fin).map(|s| s.seq);
-        let acked = server_fin.is_some_and(|seq| p.from(Client).any(|s| s.flags.ack && s.ack == seq.wrapping_add(1)));
-        (p.count(Server, |s| s.flags.fin) == 1 && acked, p.summary())
-    })?;
+    run.check_packets(
+        "dropping the stream sent the server's FIN, and the client acknowledged it",
+        |p| {
+            let server_fin = p.from(Server).find(|s| s.flags.fin).map(|s| s.seq);
+            let acked =
+                server_fin.is_some_and(|seq| p.from(Client).any(|s| s.flags.ack && s.ack == seq.wrapping_add(1)));
+            (p.count(Server, |s| s.flags.fin) == 1 && acked, p.summary())
+        },
+    )?;
     Ok(())
 }

@@ -68,7 +68,11 @@ impl Scenario {
     pub fn run(&self, options: &Options) -> Transcript {
         let mut run = Run {
             options: options.clone(),
-            capture: Err(if options.capture { "not started".into() } else { "capture not requested".into() }),
+            capture: Err(if options.capture {
+                "not started".into()
+            } else {
+                "capture not requested".into()
+            }),
             transcript: Transcript {
                 id: self.id.into(),
                 title: self.title.into(),
@@ -122,8 +126,14 @@ impl Run {
     fn ends(&self) -> io::Result<(End, End)> {
         match (self.transcript.client, self.transcript.server) {
             (Some(client), Some(server)) => Ok((
-                End { local: client, remote: server },
-                End { local: server, remote: client },
+                End {
+                    local: client,
+                    remote: server,
+                },
+                End {
+                    local: server,
+                    remote: client,
+                },
             )),
             _ => Err(io::Error::other("no connection yet")),
         }
@@ -136,14 +146,21 @@ impl Run {
 
     /// Records a call that returns nothing worth printing (a drop).
     pub fn record(&mut self, who: Role, call: &str, result: String) {
-        self.transcript.steps.push(Step::Call { who, call: call.into(), result });
+        self.transcript.steps.push(Step::Call {
+            who,
+            call: call.into(),
+            result,
+        });
     }
 
     /// Records the current state of both ends.
     pub fn states(&mut self) -> io::Result<(Option<State>, Option<State>)> {
         let (client, server) = self.ends()?;
         let states = (client.state()?, server.state()?);
-        self.transcript.steps.push(Step::States { client: states.0, server: states.1 });
+        self.transcript.steps.push(Step::States {
+            client: states.0,
+            server: states.1,
+        });
         Ok(states)
     }
 
@@ -163,7 +180,13 @@ impl Run {
     }
 
     /// Checks that `result` failed with `kind` and OS error `errno`.
-    pub fn check_err<T: std::fmt::Debug>(&mut self, claim: &str, result: &io::Result<T>, kind: io::ErrorKind, errno: i32) {
+    pub fn check_err<T: std::fmt::Debug>(
+        &mut self,
+        claim: &str,
+        result: &io::Result<T>,
+        kind: io::ErrorKind,
+        errno: i32,
+    ) {
         let holds = matches!(result, Err(e) if e.kind() == kind && e.raw_os_error() == Some(errno));
         self.check(claim, holds, outcome(result.as_ref()));
     }
@@ -178,7 +201,10 @@ impl Run {
             last = (client_end.state()?, server_end.state()?);
             Ok((last == (client, server)).then_some(()))
         });
-        self.transcript.steps.push(Step::States { client: last.0, server: last.1 });
+        self.transcript.steps.push(Step::States {
+            client: last.0,
+            server: last.1,
+        });
         self.check(
             claim,
             reached.is_ok(),
@@ -195,12 +221,20 @@ impl Run {
             Ok(capture) => capture.segments()?.to_vec(),
             Err(why) => {
                 let why = why.clone();
-                self.transcript.checks.push(Check { claim: claim.into(), verdict: Verdict::NotChecked, observed: why });
+                self.transcript.checks.push(Check {
+                    claim: claim.into(),
+                    verdict: Verdict::NotChecked,
+                    observed: why,
+                });
                 return Ok(());
             }
         };
         let (client, server) = self.ends()?;
-        let (holds, observed) = judge(&Packets { segments: &segments, client: client.local, server: server.local });
+        let (holds, observed) = judge(&Packets {
+            segments: &segments,
+            client: client.local,
+            server: server.local,
+        });
         self.check(claim, holds, observed);
         Ok(())
     }
@@ -212,7 +246,11 @@ impl Run {
         let (client, server) = self.ends()?;
         match &mut self.capture {
             Ok(capture) => capture.wait_for(what, |segments| {
-                done(&Packets { segments, client: client.local, server: server.local })
+                done(&Packets {
+                    segments,
+                    client: client.local,
+                    server: server.local,
+                })
             }),
             Err(_) => Ok(()),
         }

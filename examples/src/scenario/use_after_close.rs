@@ -32,7 +32,11 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
     let mut buf = [0u8; 16];
     let read = clone.read(&mut buf);
     run.call(Client, "clone.read(&mut [0; 16])", &read);
-    run.check_ok("the clone's read returns Ok(0) at once: the socket is shut for reading", &read, 0);
+    run.check_ok(
+        "the clone's read returns Ok(0) at once: the socket is shut for reading",
+        &read,
+        0,
+    );
 
     let write = clone.write(b"late");
     run.call(Client, "clone.write(b\"late\")", &write);
@@ -43,14 +47,19 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
         EPIPE,
     );
 
-    run.wait_packets("the server's ACK of the client's FIN", |p| p.count(Server, |s| s.flags.ack) >= 2)?;
-    run.check_packets("on the wire: the client's FIN and no data from the client, no RST", |p| {
-        let ok = p.count(Client, |s| s.flags.fin) == 1
-            && p.count(Client, |s| s.len > 0) == 0
-            && p.count(Client, |s| s.flags.rst) == 0
-            && p.count(Server, |s| s.flags.rst) == 0;
-        (ok, p.summary())
+    run.wait_packets("the server's ACK of the client's FIN", |p| {
+        p.count(Server, |s| s.flags.ack) >= 2
     })?;
+    run.check_packets(
+        "on the wire: the client's FIN and no data from the client, no RST",
+        |p| {
+            let ok = p.count(Client, |s| s.flags.fin) == 1
+                && p.count(Client, |s| s.len > 0) == 0
+                && p.count(Client, |s| s.flags.rst) == 0
+                && p.count(Server, |s| s.flags.rst) == 0;
+            (ok, p.summary())
+        },
+    )?;
 
     drop(clone);
     run.record(Client, "drop(clone)", String::new());

@@ -1,0 +1,105 @@
+//! The lab CLI as a reader uses it: exit codes, one-line errors, JSON and
+//! pcap output (read back with tcpdump, not with our own parser).
+
+use std::process::{Command, Output};
+
+fn tcpclose(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tcpclose"))
+        .args(args)
+        .output()
+        .expect("tcpclose runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn no_arguments_runs_every_scenario_and_exits_0() {
+    let out = tcpclose(&[]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    for s in tcpclose::scenario::ALL {
+        assert!(stdout.contains(s.id), "{} missing from:\n{stdout}", s.id);
+    }
+    assert!(!stdout.contains("REFUTED"), "{stdout}");
+    assert!(stdout.contains(" 0 refuted"), "{stdout}");
+}
+
+#[test]
+fn list_prints_one_id_per_line() {
+    let out = tcpclose(&["list"]);
+    assert!(out.status.success());
+    let ids: Vec<String> = text(&out.stdout)
+        .lines()
+        .map(|l| l.split_whitespace().next().unwrap().to_string())
+        .collect();
+    let expected: Vec<String> = tcpclose::scenario::ALL.iter().map(|s| s.id.to_string()).collect();
+    assert_eq!(ids, expected);
+}
+
+#[test]
+fn bad_usage_is_one_line_and_exit_2() {
+    for args in [
+        &["run", "no-such-scenario"][..],
+        &["--bogus"],
+        &["run"],
+        &["run", "broken-pipe", "--hold", "soon"],
+        &["frobnicate"],
+    ] {
+        let out = tcpclose(args);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        assert!(stderr.starts_with("tcpclose: "), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn help_documents_every_flag() {
+    let out = tcpclose(&["run", "--help"]);
+    assert!(out.status.success());
+    let help = text(&out.stdout);
+    for flag in ["--pcap", "--json", "--hold"] {
+        assert!(help.contains(flag), "{flag} missing from:\n{help}");
+    }
+}
+
+#[test]
+fn json_transcript_parses() {
+    let out = tcpclose(&["run", "eof-close-wait", "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("valid JSON");
+    let first = &json[0];
+    assert_eq!(first["id"], "eof-close-wait");
+    assert!(first["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|c| c["verdict"] == "confirmed"));
+    assert!(first["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|s| s["server"] == "CLOSE_WAIT"));
+}
+
+#[test]
+fn pcap_opens_in_tcpdump() {
+    let dir = std::env::temp_dir().join(format!("tcpclose-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let pcap = dir.join("broken-pipe.pcap");
+    let out = tcpclose(&["run", "broken-pipe", "--pcap", pcap.to_str().unwrap()]);
+    assert!(out.status.success(), "needs root for capture: {}", text(&out.stderr));
+    let read = Command::new("tcpdump")
+        .args(["-nn", "-r"])
+        .arg(&pcap)
+        .output()
+        .expect("tcpdump is installed");
+    let lines = text(&read.stdout);
+    assert!(read.status.success(), "{}", text(&read.stderr));
+    assert!(lines.lines().any(|l| l.contains("Flags [R]")), "no RST in:\n{lines}");
+    assert!(lines.lines().any(|l| l.contains("length 1024")), "no data in:\n{lines}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

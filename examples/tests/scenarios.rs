@@ -1,0 +1,83 @@
+//! Every scenario, run on this kernel with packet capture: every claim must
+//! be checked and confirmed. Capture needs CAP_NET_RAW; CI runs as root.
+
+use tcpclose::scenario::{self, Options};
+use tcpclose::transcript::{Transcript, Verdict};
+
+fn run_confirmed(id: &str) -> Transcript {
+    let scenario = scenario::find(id).unwrap_or_else(|| panic!("no scenario {id}"));
+    let transcript = scenario.run(&Options {
+        hold: None,
+        capture: true,
+    });
+    if let Err(why) = &transcript.capture {
+        panic!("{id}: packet claims need a capture, and {why}; run the tests as root (sudo -E cargo test)");
+    }
+    for check in &transcript.checks {
+        assert_eq!(
+            check.verdict,
+            Verdict::Confirmed,
+            "{id}: {}\nobserved: {}",
+            check.claim,
+            check.observed
+        );
+    }
+    assert!(transcript.error.is_none(), "{id} stopped early: {:?}", transcript.error);
+    transcript
+}
+
+#[test]
+fn every_scenario_is_tested_here() {
+    let source = include_str!("scenarios.rs");
+    for s in scenario::ALL {
+        let name = s.id.replace('-', "_");
+        assert!(
+            source.contains(&format!("fn {name}()")),
+            "no test for scenario {}",
+            s.id
+        );
+    }
+}
+
+#[test]
+fn eof_close_wait() {
+    let t = run_confirmed("eof-close-wait");
+    assert!(t.check("read returns Ok(0)").is_some());
+    assert!(t.check("the client sent a FIN, and no FIN left the server").is_some());
+    assert!(t.check("dropping the stream sent the server's FIN").is_some());
+}
+
+#[test]
+fn broken_pipe() {
+    let t = run_confirmed("broken-pipe");
+    assert!(t.check("the first write succeeds").is_some());
+    assert!(t
+        .check("on the wire: the 1024 bytes from the server, then an RST")
+        .is_some());
+    assert!(t.check("the second write fails with ErrorKind::BrokenPipe").is_some());
+    assert!(t.check("a read returns Ok(0)").is_some());
+    assert!(t.check("the process is alive").is_some());
+}
+
+#[test]
+fn use_after_close() {
+    let t = run_confirmed("use-after-close");
+    assert!(t.check("the clone's read returns Ok(0)").is_some());
+    assert!(t.check("the clone's write fails with ErrorKind::BrokenPipe").is_some());
+    assert!(t.check("on the wire: the client's FIN and no data").is_some());
+}
+
+#[test]
+fn scenario_ids_are_kebab_case_and_unique() {
+    let mut ids: Vec<_> = scenario::ALL.iter().map(|s| s.id).collect();
+    for id in &ids {
+        assert!(
+            id.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'),
+            "{id}"
+        );
+    }
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), scenario::ALL.len());
+}
