@@ -103,3 +103,34 @@ fn pcap_opens_in_tcpdump() {
     assert!(lines.lines().any(|l| l.contains("length 1024")), "no data in:\n{lines}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn without_cap_net_raw_calls_and_states_are_still_checked() {
+    // setpriv (util-linux) runs the lab with CAP_NET_RAW taken away, as for
+    // a reader who is not root.
+    let out = Command::new("setpriv")
+        .args(["--bounding-set", "-net_raw", "--inh-caps", "-net_raw"])
+        .arg(env!("CARGO_BIN_EXE_tcpclose"))
+        .args(["run", "eof-close-wait"])
+        .output()
+        .expect("setpriv (util-linux) is installed");
+    let stdout = text(&out.stdout);
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("CAP_NET_RAW"), "{stderr}");
+    assert!(stdout.contains("not checked"), "{stdout}");
+    assert!(stdout.contains("confirmed    read returns Ok(0)"), "{stdout}");
+
+    let pcap = std::env::temp_dir().join(format!("tcpclose-nocap-{}.pcap", std::process::id()));
+    let out = Command::new("setpriv")
+        .args(["--bounding-set", "-net_raw", "--inh-caps", "-net_raw"])
+        .arg(env!("CARGO_BIN_EXE_tcpclose"))
+        .args(["run", "eof-close-wait", "--pcap"])
+        .arg(&pcap)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(text(&out.stderr).lines().count(), 1, "{}", text(&out.stderr));
+    assert!(!pcap.exists());
+}

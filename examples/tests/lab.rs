@@ -1,0 +1,108 @@
+//! The lab library itself: the kernel table and the capture, over IPv4 and
+//! IPv6, each segment seen once.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+
+use tcpclose::observe::{End, State};
+use tcpclose::wire::Capture;
+
+fn pair_on(addr: &str) -> (TcpStream, TcpStream) {
+    let listener = TcpListener::bind(addr).unwrap();
+    let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (server, _) = listener.accept().unwrap();
+    (client, server)
+}
+
+fn observe_both_ends(addr: &str) {
+    let (mut client, mut server) = pair_on(addr);
+    let server_end = End::of(&server).unwrap();
+    assert_eq!(server_end.state().unwrap(), Some(State::Established));
+    assert_eq!(server_end.peer(), End::of(&client).unwrap());
+
+    client.write_all(&[7; 100]).unwrap();
+    // Unread bytes show in the server's receive queue (Recv-Q in ss).
+    tcpclose::wait::until("100 bytes queued", tcpclose::wait::DEFAULT_DEADLINE, || {
+        Ok(server_end.view()?.filter(|v| v.recv_queue == 100))
+    })
+    .unwrap();
+
+    drop(client);
+    server_end.wait_for(State::CloseWait).unwrap();
+    // Read what arrived: closing with unread bytes would send RST, not FIN.
+    assert_eq!(server.read_to_end(&mut Vec::new()).unwrap(), 100);
+    server_end.peer().wait_for(State::FinWait2).unwrap();
+    drop(server);
+    server_end.wait_gone().unwrap();
+    server_end.peer().wait_for(State::TimeWait).unwrap();
+}
+
+#[test]
+fn observes_ipv4() {
+    observe_both_ends("127.0.0.1:0");
+}
+
+#[test]
+fn observes_ipv6() {
+    observe_both_ends("[::1]:0");
+}
+
+fn capture_on(addr: &str) {
+    let listener = TcpListener::bind(addr).unwrap();
+    let server_addr = listener.local_addr().unwrap();
+    let mut capture = Capture::start(server_addr.port()).expect("capture needs CAP_NET_RAW: run the tests as root");
+    let mut client = TcpStream::connect(server_addr).unwrap();
+    let client_addr = client.local_addr().unwrap();
+    let (mut server, _) = listener.accept().unwrap();
+    client.write_all(b"hello").unwrap();
+    drop(client);
+    assert_eq!(server.read_to_end(&mut Vec::new()).unwrap(), 5);
+    drop(server);
+    End {
+        local: client_addr,
+        remote: server_addr,
+    }
+    .wait_for(State::TimeWait)
+    .unwrap();
+
+    let segments = capture.finish().unwrap();
+    let flags: Vec<String> = segments
+        .iter()
+        .map(|s| format!("{} {}", s.src == client_addr, s.flags))
+        .collect();
+    // Each segment once (lo shows every frame twice to a packet socket),
+    // in the order sent: handshake, data, FIN, ACK, FIN, ACK.
+    assert_eq!(
+        flags,
+        [
+            "true SYN",
+            "false SYN ACK",
+            "true ACK",
+            "true PSH ACK",
+            "false ACK",
+            "true FIN ACK",
+            "false FIN ACK",
+            "true ACK"
+        ],
+        "{segments:#?}"
+    );
+    assert_eq!(segments[3].len, 5);
+    assert!(segments.iter().all(|s| s.src.ip() == server_addr.ip()));
+}
+
+#[test]
+fn captures_ipv4() {
+    capture_on("127.0.0.1:0");
+}
+
+#[test]
+fn captures_ipv6() {
+    capture_on("[::1]:0");
+}
+
+#[test]
+fn wait_until_times_out_with_a_message() {
+    let err = tcpclose::wait::until("nothing", std::time::Duration::from_millis(20), || Ok(None::<()>)).unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
+    assert!(err.to_string().contains("waiting for nothing"), "{err}");
+}
