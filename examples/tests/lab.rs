@@ -50,7 +50,7 @@ fn observes_ipv6() {
 fn capture_on(addr: &str) {
     let listener = TcpListener::bind(addr).unwrap();
     let server_addr = listener.local_addr().unwrap();
-    let mut capture = Capture::start(server_addr.port()).expect("capture needs CAP_NET_RAW: run the tests as root");
+    let capture = Capture::start(server_addr.port()).expect("capture needs CAP_NET_RAW: run the tests as root");
     let mut client = TcpStream::connect(server_addr).unwrap();
     let client_addr = client.local_addr().unwrap();
     let (mut server, _) = listener.accept().unwrap();
