@@ -4,6 +4,8 @@
 //! [`transcript`]s.
 
 pub mod cli;
+pub mod close;
+pub mod experiment;
 pub mod observe;
 pub mod scenario;
 pub mod transcript;

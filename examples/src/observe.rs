@@ -178,3 +178,22 @@ impl fmt::Display for End {
 pub fn describe(state: Option<State>) -> String {
     state.map_or_else(|| "gone".to_string(), |s| s.name().to_string())
 }
+
+/// A counter of the kernel's TCP extension statistics in
+/// `/proc/net/netstat`, such as `TCPAbortOnClose` (what `nstat` shows as
+/// `TcpExtTCPAbortOnClose`). The counters are for the whole network
+/// namespace, so compare a before and an after.
+pub fn tcp_ext_counter(name: &str) -> io::Result<u64> {
+    let text = std::fs::read_to_string("/proc/net/netstat")?;
+    // Pairs of lines: "TcpExt: Name1 Name2 ..." then "TcpExt: 1 2 ...".
+    let mut lines = text.lines().filter(|l| l.starts_with("TcpExt:"));
+    let (Some(names), Some(values)) = (lines.next(), lines.next()) else {
+        return Err(io::Error::other("no TcpExt lines in /proc/net/netstat"));
+    };
+    names
+        .split_whitespace()
+        .zip(values.split_whitespace())
+        .find(|(n, _)| *n == name)
+        .and_then(|(_, v)| v.parse().ok())
+        .ok_or_else(|| io::Error::other(format!("no counter TcpExt {name} in /proc/net/netstat")))
+}

@@ -40,6 +40,9 @@ pub enum Step {
         client: Option<State>,
         server: Option<State>,
     },
+    /// A quantity measured in this run (bytes, seconds, counts) that
+    /// varies from run to run.
+    Measured { what: String, value: String },
 }
 
 /// Whether this kernel confirmed a claim.
@@ -72,6 +75,9 @@ pub struct Transcript {
     /// `Err` holds why nothing was captured.
     pub capture: Result<(), String>,
     pub segments: Vec<Segment>,
+    /// Bulk transfers: print only the segments with SYN, FIN or RST, since
+    /// the number of data segments varies from run to run.
+    pub bulk: bool,
     /// Set when the scenario stopped early.
     pub error: Option<String>,
 }
@@ -99,6 +105,8 @@ impl Transcript {
 
     /// The segments as lines `client → server  FIN ACK  seq=1 ack=1`, with
     /// sequence numbers relative to each side's first, as Wireshark shows.
+    /// In a bulk transcript, only the segments with SYN, FIN or RST, without
+    /// numbers: how the data was cut into segments varies from run to run.
     pub fn packet_lines(&self) -> Vec<String> {
         let mut isn: Vec<(SocketAddr, u32)> = Vec::new();
         let mut first_seq = |addr: SocketAddr, seq: u32| -> u32 {
@@ -112,6 +120,10 @@ impl Transcript {
         };
         let mut lines = Vec::new();
         for s in &self.segments {
+            if self.bulk && !(s.flags.syn || s.flags.fin || s.flags.rst) {
+                first_seq(s.src, s.seq);
+                continue;
+            }
             let seq = s.seq.wrapping_sub(first_seq(s.src, s.seq));
             let mut line = format!(
                 "{} → {}  {:<11}",
@@ -119,14 +131,14 @@ impl Transcript {
                 self.role_of(s.dst),
                 s.flags.to_string()
             );
-            if !s.flags.syn {
+            if !s.flags.syn && !self.bulk {
                 write!(line, " seq={seq}").unwrap();
                 if s.flags.ack {
                     let ack = s.ack.wrapping_sub(first_seq(s.dst, s.ack.wrapping_sub(1)));
                     write!(line, " ack={ack}").unwrap();
                 }
             }
-            if s.len > 0 {
+            if s.len > 0 && !self.bulk {
                 write!(line, " len={}", s.len).unwrap();
             }
             lines.push(line.trim_end().to_string());
@@ -144,6 +156,7 @@ impl Transcript {
             match step {
                 Step::Call { who, call, result } if result.is_empty() => writeln!(out, "  {who}  {call}").unwrap(),
                 Step::Call { who, call, result } => writeln!(out, "  {who}  {call:<34} -> {result}").unwrap(),
+                Step::Measured { what, value } => writeln!(out, "          measured: {what}: {value}").unwrap(),
                 Step::States { client, server } => writeln!(
                     out,
                     "          states: client {}, server {}",
@@ -155,7 +168,11 @@ impl Transcript {
         }
         match &self.capture {
             Ok(()) => {
-                writeln!(out, "\npackets (sequence numbers relative)").unwrap();
+                if self.bulk {
+                    writeln!(out, "\npackets with SYN, FIN or RST (data and ACK segments left out)").unwrap();
+                } else {
+                    writeln!(out, "\npackets (sequence numbers relative)").unwrap();
+                }
                 for line in self.packet_lines() {
                     writeln!(out, "  {line}").unwrap();
                 }
@@ -179,6 +196,22 @@ impl Transcript {
         }
         out
     }
+}
+
+/// Replaces measured values by `…`, so that two transcripts of the same
+/// kernel compare equal although their measurements differ.
+pub fn mask_measurements(text: &str) -> String {
+    text.lines()
+        .map(|line| match line.split_once("measured: ") {
+            Some((head, rest)) => {
+                let what = rest.rsplit_once(": ").map_or(rest, |(what, _)| what);
+                format!("{head}measured: {what}: …")
+            }
+            None => line.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n"
 }
 
 /// A call's result as the transcript prints it: `Ok(0)`, or

@@ -126,6 +126,8 @@ pub struct Capture {
     socket: Socket,
     port: u16,
     seen: Vec<Segment>,
+    /// Frames the kernel dropped because the socket's buffer was full.
+    lost: u32,
 }
 
 const ETH_P_ALL: u16 = 0x0003;
@@ -149,13 +151,14 @@ impl Capture {
         socket
             .attach_filter(&outgoing_tcp_port_filter(port))
             .map_err(CaptureError::Io)?;
-        socket.set_recv_buffer_size(4 << 20).map_err(CaptureError::Io)?;
+        set_large_recv_buffer(&socket).map_err(CaptureError::Io)?;
         socket.bind(&loopback_link_addr()?).map_err(CaptureError::Io)?;
         socket.set_nonblocking(true).map_err(CaptureError::Io)?;
         Ok(Capture {
             socket,
             port,
             seen: Vec::new(),
+            lost: 0,
         })
     }
 
@@ -174,7 +177,17 @@ impl Capture {
                         }
                     }
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(&self.seen),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.lost += self.dropped()?;
+                    if self.lost > 0 {
+                        return Err(io::Error::other(format!(
+                            "the capture lost {} frames because its buffer was full; \
+                             raise net.core.rmem_max or run as root",
+                            self.lost
+                        )));
+                    }
+                    return Ok(&self.seen);
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
             }
@@ -195,6 +208,28 @@ impl Capture {
         Ok(self.seen)
     }
 
+    /// How many frames the kernel dropped because the capture socket's
+    /// buffer was full, since the last call.
+    fn dropped(&self) -> io::Result<u32> {
+        use std::os::fd::AsRawFd;
+        let mut stats = libc::tpacket_stats { tp_packets: 0, tp_drops: 0 };
+        let mut len = std::mem::size_of::<libc::tpacket_stats>() as libc::socklen_t;
+        // SAFETY: PACKET_STATISTICS writes one tpacket_stats.
+        let rc = unsafe {
+            libc::getsockopt(
+                self.socket.as_raw_fd(),
+                libc::SOL_PACKET,
+                libc::PACKET_STATISTICS,
+                (&mut stats as *mut libc::tpacket_stats).cast(),
+                &mut len,
+            )
+        };
+        if rc != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(stats.tp_drops)
+    }
+
     /// The kernel's receive timestamp of the frame read last.
     fn last_timestamp(&self) -> io::Result<SystemTime> {
         use std::os::fd::AsRawFd;
@@ -206,6 +241,28 @@ impl Capture {
         }
         Ok(UNIX_EPOCH + Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32))
     }
+}
+
+/// Gives the capture socket room for a burst of 64 KiB loopback frames:
+/// SO_RCVBUFFORCE when allowed (CAP_NET_ADMIN), else SO_RCVBUF, which the
+/// kernel caps at net.core.rmem_max.
+fn set_large_recv_buffer(socket: &Socket) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    const SIZE: libc::c_int = 32 << 20;
+    // SAFETY: SO_RCVBUFFORCE reads one c_int.
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUFFORCE,
+            (&SIZE as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        return Ok(());
+    }
+    socket.set_recv_buffer_size(SIZE as usize)
 }
 
 /// `sockaddr_ll` for `lo`, all protocols.

@@ -68,6 +68,51 @@ fn use_after_close() {
 }
 
 #[test]
+fn unread_data_rst() {
+    let t = run_confirmed("unread-data-rst");
+    assert!(t.check("closing with unread bytes sends RST, not FIN").is_some());
+    assert!(t.check("then its read fails with ErrorKind::ConnectionReset").is_some());
+    assert!(t.check("the rest of the response is lost").is_some());
+    assert!(t.check("the kernel counts the abort").is_some());
+}
+
+#[test]
+fn reset_while_reading() {
+    let t = run_confirmed("reset-while-reading");
+    assert!(t.check("bytes that arrived before the RST are still readable").is_some());
+    assert!(t.check("only once: every later read returns Ok(0)").is_some());
+}
+
+#[test]
+fn linger_zero() {
+    let t = run_confirmed("linger-zero");
+    assert!(t.check("the client's socket is gone at once").is_some());
+    assert!(t.check("the close sent an RST and no FIN").is_some());
+}
+
+#[test]
+fn linger_timeout() {
+    let t = run_confirmed("linger-timeout");
+    assert!(t.check("close blocks until the linger time has passed").is_some());
+    assert!(t.check("when the time ran out, Linux sent no RST").is_some());
+    assert!(t.check("the server, reading at last, receives every byte").is_some());
+}
+
+#[test]
+fn lingering_close() {
+    let t = run_confirmed("lingering-close");
+    assert!(t.check("with lingering_close no client loses a byte").is_some());
+    assert!(t.check("no RST on the wire").is_some());
+}
+
+#[test]
+fn connect_refused() {
+    let t = run_confirmed("connect-refused");
+    assert!(t.check("connect fails with ErrorKind::ConnectionRefused").is_some());
+    assert!(t.check("the SYN was answered with RST ACK").is_some());
+}
+
+#[test]
 fn scenario_ids_are_kebab_case_and_unique() {
     let mut ids: Vec<_> = scenario::ALL.iter().map(|s| s.id).collect();
     for id in &ids {

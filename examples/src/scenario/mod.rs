@@ -3,7 +3,13 @@
 //! performs it on real sockets over loopback and checks its claims.
 
 mod broken_pipe;
+mod connect_refused;
 mod eof_close_wait;
+mod linger_timeout;
+mod linger_zero;
+mod lingering_close;
+mod reset_while_reading;
+mod unread_data_rst;
 mod use_after_close;
 
 use std::io;
@@ -44,6 +50,42 @@ pub const ALL: &[Scenario] = &[
         chapter: "use-after-close.md",
         perform: use_after_close::perform,
     },
+    Scenario {
+        id: "unread-data-rst",
+        title: "closing with unread data: the kernel sends RST, and the data still queued is lost",
+        chapter: "unread-data-rst.md",
+        perform: unread_data_rst::perform,
+    },
+    Scenario {
+        id: "reset-while-reading",
+        title: "an RST while ESTABLISHED: queued bytes first, then ConnectionReset once",
+        chapter: "reset-while-reading.md",
+        perform: reset_while_reading::perform,
+    },
+    Scenario {
+        id: "linger-zero",
+        title: "SO_LINGER 0: close sends RST and leaves no TIME_WAIT",
+        chapter: "so-linger.md#linger-zero",
+        perform: linger_zero::perform,
+    },
+    Scenario {
+        id: "linger-timeout",
+        title: "SO_LINGER 1 s and a peer that does not read: close blocks, then the data still goes out",
+        chapter: "so-linger.md#linger-timeout",
+        perform: linger_timeout::perform,
+    },
+    Scenario {
+        id: "lingering-close",
+        title: "the lingering close: shutdown(Write), read to EOF, drop; no response lost",
+        chapter: "lingering-close.md",
+        perform: lingering_close::perform,
+    },
+    Scenario {
+        id: "connect-refused",
+        title: "connecting to a port nobody listens on: RST to the SYN, ConnectionRefused",
+        chapter: "connect-refused.md",
+        perform: connect_refused::perform,
+    },
 ];
 
 /// The scenario with this id.
@@ -82,6 +124,7 @@ impl Scenario {
                 checks: Vec::new(),
                 capture: Err("not started".into()),
                 segments: Vec::new(),
+                bulk: false,
                 error: None,
             },
         };
@@ -123,6 +166,12 @@ impl Run {
         Ok(listener)
     }
 
+    /// Names the client's address when the scenario made the client
+    /// socket itself (not through [`Run::connect`]).
+    pub fn set_client(&mut self, addr: SocketAddr) {
+        self.transcript.client = Some(addr);
+    }
+
     fn ends(&self) -> io::Result<(End, End)> {
         match (self.transcript.client, self.transcript.server) {
             (Some(client), Some(server)) => Ok((
@@ -151,6 +200,17 @@ impl Run {
             call: call.into(),
             result,
         });
+    }
+
+    /// Records a measured quantity.
+    pub fn measured(&mut self, what: &str, value: impl std::fmt::Display) {
+        self.transcript.steps.push(Step::Measured { what: what.into(), value: value.to_string() });
+    }
+
+    /// Marks the scenario as a bulk transfer: its transcript lists only
+    /// the segments with SYN, FIN or RST.
+    pub fn bulk(&mut self) {
+        self.transcript.bulk = true;
     }
 
     /// Records the current state of both ends.

@@ -1,0 +1,41 @@
+//! `connect-refused`: connecting to a port nobody listens on. The kernel
+//! answers the SYN with an RST, and `connect` fails with
+//! `ConnectionRefused` (ECONNREFUSED): an RST in SYN_SENT, unlike the
+//! resets of an established connection (`ConnectionReset`).
+
+use std::io::ErrorKind;
+use std::net::SocketAddr;
+
+use socket2::{Domain, Socket, Type};
+
+use crate::scenario::Run;
+use crate::transcript::Role::Client;
+
+pub fn perform(run: &mut Run) -> anyhow::Result<()> {
+    // A port that was just free: bind a listener to port 0, note the port,
+    // close the listener.
+    let listener = run.listen()?;
+    let server: SocketAddr = listener.local_addr()?;
+    drop(listener);
+    run.record(crate::transcript::Role::Server, "drop(listener)", String::new());
+
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None)?;
+    socket.bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())?;
+    run.set_client(socket.local_addr()?.as_socket().expect("an IPv4 address"));
+    let connect = socket.connect(&server.into());
+    run.call(Client, "connect(server)", &connect);
+    run.check_err(
+        "connect fails with ErrorKind::ConnectionRefused (os error 111)",
+        &connect,
+        ErrorKind::ConnectionRefused,
+        111,
+    );
+    run.check_packets("the SYN was answered with RST ACK, and nothing was retried", |p| {
+        let syns = p.count(Client, |s| s.flags.syn);
+        let rsts: Vec<_> = p.segments.iter().filter(|s| s.src == p.server).collect();
+        let ok = syns == 1 && rsts.len() == 1 && rsts[0].flags.rst && rsts[0].flags.ack;
+        (ok, p.summary())
+    })?;
+    run.expect_states("no socket is left for the connection on either side", None, None)?;
+    Ok(())
+}

@@ -1,0 +1,81 @@
+//! `linger-timeout`: with `SO_LINGER` set to one second and a peer that does
+//! not read, `close` blocks the calling thread for the whole second, even on
+//! a non-blocking socket. When the time runs out Linux sends no RST: the
+//! orphaned socket goes on delivering the queued data, then the FIN.
+
+use std::io::{self, Read, Write};
+use std::time::{Duration, Instant};
+
+use socket2::SockRef;
+
+use crate::observe::State;
+use crate::scenario::Run;
+use crate::transcript::Role::{Client, Server};
+
+const LINGER: Duration = Duration::from_secs(1);
+
+pub fn perform(run: &mut Run) -> anyhow::Result<()> {
+    run.bulk();
+    let (mut client, mut server) = run.connect()?;
+
+    // Fill the buffers: the server does not read, so the client's writes
+    // stop being accepted once its send buffer and the server's receive
+    // buffer are full.
+    client.set_nonblocking(true)?;
+    let chunk = vec![b'd'; 1 << 16];
+    let mut queued = 0;
+    loop {
+        match client.write(&chunk) {
+            Ok(n) => queued += n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    run.record(Client, "stream.write(..) until WouldBlock (non-blocking)", "Err(WouldBlock)".into());
+    run.measured("bytes written", queued);
+
+    SockRef::from(&client).set_linger(Some(LINGER))?;
+    run.record(Client, "SockRef::from(&stream).set_linger(Some(1 s))", "Ok(())".into());
+    let start = Instant::now();
+    drop(client);
+    let took = start.elapsed();
+    run.record(Client, "drop(stream)", String::new());
+    run.measured("time drop(stream) blocked", format!("{:.2} s", took.as_secs_f64()));
+    run.check(
+        "close blocks until the linger time has passed, although the socket is non-blocking",
+        took >= LINGER.mul_f64(0.9) && took < LINGER * 3,
+        format!("{took:?}"),
+    );
+    run.expect_states(
+        "after the timeout the client's socket lives on, orphaned, with its data and FIN queued (FIN_WAIT_1)",
+        Some(State::FinWait1),
+        Some(State::Established),
+    )?;
+    run.check_packets("when the time ran out, Linux sent no RST", |p| (p.count(Client, |s| s.flags.rst) == 0, p.summary()))?;
+    run.hold("the client closed with linger; its orphaned socket still holds data for the server");
+
+    let mut received = Vec::new();
+    let read = server.read_to_end(&mut received);
+    let shown = match &read {
+        Ok(_) => "Ok(n)".to_string(),
+        Err(e) => format!("Err({:?}) \"{e}\"", e.kind()),
+    };
+    run.record(Server, "stream.read_to_end(&mut received)", shown);
+    run.measured("bytes the server received", received.len());
+    run.check(
+        "the server, reading at last, receives every byte and then the FIN (Ok(0))",
+        read.is_ok() && received.len() == queued,
+        format!("{} of {queued} bytes, {read:?}", received.len()),
+    );
+    drop(server);
+    run.record(Server, "drop(stream)", String::new());
+    run.expect_states(
+        "then the connection ends as any other: client TIME_WAIT, server gone",
+        Some(State::TimeWait),
+        None,
+    )?;
+    run.check_packets("the client's socket sent the FIN after the data, and never an RST", |p| {
+        (p.count(Client, |s| s.flags.fin) == 1 && p.count(Client, |s| s.flags.rst) == 0, p.summary())
+    })?;
+    Ok(())
+}

@@ -1,0 +1,39 @@
+//! `linger-zero`: with `SO_LINGER` set to zero, closing the socket sends an
+//! RST instead of a FIN, discards anything unsent, and leaves no TIME_WAIT
+//! behind; the peer's next read fails with `ConnectionReset`.
+
+use std::io::{ErrorKind, Read};
+use std::time::Duration;
+
+use socket2::SockRef;
+
+use crate::scenario::Run;
+use crate::transcript::Role::{Client, Server};
+
+pub fn perform(run: &mut Run) -> anyhow::Result<()> {
+    let (client, mut server) = run.connect()?;
+
+    let set = SockRef::from(&client).set_linger(Some(Duration::ZERO));
+    run.call(Client, "SockRef::from(&stream).set_linger(Some(Duration::ZERO))", &set);
+    set?;
+    drop(client);
+    run.record(Client, "drop(stream)", String::new());
+    run.expect_states(
+        "the client's socket is gone at once: no FIN_WAIT, no TIME_WAIT; the server's is gone too",
+        None,
+        None,
+    )?;
+    run.check_packets("the close sent an RST and no FIN", |p| {
+        (p.count(Client, |s| s.flags.rst) == 1 && p.count(Client, |s| s.flags.fin) == 0, p.summary())
+    })?;
+
+    let read = server.read(&mut [0u8; 64]);
+    run.call(Server, "stream.read(&mut [0; 64])", &read);
+    run.check_err(
+        "the server's read fails with ErrorKind::ConnectionReset (os error 104), not Ok(0)",
+        &read,
+        ErrorKind::ConnectionReset,
+        104,
+    );
+    Ok(())
+}

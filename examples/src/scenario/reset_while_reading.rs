@@ -1,0 +1,58 @@
+//! `reset-while-reading`: an RST arrives while the connection is
+//! ESTABLISHED (here the server aborts with a zero linger). The client still
+//! reads the bytes that arrived before it, then `ConnectionReset` once; after
+//! that reads return `Ok(0)`, writes `BrokenPipe`, and `peer_addr`
+//! `NotConnected`.
+
+use std::io::{ErrorKind, Read, Write};
+use std::time::Duration;
+
+use socket2::SockRef;
+
+use crate::scenario::Run;
+use crate::transcript::Role::{Client, Server};
+
+pub fn perform(run: &mut Run) -> anyhow::Result<()> {
+    let (mut client, mut server) = run.connect()?;
+
+    server.write_all(b"last words")?;
+    run.record(Server, "stream.write_all(b\"last words\")", "Ok(())".into());
+    SockRef::from(&server).set_linger(Some(Duration::ZERO))?;
+    run.record(Server, "SockRef::from(&stream).set_linger(Some(Duration::ZERO))", "Ok(())".into());
+    drop(server);
+    run.record(Server, "drop(stream)", String::new());
+    run.expect_states("the RST removes both sockets from the table", None, None)?;
+    run.check_packets("the server sent its 10 bytes, then an RST and no FIN", |p| {
+        let ok = p.count(Server, |s| s.len == 10) == 1
+            && p.count(Server, |s| s.flags.rst) == 1
+            && p.count(Server, |s| s.flags.fin) == 0;
+        (ok, p.summary())
+    })?;
+
+    let mut buf = [0u8; 64];
+    let first = client.read(&mut buf);
+    run.call(Client, "stream.read(&mut [0; 64])", &first);
+    run.check_ok("bytes that arrived before the RST are still readable", &first, 10);
+    let second = client.read(&mut buf);
+    run.call(Client, "stream.read(&mut [0; 64])", &second);
+    run.check_err(
+        "then read fails with ErrorKind::ConnectionReset (os error 104)",
+        &second,
+        ErrorKind::ConnectionReset,
+        104,
+    );
+    let third = client.read(&mut buf);
+    run.call(Client, "stream.read(&mut [0; 64])", &third);
+    run.check_ok("only once: every later read returns Ok(0)", &third, 0);
+    let write = client.write(b"hello?");
+    run.call(Client, "stream.write(b\"hello?\")", &write);
+    run.check_err("a write fails with ErrorKind::BrokenPipe (os error 32)", &write, ErrorKind::BrokenPipe, 32);
+    let peer = client.peer_addr();
+    run.call(Client, "stream.peer_addr()", &peer);
+    run.check_err("peer_addr fails with ErrorKind::NotConnected (os error 107)", &peer, ErrorKind::NotConnected, 107);
+    run.check_packets("the client sent nothing after the RST: no RST of its own, no data", |p| {
+        let ok = p.count(Client, |s| s.flags.rst) == 0 && p.count(Client, |s| s.len > 0) == 0;
+        (ok, p.summary())
+    })?;
+    Ok(())
+}
