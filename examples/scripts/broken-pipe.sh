@@ -19,7 +19,7 @@ build_programs
 start_server --on-eof write
 start_capture "${PCAP:-$PWD/broken-pipe.pcap}"
 
-"$bin/client" --connect "127.0.0.1:$port"
+run_client
 wait_for_line "$work/server.log" 'write\(1024 bytes\) -> Err'
 stop_capture "> 127\.0\.0\.1\.$port: Flags \[R\]"
 server_log

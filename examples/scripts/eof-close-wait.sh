@@ -22,7 +22,7 @@ build_programs
 start_server --on-eof "$mode"
 start_capture "${PCAP:-$PWD/eof-close-wait-$mode.pcap}"
 
-"$bin/client" --connect "127.0.0.1:$port"
+run_client
 if [ "$mode" = leak ]; then
     wait_for_line "$work/server.log" 'keeping the stream'
     # The last packet to wait for: the server's ACK of the client's FIN.

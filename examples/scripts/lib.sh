@@ -63,6 +63,13 @@ start_server() {
     echo "server listening on port $port"
 }
 
+# stop_server: stops the server started by start_server.
+stop_server() {
+    kill "$server_pid" 2>/dev/null || true
+    wait "$server_pid" 2>/dev/null || true
+    server_pid=""
+}
+
 # start_capture FILE: records the port's packets with tcpdump, if allowed.
 start_capture() {
     pcap=$1
@@ -70,7 +77,9 @@ start_capture() {
         echo "tcpdump is not installed: no packets recorded (apt-get install tcpdump)"
         return
     fi
-    tcpdump -i lo -nn -U -w "$pcap" "tcp port $port" 2>"$work/tcpdump.log" &
+    # -s 256: headers only, so that bursts of 64 KiB loopback frames fit in
+    # tcpdump's buffer (-B, in KiB) and none is dropped.
+    tcpdump -i lo -nn -U -s 256 -B 32768 -w "$pcap" "tcp port $port" 2>"$work/tcpdump.log" &
     capture_pid=$!
     if ! (wait_for_line "$work/tcpdump.log" 'listening on|ermission|rror'); then
         die "tcpdump did not start: $(cat "$work/tcpdump.log")"
@@ -95,6 +104,9 @@ stop_capture() {
     kill -INT "$capture_pid"
     wait "$capture_pid" 2>/dev/null || true
     capture_pid=""
+    if grep -E '^[1-9][0-9]* packets dropped by kernel' "$work/tcpdump.log"; then
+        die "tcpdump dropped packets: the capture is incomplete"
+    fi
 }
 
 # show_sockets: what ss (and netstat, if installed) list for the port.
@@ -107,12 +119,21 @@ show_sockets() {
     fi
 }
 
-# show_packets: the recorded packets, as tcpdump prints them.
+# show_packets [FILTER]: the recorded packets, as tcpdump prints them; with
+# a pcap-filter expression, only those that match it.
 show_packets() {
     $capturing || return 0
-    say "tcpdump -nn -r $pcap"
-    tcpdump -nn -r "$pcap" 2>/dev/null
-    echo "(open $pcap in Wireshark to see the same packets)"
+    say "tcpdump -nn -r $pcap${1:+ \"$1\"}"
+    tcpdump -nn -r "$pcap" ${1:+"$1"} 2>/dev/null
+    echo "(open $pcap in Wireshark to see every packet)"
+}
+
+# run_client ARGS...: runs the client against the server and shows what it
+# printed; its output stays in $work/client.log. A failing client is shown,
+# not fatal.
+run_client() {
+    say "client $*"
+    "$bin/client" --connect "127.0.0.1:$port" "$@" 2>&1 | tee "$work/client.log" || true
 }
 
 server_log() {

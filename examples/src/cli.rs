@@ -1,5 +1,6 @@
 //! What the lab's programs share on the command line.
 
+use std::io::{self, Write};
 use std::time::Duration;
 
 use clap::Parser;
@@ -40,4 +41,11 @@ pub fn seconds(text: &str) -> Result<Duration, String> {
         return Err(format!("{secs} is not between 0 and 86400 seconds"));
     }
     Ok(Duration::from_secs_f64(secs))
+}
+
+/// Prints one line to stdout at once (a person or a script is watching).
+/// A closed stdout must not kill a program: write errors are ignored.
+pub fn say(line: String) {
+    let mut out = io::stdout().lock();
+    let _ = writeln!(out, "{line}").and_then(|_| out.flush());
 }

@@ -22,7 +22,10 @@ pub fn lingering_close(mut stream: TcpStream, timeout: Duration) -> io::Result<u
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
-            return Err(io::Error::new(io::ErrorKind::TimedOut, "the peer did not close in time"));
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the peer did not close in time",
+            ));
         }
         stream.set_read_timeout(Some(left))?;
         match stream.read(&mut buf) {

@@ -63,7 +63,10 @@ pub fn run(exchanges: usize, style: CloseStyle) -> io::Result<Outcome> {
 
     let mut request = b"POST /upload HTTP/1.1\r\n\r\n".to_vec();
     request.resize(request.len() + REQUEST_BODY, b'b');
-    let mut outcome = Outcome { exchanges, ..Outcome::default() };
+    let mut outcome = Outcome {
+        exchanges,
+        ..Outcome::default()
+    };
     let mut buf = vec![0u8; 64 * 1024];
     for _ in 0..exchanges {
         let mut stream = TcpStream::connect(addr)?;
@@ -81,6 +84,8 @@ pub fn run(exchanges: usize, style: CloseStyle) -> io::Result<Outcome> {
         outcome.incomplete += usize::from(received < RESPONSE);
         outcome.reset += usize::from(reset);
     }
-    server.join().map_err(|_| io::Error::other("the experiment's server thread panicked"))??;
+    server
+        .join()
+        .map_err(|_| io::Error::other("the experiment's server thread panicked"))??;
     Ok(outcome)
 }

@@ -212,7 +212,10 @@ impl Capture {
     /// buffer was full, since the last call.
     fn dropped(&self) -> io::Result<u32> {
         use std::os::fd::AsRawFd;
-        let mut stats = libc::tpacket_stats { tp_packets: 0, tp_drops: 0 };
+        let mut stats = libc::tpacket_stats {
+            tp_packets: 0,
+            tp_drops: 0,
+        };
         let mut len = std::mem::size_of::<libc::tpacket_stats>() as libc::socklen_t;
         // SAFETY: PACKET_STATISTICS writes one tpacket_stats.
         let rc = unsafe {

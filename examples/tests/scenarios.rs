@@ -79,7 +79,9 @@ fn unread_data_rst() {
 #[test]
 fn reset_while_reading() {
     let t = run_confirmed("reset-while-reading");
-    assert!(t.check("bytes that arrived before the RST are still readable").is_some());
+    assert!(t
+        .check("bytes that arrived before the RST are still readable")
+        .is_some());
     assert!(t.check("only once: every later read returns Ok(0)").is_some());
 }
 

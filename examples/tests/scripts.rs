@@ -121,10 +121,165 @@ fn broken_pipe() {
 }
 
 #[test]
-fn bad_arguments_exit_2() {
+fn unread_data_rst() {
+    let out = run_script("unread-data-rst.sh", &[]);
+    let port = port(&out);
+    assert!(out.contains("bytes unread: the kernel sends RST"), "{out}");
+    let client = section(&out, "client ");
+    assert!(
+        client.iter().any(|l| l.contains("then read -> Err(ConnectionReset)")),
+        "{client:#?}"
+    );
+    let packets = section(&out, "tcpdump");
+    let from_server = format!("127.0.0.1.{port} >");
+    assert!(
+        packets
+            .iter()
+            .any(|l| l.contains(&from_server) && l.contains("Flags [R.]")),
+        "{packets:#?}"
+    );
+    assert!(
+        !packets
+            .iter()
+            .any(|l| l.contains(&from_server) && l.contains("Flags [F")),
+        "{packets:#?}"
+    );
+    let counter = section(&out, "nstat");
+    let (before, after) = counter[0]
+        .trim_start_matches("before: ")
+        .split_once(", after: ")
+        .expect("before, after");
+    assert!(
+        after.parse::<u64>().unwrap() > before.parse::<u64>().unwrap(),
+        "{counter:#?}"
+    );
+}
+
+#[test]
+fn reset_while_reading() {
+    let out = run_script("reset-while-reading.sh", &[]);
+    let port = port(&out);
+    assert!(
+        out.contains("read 10 bytes, then read -> Err(ConnectionReset)"),
+        "{out}"
+    );
+    let packets = section(&out, "tcpdump");
+    let from_server = format!("127.0.0.1.{port} >");
+    assert!(
+        packets
+            .iter()
+            .any(|l| l.contains(&from_server) && l.contains("length 10")),
+        "{packets:#?}"
+    );
+    assert!(
+        packets
+            .iter()
+            .any(|l| l.contains(&from_server) && l.contains("Flags [R.]")),
+        "{packets:#?}"
+    );
+}
+
+#[test]
+fn linger_zero() {
+    let out = run_script("linger-zero.sh", &[]);
+    let port = port(&out);
+    assert!(out.contains("read 0 bytes, then read -> Err(ConnectionReset)"), "{out}");
+    let ss = section(&out, "ss ");
+    assert!(!ss.iter().any(|l| l.starts_with("TIME-WAIT")), "{ss:#?}");
+    let packets = section(&out, "tcpdump");
+    assert!(
+        packets
+            .iter()
+            .any(|l| l.contains(&format!("> 127.0.0.1.{port}: Flags [R.]"))),
+        "{packets:#?}"
+    );
+    assert!(!packets.iter().any(|l| l.contains("Flags [F")), "{packets:#?}");
+}
+
+#[test]
+fn linger_timeout() {
+    let out = run_script("linger-timeout.sh", &[]);
+    let port = port(&out);
+    let took = out
+        .lines()
+        .find_map(|l| {
+            l.split_once("close took ")
+                .map(|(_, t)| t.trim_end_matches(" s").parse::<f64>().unwrap())
+        })
+        .expect("the client says how long close took");
+    assert!((0.9..3.0).contains(&took), "close took {took} s");
+    let ss = section(&out, "ss ");
+    assert!(ss.iter().any(|l| l.starts_with("FIN-WAIT-1")), "{ss:#?}");
+    let queued: usize = out
+        .lines()
+        .find_map(|l| l.strip_prefix("queued ").and_then(|l| l.split(' ').next()))
+        .and_then(|n| n.parse().ok())
+        .expect("the client says how much it queued");
+    assert!(
+        out.contains(&format!("read {queued} bytes, then read -> Ok(0)")),
+        "{out}"
+    );
+    let packets = section(&out, "tcpdump");
+    assert!(
+        packets
+            .iter()
+            .any(|l| l.contains(&format!("> 127.0.0.1.{port}: Flags [F"))),
+        "{packets:#?}"
+    );
+    assert!(!packets.iter().any(|l| l.contains("Flags [R")), "{packets:#?}");
+}
+
+#[test]
+fn lingering_close_naive() {
+    let out = run_script("lingering-close.sh", &["naive"]);
+    assert!(out.contains("then read -> Err(ConnectionReset)"), "{out}");
+    let packets = section(&out, "tcpdump");
+    assert!(packets.iter().any(|l| l.contains("Flags [R.]")), "{packets:#?}");
+}
+
+#[test]
+fn lingering_close_lingering() {
+    let out = run_script("lingering-close.sh", &["lingering"]);
+    assert!(out.contains("read 262144 bytes, then read -> Ok(0)"), "{out}");
+    let packets = section(&out, "tcpdump");
+    assert_eq!(
+        packets.iter().filter(|l| l.contains("Flags [F")).count(),
+        2,
+        "{packets:#?}"
+    );
+    assert!(!packets.iter().any(|l| l.contains("Flags [R")), "{packets:#?}");
+}
+
+#[test]
+fn connect_refused() {
+    let out = run_script("connect-refused.sh", &[]);
+    let port = port(&out);
+    assert!(out.contains("Connection refused (os error 111)"), "{out}");
+    let packets = section(&out, "tcpdump");
+    assert!(packets.iter().any(|l| l.contains("Flags [S]")), "{packets:#?}");
+    assert!(
+        packets
+            .iter()
+            .any(|l| l.contains(&format!("127.0.0.1.{port} >")) && l.contains("Flags [R.]")),
+        "{packets:#?}"
+    );
+}
+
+#[test]
+fn every_script_is_tested_and_refuses_bad_arguments() {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts");
-    for (script, arg) in [("eof-close-wait.sh", "sometimes"), ("broken-pipe.sh", "extra")] {
-        let out = Command::new("bash").arg(dir.join(script)).arg(arg).output().unwrap();
-        assert_eq!(out.status.code(), Some(2), "{script}");
+    let source = include_str!("scripts.rs");
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        if name == "lib.sh" || !name.ends_with(".sh") {
+            continue;
+        }
+        assert!(source.contains(&format!("run_script(\"{name}\"")), "{name} has no test");
+        let out = Command::new("bash")
+            .arg(dir.join(&name))
+            .args(["a", "b"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{name} accepted bad arguments");
     }
 }

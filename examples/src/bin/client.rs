@@ -1,37 +1,54 @@
-//! client: the article's client, in Rust. It connects, optionally sends a
-//! line, and closes: `drop` sends the FIN.
+//! client: the article's client, in Rust, with the modes the book's
+//! chapters need. It connects, optionally sends, optionally reads the
+//! answer, and closes: `drop` sends the FIN (or, with `--linger 0`, an RST).
 //!
 //!     cargo run -p tcpclose --bin client -- --connect 127.0.0.1:8081
 
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::ExitCode;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Parser;
-use tcpclose::cli;
+use socket2::SockRef;
+use tcpclose::cli::{self, say};
+use tcpclose::transcript::outcome;
 
-/// Connects to a TCP server and closes the connection at once (or after
-/// sending a line, or after a pause): the active closer of the article.
+/// Connects to a TCP server, sends, reads and closes as you choose: the
+/// active closer of the article.
 #[derive(Parser)]
 #[command(name = "client", version)]
 struct Args {
     /// Address of the server.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8081")]
     connect: SocketAddr,
-    /// Send this text before closing.
+    /// Send this text.
     #[arg(long, value_name = "TEXT")]
     send: Option<String>,
-    /// Stay connected SECS before closing, to look at ESTABLISHED in ss.
+    /// Send BYTES bytes (blocks until the server has taken them).
+    #[arg(long, value_name = "BYTES")]
+    send_bytes: Option<usize>,
+    /// Write without blocking until the socket buffers are full (a server
+    /// that does not read), and say how much was queued.
+    #[arg(long)]
+    fill: bool,
+    /// Stay connected SECS after sending, before reading or closing.
     #[arg(long, value_name = "SECS", value_parser = cli::seconds)]
     hold: Option<Duration>,
+    /// Read the answer until the server closes (Ok(0)) or an error.
+    #[arg(long)]
+    read: bool,
+    /// Set SO_LINGER to SECS before closing (0: close with an RST), and
+    /// say how long the close took.
+    #[arg(long, value_name = "SECS", value_parser = cli::seconds)]
+    linger: Option<Duration>,
 }
 
 fn main() -> ExitCode {
     let args: Args = cli::parse();
-    match connect_and_close(&args) {
+    match talk(&args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("client: {e:#}");
@@ -40,19 +57,84 @@ fn main() -> ExitCode {
     }
 }
 
-fn connect_and_close(args: &Args) -> anyhow::Result<()> {
+fn talk(args: &Args) -> anyhow::Result<()> {
     let mut stream = TcpStream::connect(args.connect).with_context(|| format!("cannot connect to {}", args.connect))?;
-    println!("connected {} -> {}", stream.local_addr()?, args.connect);
+    say(format!("connected {} -> {}", stream.local_addr()?, args.connect));
     if let Some(text) = &args.send {
-        stream.write_all(text.as_bytes()).context("cannot send")?;
-        println!("sent {} bytes", text.len());
+        let sent = stream.write_all(text.as_bytes());
+        say(format!("write_all({} bytes) -> {}", text.len(), outcome(sent.as_ref())));
+    }
+    if let Some(bytes) = args.send_bytes {
+        let sent = stream.write_all(&vec![b's'; bytes]);
+        say(format!("write_all({bytes} bytes) -> {}", outcome(sent.as_ref())));
+    }
+    if args.fill {
+        say(format!(
+            "queued {} bytes without blocking; the buffers are full",
+            fill(&stream)?
+        ));
     }
     if let Some(hold) = args.hold {
-        println!("holding {} s before closing", hold.as_secs_f64());
-        io::stdout().flush()?;
+        say(format!("holding {} s", hold.as_secs_f64()));
         thread::sleep(hold); // hold: for the person watching
     }
+    let reset = args.read && !read_answer(&mut stream);
+    if let Some(linger) = args.linger {
+        SockRef::from(&stream)
+            .set_linger(Some(linger))
+            .context("cannot set SO_LINGER")?;
+    }
+    let start = Instant::now();
     drop(stream);
-    println!("closed: FIN sent");
+    let took = start.elapsed().as_secs_f64();
+    match args.linger {
+        Some(linger) if linger.is_zero() => say(format!("closed with SO_LINGER 0: RST sent ({took:.2} s)")),
+        Some(linger) => say(format!(
+            "closed with SO_LINGER {} s: close took {took:.2} s",
+            linger.as_secs_f64()
+        )),
+        None if reset => say("closed: nothing sent, the connection was already over".to_string()),
+        None => say("closed: FIN sent".to_string()),
+    }
     Ok(())
+}
+
+/// Writes without blocking until the kernel takes no more; returns the bytes queued.
+fn fill(mut stream: &TcpStream) -> io::Result<usize> {
+    stream.set_nonblocking(true)?;
+    let chunk = vec![b'f'; 64 * 1024];
+    let mut queued = 0;
+    loop {
+        match stream.write(&chunk) {
+            Ok(n) => queued += n,
+            // WouldBlock: the send buffer and the peer's window are full.
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    stream.set_nonblocking(false)?;
+    Ok(queued)
+}
+
+/// Reads until Ok(0) (returns true) or an error (false), and says which.
+fn read_answer(stream: &mut TcpStream) -> bool {
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut total = 0;
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => {
+                say(format!(
+                    "read {total} bytes, then read -> Ok(0): the server closed (FIN)"
+                ));
+                return true;
+            }
+            Ok(n) => total += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                say(format!("read {total} bytes, then read -> Err({:?}) \"{e}\"", e.kind()));
+                return false;
+            }
+        }
+    }
 }

@@ -1,5 +1,7 @@
-//! server: the article's server, in Rust. It accepts connections, reads each
-//! until the client closes, and then does what `--on-eof` says.
+//! server: the article's server, in Rust, with the modes the book's
+//! chapters need. It accepts connections one at a time and, for each,
+//! either reads until the client closes and then does what `--on-eof` says,
+//! or (`--respond`) answers the first bytes of a request and closes.
 //!
 //! Run it in one terminal and `client` in another, then look with `ss`:
 //!
@@ -15,29 +17,40 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, ValueEnum};
-use tcpclose::cli;
+use socket2::SockRef;
+use tcpclose::cli::{self, say};
+use tcpclose::close::lingering_close;
 use tcpclose::observe::End;
 use tcpclose::transcript::outcome;
 
-/// Accepts TCP connections and reads each until the client closes it, then
-/// closes it, leaks it, or writes to it, so you can watch each case with
-/// `ss` and tcpdump.
+/// Accepts TCP connections (one at a time) and closes each in the way you
+/// choose, so you can watch it with `ss` and tcpdump.
 #[derive(Parser)]
 #[command(name = "server", version)]
 struct Args {
     /// Address to listen on (port 0 picks a free port, printed at start).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8081")]
     listen: SocketAddr,
-    /// What to do once read returns Ok(0), the client's FIN.
+    /// Read until the client closes (Ok(0)), then do this.
     #[arg(long, value_enum, default_value_t = OnEof::Close)]
     on_eof: OnEof,
-    /// With `write`: pause SECS before the first write, as the article's
-    /// server slept, so you can see CLOSE-WAIT in ss first.
+    /// Instead of reading to the end: read once (the start of a request),
+    /// write BYTES of response, then close as --close says.
+    #[arg(long, value_name = "BYTES", conflicts_with = "on_eof")]
+    respond: Option<usize>,
+    /// With --respond: how to close after writing the response.
+    #[arg(long, value_enum, default_value_t = CloseHow::Drop, requires = "respond")]
+    close: CloseHow,
+    /// Set SO_LINGER to SECS before closing (0: close with an RST).
+    #[arg(long, value_name = "SECS", value_parser = cli::seconds)]
+    linger: Option<Duration>,
+    /// Pause SECS after accepting, before reading: the socket sits unread,
+    /// so you can look at it with ss (the article's server slept 5 s).
     #[arg(long, value_name = "SECS", value_parser = cli::seconds)]
     hold: Option<Duration>,
 }
 
-#[derive(Clone, Copy, ValueEnum)]
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum OnEof {
     /// Drop the stream: the server sends its FIN and the connection ends.
     Close,
@@ -45,6 +58,14 @@ enum OnEof {
     Leak,
     /// Write 1024 bytes twice: the first draws an RST, the second fails with BrokenPipe.
     Write,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum CloseHow {
+    /// drop(stream) at once, whatever is still unread (unread bytes: RST).
+    Drop,
+    /// shutdown(Write), read to the client's FIN (at most 5 s), then drop.
+    Lingering,
 }
 
 fn main() -> ExitCode {
@@ -62,35 +83,39 @@ fn serve(args: &Args) -> anyhow::Result<()> {
     let listener = TcpListener::bind(args.listen).with_context(|| format!("cannot listen on {}", args.listen))?;
     say(format!("listening on {}", listener.local_addr()?));
     let mut leaked = Vec::new();
-    for stream in listener.incoming() {
-        let stream = match stream {
-            Ok(stream) => stream,
+    loop {
+        let (stream, peer) = match listener.accept() {
+            Ok(accepted) => accepted,
             Err(e) => {
                 say(format!("accept failed: {e}"));
                 continue;
             }
         };
-        let peer = stream.peer_addr()?;
         say(format!("accepted {peer}"));
-        match handle(stream, args) {
+        if let Some(hold) = args.hold {
+            say(format!("{peer}: holding {} s before reading", hold.as_secs_f64()));
+            thread::sleep(hold); // hold: for the person watching
+        }
+        let served = match args.respond {
+            Some(bytes) => respond(stream, peer, bytes, args).map(|()| None),
+            None => on_eof(stream, peer, args),
+        };
+        match served {
             Ok(Some(kept)) => leaked.push(kept),
             Ok(None) => {}
             Err(e) => say(format!("{peer}: {e:#}")),
         }
     }
-    Ok(())
 }
 
-/// Serves one connection; returns the stream when it is to be kept (leaked).
-fn handle(mut stream: TcpStream, args: &Args) -> anyhow::Result<Option<TcpStream>> {
-    let peer = stream.peer_addr()?;
-    read_to_eof(&mut stream, peer)?;
+/// Reads to the client's FIN, then closes, leaks or writes; returns the
+/// stream when it is to be kept (leaked).
+fn on_eof(mut stream: TcpStream, peer: SocketAddr, args: &Args) -> anyhow::Result<Option<TcpStream>> {
+    if read_to_eof(&mut stream, peer).is_err() {
+        return Ok(None);
+    }
     match args.on_eof {
-        OnEof::Close => {
-            drop(stream);
-            say(format!("{peer}: dropped the stream: FIN sent"));
-            Ok(None)
-        }
+        OnEof::Close => close(stream, peer, args, "dropped the stream: FIN sent"),
         OnEof::Leak => {
             say(format!(
                 "{peer}: keeping the stream: this socket stays CLOSE-WAIT until the server exits"
@@ -98,14 +123,10 @@ fn handle(mut stream: TcpStream, args: &Args) -> anyhow::Result<Option<TcpStream
             Ok(Some(stream))
         }
         OnEof::Write => {
-            if let Some(hold) = args.hold {
-                say(format!(
-                    "{peer}: holding {} s before writing (look with ss: CLOSE-WAIT)",
-                    hold.as_secs_f64()
-                ));
-                thread::sleep(hold); // hold: for the person watching
-            }
-            let end = End::of(&stream)?;
+            let end = End {
+                local: stream.local_addr()?,
+                remote: peer,
+            };
             let first = stream.write(&[0u8; 1024]);
             say(format!("{peer}: write(1024 bytes) -> {}", outcome(first.as_ref())));
             // The client answers the data with RST; the RST removes our socket.
@@ -122,27 +143,85 @@ fn handle(mut stream: TcpStream, args: &Args) -> anyhow::Result<Option<TcpStream
     }
 }
 
-/// Reads until `Ok(0)`, printing what arrives.
-fn read_to_eof(stream: &mut TcpStream, peer: SocketAddr) -> io::Result<()> {
-    let mut buf = [0u8; 1024];
-    loop {
-        match stream.read(&mut buf) {
-            // Ok(0): the peer sent FIN; nothing more will arrive.
-            Ok(0) => {
-                say(format!("{peer}: read -> Ok(0): the client closed its side (FIN)"));
-                return Ok(());
+/// Reads the start of a request, writes `bytes` of response, closes.
+fn respond(mut stream: TcpStream, peer: SocketAddr, bytes: usize, args: &Args) -> anyhow::Result<()> {
+    let first = stream.read(&mut [0u8; 1024]);
+    say(format!("{peer}: read(1024 bytes) -> {}", outcome(first.as_ref())));
+    let written = stream.write_all(&vec![b'r'; bytes]);
+    say(format!(
+        "{peer}: write_all({bytes} bytes) -> {}",
+        outcome(written.as_ref())
+    ));
+    match args.close {
+        CloseHow::Drop => {
+            let unread = End {
+                local: stream.local_addr()?,
+                remote: peer,
             }
-            // Data: show how much and keep reading.
-            Ok(n) => say(format!("{peer}: read -> Ok({n})")),
-            // A signal interrupted the call: try again.
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
+            .view()?
+            .map_or(0, |v| v.recv_queue);
+            let what = if unread > 0 {
+                format!("dropped the stream with {unread} bytes unread: the kernel sends RST, not FIN")
+            } else {
+                "dropped the stream: FIN sent".to_string()
+            };
+            close(stream, peer, args, &what).map(|_| ())
+        }
+        CloseHow::Lingering => {
+            set_linger(&stream, args)?;
+            match lingering_close(stream, Duration::from_secs(5)) {
+                Ok(discarded) => say(format!(
+                    "{peer}: lingering close: FIN sent, {discarded} unread bytes discarded up to the client's FIN"
+                )),
+                Err(e) => say(format!("{peer}: lingering close -> Err({:?}) \"{e}\"", e.kind())),
+            }
+            Ok(())
         }
     }
 }
 
-fn say(line: String) {
-    let mut out = io::stdout().lock();
-    // A closed stdout must not kill the server; ignore its errors.
-    let _ = writeln!(out, "{line}").and_then(|_| out.flush());
+/// Drops the stream after setting `--linger`, and says what that sent.
+fn close(stream: TcpStream, peer: SocketAddr, args: &Args, what: &str) -> anyhow::Result<Option<TcpStream>> {
+    set_linger(&stream, args)?;
+    drop(stream);
+    match args.linger {
+        Some(linger) if linger.is_zero() => say(format!("{peer}: dropped the stream with SO_LINGER 0: RST sent")),
+        _ => say(format!("{peer}: {what}")),
+    }
+    Ok(None)
+}
+
+fn set_linger(stream: &TcpStream, args: &Args) -> io::Result<()> {
+    match args.linger {
+        Some(linger) => SockRef::from(stream).set_linger(Some(linger)),
+        None => Ok(()),
+    }
+}
+
+/// Reads until `Ok(0)` or an error, and says how much arrived and which.
+fn read_to_eof(stream: &mut TcpStream, peer: SocketAddr) -> io::Result<()> {
+    let mut buf = [0u8; 64 * 1024];
+    let mut total = 0;
+    loop {
+        match stream.read(&mut buf) {
+            // Ok(0): the peer sent FIN; nothing more will arrive.
+            Ok(0) => {
+                say(format!(
+                    "{peer}: read {total} bytes, then read -> Ok(0): the client closed its side (FIN)"
+                ));
+                return Ok(());
+            }
+            // Data: count it and keep reading.
+            Ok(n) => total += n,
+            // A signal interrupted the call: try again.
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                say(format!(
+                    "{peer}: read {total} bytes, then read -> Err({:?}) \"{e}\"",
+                    e.kind()
+                ));
+                return Err(e);
+            }
+        }
+    }
 }

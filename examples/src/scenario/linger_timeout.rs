@@ -31,7 +31,11 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
             Err(e) => return Err(e.into()),
         }
     }
-    run.record(Client, "stream.write(..) until WouldBlock (non-blocking)", "Err(WouldBlock)".into());
+    run.record(
+        Client,
+        "stream.write(..) until WouldBlock (non-blocking)",
+        "Err(WouldBlock)".into(),
+    );
     run.measured("bytes written", queued);
 
     SockRef::from(&client).set_linger(Some(LINGER))?;
@@ -51,7 +55,9 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
         Some(State::FinWait1),
         Some(State::Established),
     )?;
-    run.check_packets("when the time ran out, Linux sent no RST", |p| (p.count(Client, |s| s.flags.rst) == 0, p.summary()))?;
+    run.check_packets("when the time ran out, Linux sent no RST", |p| {
+        (p.count(Client, |s| s.flags.rst) == 0, p.summary())
+    })?;
     run.hold("the client closed with linger; its orphaned socket still holds data for the server");
 
     let mut received = Vec::new();
@@ -74,8 +80,14 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
         Some(State::TimeWait),
         None,
     )?;
-    run.check_packets("the client's socket sent the FIN after the data, and never an RST", |p| {
-        (p.count(Client, |s| s.flags.fin) == 1 && p.count(Client, |s| s.flags.rst) == 0, p.summary())
-    })?;
+    run.check_packets(
+        "the client's socket sent the FIN after the data, and never an RST",
+        |p| {
+            (
+                p.count(Client, |s| s.flags.fin) == 1 && p.count(Client, |s| s.flags.rst) == 0,
+                p.summary(),
+            )
+        },
+    )?;
     Ok(())
 }

@@ -24,7 +24,10 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
         None,
     )?;
     run.check_packets("the close sent an RST and no FIN", |p| {
-        (p.count(Client, |s| s.flags.rst) == 1 && p.count(Client, |s| s.flags.fin) == 0, p.summary())
+        (
+            p.count(Client, |s| s.flags.rst) == 1 && p.count(Client, |s| s.flags.fin) == 0,
+            p.summary(),
+        )
     })?;
 
     let read = server.read(&mut [0u8; 64]);

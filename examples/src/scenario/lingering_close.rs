@@ -47,7 +47,11 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
     let mut rest = Vec::new();
     let drained = server.read_to_end(&mut rest);
     run.call(Server, "stream.read_to_end(&mut discard)", &drained);
-    run.check_ok("the server reads the unread request to the client's FIN", &drained, 4096 - 100);
+    run.check_ok(
+        "the server reads the unread request to the client's FIN",
+        &drained,
+        4096 - 100,
+    );
     drop(server);
     run.record(Server, "drop(stream)", String::new());
     run.expect_states(
@@ -75,7 +79,10 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
     let lingering = experiment::run(EXCHANGES, CloseStyle::Lingering)?;
     run.measured(
         "lingering close: responses incomplete, reads ended by ConnectionReset",
-        format!("{} of {EXCHANGES}, {} of {EXCHANGES}", lingering.incomplete, lingering.reset),
+        format!(
+            "{} of {EXCHANGES}, {} of {EXCHANGES}",
+            lingering.incomplete, lingering.reset
+        ),
     );
     run.check(
         "with lingering_close no client loses a byte or sees a reset",

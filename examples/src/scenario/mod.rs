@@ -204,7 +204,10 @@ impl Run {
 
     /// Records a measured quantity.
     pub fn measured(&mut self, what: &str, value: impl std::fmt::Display) {
-        self.transcript.steps.push(Step::Measured { what: what.into(), value: value.to_string() });
+        self.transcript.steps.push(Step::Measured {
+            what: what.into(),
+            value: value.to_string(),
+        });
     }
 
     /// Marks the scenario as a bulk transfer: its transcript lists only

@@ -18,7 +18,11 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
     server.write_all(b"last words")?;
     run.record(Server, "stream.write_all(b\"last words\")", "Ok(())".into());
     SockRef::from(&server).set_linger(Some(Duration::ZERO))?;
-    run.record(Server, "SockRef::from(&stream).set_linger(Some(Duration::ZERO))", "Ok(())".into());
+    run.record(
+        Server,
+        "SockRef::from(&stream).set_linger(Some(Duration::ZERO))",
+        "Ok(())".into(),
+    );
     drop(server);
     run.record(Server, "drop(stream)", String::new());
     run.expect_states("the RST removes both sockets from the table", None, None)?;
@@ -46,13 +50,26 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
     run.check_ok("only once: every later read returns Ok(0)", &third, 0);
     let write = client.write(b"hello?");
     run.call(Client, "stream.write(b\"hello?\")", &write);
-    run.check_err("a write fails with ErrorKind::BrokenPipe (os error 32)", &write, ErrorKind::BrokenPipe, 32);
+    run.check_err(
+        "a write fails with ErrorKind::BrokenPipe (os error 32)",
+        &write,
+        ErrorKind::BrokenPipe,
+        32,
+    );
     let peer = client.peer_addr();
     run.call(Client, "stream.peer_addr()", &peer);
-    run.check_err("peer_addr fails with ErrorKind::NotConnected (os error 107)", &peer, ErrorKind::NotConnected, 107);
-    run.check_packets("the client sent nothing after the RST: no RST of its own, no data", |p| {
-        let ok = p.count(Client, |s| s.flags.rst) == 0 && p.count(Client, |s| s.len > 0) == 0;
-        (ok, p.summary())
-    })?;
+    run.check_err(
+        "peer_addr fails with ErrorKind::NotConnected (os error 107)",
+        &peer,
+        ErrorKind::NotConnected,
+        107,
+    );
+    run.check_packets(
+        "the client sent nothing after the RST: no RST of its own, no data",
+        |p| {
+            let ok = p.count(Client, |s| s.flags.rst) == 0 && p.count(Client, |s| s.len > 0) == 0;
+            (ok, p.summary())
+        },
+    )?;
     Ok(())
 }

@@ -21,9 +21,11 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
     let request = b"a request the server never reads";
     client.write_all(request)?;
     run.record(Client, "stream.write_all(request)", "Ok(())".into());
-    crate::wait::until("the request in the server's receive queue", crate::wait::DEFAULT_DEADLINE, || {
-        Ok(server_end.view()?.filter(|v| v.recv_queue as usize == request.len()))
-    })?;
+    crate::wait::until(
+        "the request in the server's receive queue",
+        crate::wait::DEFAULT_DEADLINE,
+        || Ok(server_end.view()?.filter(|v| v.recv_queue as usize == request.len())),
+    )?;
 
     // The client is not reading yet: the server's write fills the client's
     // receive buffer and its own send buffer, and returns what fit.
@@ -50,7 +52,10 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
         None,
     )?;
     run.check_packets("closing with unread bytes sends RST, not FIN", |p| {
-        (p.count(Server, |s| s.flags.rst) == 1 && p.count(Server, |s| s.flags.fin) == 0, p.summary())
+        (
+            p.count(Server, |s| s.flags.rst) == 1 && p.count(Server, |s| s.flags.fin) == 0,
+            p.summary(),
+        )
     })?;
 
     let mut received = Vec::new();
