@@ -4,6 +4,7 @@ use std::io::{self, Read};
 use std::net::{Shutdown, TcpStream};
 use std::time::{Duration, Instant};
 
+// ANCHOR: lingering_close
 /// Closes `stream` so that the peer receives everything written to it:
 /// sends the FIN with `shutdown(Write)`, reads and discards whatever the
 /// peer still sends until its FIN (`Ok(0)`) or until `timeout`, then drops
@@ -39,3 +40,4 @@ pub fn lingering_close(mut stream: TcpStream, timeout: Duration) -> io::Result<u
         }
     }
 }
+// ANCHOR_END: lingering_close
