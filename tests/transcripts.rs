@@ -99,3 +99,23 @@ fn lingering_close() {
 fn connect_refused() {
     check_transcript("connect-refused");
 }
+
+#[test]
+fn every_scenario_has_its_chapter_with_anchor_and_transcript() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let summary = std::fs::read_to_string(src.join("SUMMARY.md")).unwrap();
+    for s in scenario::ALL {
+        let (file, anchor) = s.chapter.split_once('#').unwrap_or((s.chapter, ""));
+        let chapter = std::fs::read_to_string(src.join(file)).unwrap_or_else(|_| panic!("{}: no src/{file}", s.id));
+        assert!(summary.contains(&format!("({file})")), "src/{file} is not in SUMMARY.md");
+        assert!(
+            chapter.contains(&format!("{{{{#include transcripts/{}.txt}}}}", s.id)),
+            "src/{file} does not show the transcript of {}",
+            s.id
+        );
+        assert!(chapter.contains(&format!("tcpclose run {}", s.id)) || chapter.contains("tcpclose run"), "src/{file}");
+        if !anchor.is_empty() {
+            assert!(chapter.contains(&format!("{{#{anchor}}}")), "src/{file} has no heading {{#{anchor}}}");
+        }
+    }
+}
