@@ -19,7 +19,11 @@ fn a_socket_killed_by_ss_reports_connection_aborted() {
         .args(["-K", "-tn", "state", "established", &format!("( sport = :{port} )")])
         .output()
         .expect("ss (iproute2) is installed");
-    assert!(killed.status.success(), "ss -K failed: {}", String::from_utf8_lossy(&killed.stderr));
+    assert!(
+        killed.status.success(),
+        "ss -K failed: {}",
+        String::from_utf8_lossy(&killed.stderr)
+    );
     client_end.wait_gone().unwrap();
 
     let err = server.read(&mut [0; 8]).unwrap_err();
