@@ -7,7 +7,7 @@
 use std::path::Path;
 
 use tcpclose::scenario::{self, Options};
-use tcpclose::transcript::mask_measurements;
+use tcpclose::transcript::{mask_measurements, Verdict};
 
 fn check_transcript(id: &str) {
     let scenario = scenario::find(id).expect("a scenario with this id");
@@ -15,8 +15,13 @@ fn check_transcript(id: &str) {
         hold: None,
         capture: true,
     });
-    if let Err(why) = &transcript.capture {
-        panic!("{id}: the book's transcripts include packets, and {why}");
+    for check in &transcript.checks {
+        assert!(
+            check.verdict != Verdict::NotChecked,
+            "{id}: {} was not checked ({}); the book's transcripts need root (sudo -E cargo test)",
+            check.claim,
+            check.observed
+        );
     }
     assert!(
         transcript.confirmed(),
@@ -130,4 +135,44 @@ fn every_scenario_has_its_chapter_with_anchor_and_transcript() {
             );
         }
     }
+}
+
+#[test]
+fn half_close() {
+    check_transcript("half-close");
+}
+
+#[test]
+fn try_clone() {
+    check_transcript("try-clone");
+}
+
+#[test]
+fn time_wait() {
+    check_transcript("time-wait");
+}
+
+#[test]
+fn rebind() {
+    check_transcript("rebind");
+}
+
+#[test]
+fn fin_wait_2_timeout() {
+    check_transcript("fin-wait-2-timeout");
+}
+
+#[test]
+fn keepalive_dead_peer() {
+    check_transcript("keepalive-dead-peer");
+}
+
+#[test]
+fn user_timeout() {
+    check_transcript("user-timeout");
+}
+
+#[test]
+fn fd_exhaustion() {
+    check_transcript("fd-exhaustion");
 }

@@ -6,8 +6,10 @@
 pub mod cli;
 pub mod close;
 pub mod experiment;
+pub mod netns;
 pub mod observe;
 pub mod scenario;
+pub mod sockopt;
 pub mod transcript;
 pub mod wait;
 pub mod wire;

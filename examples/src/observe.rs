@@ -117,13 +117,7 @@ impl End {
     /// The kernel's row for this end, or `None` once the kernel has
     /// forgotten the socket.
     pub fn view(self) -> io::Result<Option<SocketView>> {
-        let table = if self.local.is_ipv4() {
-            procfs::net::tcp()
-        } else {
-            procfs::net::tcp6()
-        }
-        .map_err(io::Error::other)?;
-        Ok(table
+        Ok(socket_table(self.local.is_ipv4())?
             .into_iter()
             .find(|row| {
                 row.local_address == self.local
@@ -174,6 +168,22 @@ impl fmt::Display for End {
     }
 }
 
+/// The kernel's TCP socket table (IPv4 or IPv6) of the calling thread's
+/// network namespace: `/proc/thread-self/net`, not `/proc/net`, which is
+/// the main thread's, so that a scenario run in a thread that entered its
+/// own namespace sees its own sockets.
+fn socket_table(ipv4: bool) -> io::Result<Vec<procfs::net::TcpNetEntry>> {
+    use procfs::FromReadSI;
+    let path = if ipv4 {
+        "/proc/thread-self/net/tcp"
+    } else {
+        "/proc/thread-self/net/tcp6"
+    };
+    procfs::net::TcpNetEntries::from_file(path, procfs::current_system_info())
+        .map(|entries| entries.0)
+        .map_err(io::Error::other)
+}
+
 /// A state, or `gone` for a socket the kernel no longer lists.
 pub fn describe(state: Option<State>) -> String {
     state.map_or_else(|| "gone".to_string(), |s| s.name().to_string())
@@ -184,7 +194,7 @@ pub fn describe(state: Option<State>) -> String {
 /// `TcpExtTCPAbortOnClose`). The counters are for the whole network
 /// namespace, so compare a before and an after.
 pub fn tcp_ext_counter(name: &str) -> io::Result<u64> {
-    let text = std::fs::read_to_string("/proc/net/netstat")?;
+    let text = std::fs::read_to_string("/proc/thread-self/net/netstat")?;
     // Pairs of lines: "TcpExt: Name1 Name2 ..." then "TcpExt: 1 2 ...".
     let mut lines = text.lines().filter(|l| l.starts_with("TcpExt:"));
     let (Some(names), Some(values)) = (lines.next(), lines.next()) else {
@@ -196,4 +206,59 @@ pub fn tcp_ext_counter(name: &str) -> io::Result<u64> {
         .find(|(n, _)| *n == name)
         .and_then(|(_, v)| v.parse().ok())
         .ok_or_else(|| io::Error::other(format!("no counter TcpExt {name} in /proc/net/netstat")))
+}
+
+/// A timer the kernel runs on a socket, as `/proc/net/tcp` shows it (and
+/// `ss -o` prints as `timer:(...)`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum TimerKind {
+    Retransmit,
+    /// Keepalive, or the FIN_WAIT_2 timer of a socket with a descriptor.
+    Keepalive,
+    TimeWait,
+    ZeroWindowProbe,
+}
+
+impl End {
+    /// The timer running on this end and the time left on it, if any.
+    pub fn timer(self) -> io::Result<Option<(TimerKind, Duration)>> {
+        let file = if self.local.is_ipv4() { "tcp" } else { "tcp6" };
+        let table = std::fs::read_to_string(format!("/proc/thread-self/net/{file}"))?;
+        let (local, remote) = (hex_addr(self.local), hex_addr(self.remote));
+        for line in table.lines().skip(1) {
+            // sl local rem st tx:rx tr:when retrnsmt uid timeout inode ...
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            if fields.len() < 6 || fields[1] != local || fields[2] != remote {
+                continue;
+            }
+            let Some((kind, when)) = fields[5].split_once(':') else {
+                continue;
+            };
+            let ticks = u64::from_str_radix(when, 16).map_err(io::Error::other)?;
+            // The kernel prints the time left in USER_HZ ticks (100 a second).
+            let left = Duration::from_millis(ticks * 10);
+            return Ok(match kind {
+                "01" => Some((TimerKind::Retransmit, left)),
+                "02" => Some((TimerKind::Keepalive, left)),
+                "03" => Some((TimerKind::TimeWait, left)),
+                "04" => Some((TimerKind::ZeroWindowProbe, left)),
+                _ => None,
+            });
+        }
+        Ok(None)
+    }
+}
+
+/// An address as `/proc/net/tcp` writes it: the IP in the kernel's byte
+/// order, 32 bits at a time, then the port, in hexadecimal.
+fn hex_addr(addr: SocketAddr) -> String {
+    let ip = match addr.ip() {
+        std::net::IpAddr::V4(ip) => format!("{:08X}", u32::from_ne_bytes(ip.octets())),
+        std::net::IpAddr::V6(ip) => ip
+            .octets()
+            .chunks(4)
+            .map(|w| format!("{:08X}", u32::from_ne_bytes([w[0], w[1], w[2], w[3]])))
+            .collect(),
+    };
+    format!("{ip}:{:04X}", addr.port())
 }

@@ -141,7 +141,16 @@ impl Transcript {
             if s.len > 0 && !self.bulk {
                 write!(line, " len={}", s.len).unwrap();
             }
-            lines.push(line.trim_end().to_string());
+            let line = line.trim_end().to_string();
+            // Retransmissions and probes: how many depends on timers, so a
+            // run of the same segment is shown once and marked.
+            if lines.last() == Some(&line) {
+                lines.push(REPEATED.to_string());
+            } else if lines.last().is_some_and(|l| l == REPEATED) && lines.iter().rev().nth(1) == Some(&line) {
+                continue;
+            } else {
+                lines.push(line);
+            }
         }
         lines
     }
@@ -197,6 +206,9 @@ impl Transcript {
         out
     }
 }
+
+/// Marks a run of identical segments (retransmissions, probes).
+const REPEATED: &str = "  (the same segment again, one or more times)";
 
 /// Replaces measured values by `…`, so that two transcripts of the same
 /// kernel compare equal although their measurements differ.

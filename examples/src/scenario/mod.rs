@@ -4,11 +4,18 @@
 
 mod broken_pipe;
 mod connect_refused;
+mod dead_peer;
 mod eof_close_wait;
+mod fd_exhaustion;
+mod fin_wait_2_timeout;
+mod half_close;
 mod linger_timeout;
 mod linger_zero;
 mod lingering_close;
+mod rebind;
 mod reset_while_reading;
+mod time_wait;
+mod try_clone;
 mod unread_data_rst;
 mod use_after_close;
 
@@ -86,6 +93,54 @@ pub const ALL: &[Scenario] = &[
         chapter: "connect-refused.md",
         perform: connect_refused::perform,
     },
+    Scenario {
+        id: "half-close",
+        title: "shutdown(Write): a FIN, and reading goes on; shutdown(Read) sends nothing",
+        chapter: "half-close.md",
+        perform: half_close::perform,
+    },
+    Scenario {
+        id: "try-clone",
+        title: "clones share one socket: the FIN leaves with the last one, shutdown reaches them all",
+        chapter: "try-clone.md",
+        perform: try_clone::perform,
+    },
+    Scenario {
+        id: "time-wait",
+        title: "the side that closes first keeps TIME_WAIT for 60 s, the other keeps nothing",
+        chapter: "time-wait.md",
+        perform: time_wait::perform,
+    },
+    Scenario {
+        id: "rebind",
+        title: "binding a port with TIME_WAIT on it, and running out of client ports",
+        chapter: "time-wait.md#rebind",
+        perform: rebind::perform,
+    },
+    Scenario {
+        id: "fin-wait-2-timeout",
+        title: "an orphaned FIN_WAIT_2 expires; one whose owner still holds it does not",
+        chapter: "fin-wait-2.md",
+        perform: fin_wait_2_timeout::perform,
+    },
+    Scenario {
+        id: "keepalive-dead-peer",
+        title: "a peer that vanishes: unnoticed without keepalive, TimedOut with it",
+        chapter: "dead-peers.md#keepalive-dead-peer",
+        perform: dead_peer::keepalive,
+    },
+    Scenario {
+        id: "user-timeout",
+        title: "unacknowledged data to a vanished peer: TCP_USER_TIMEOUT ends it, keepalive does not",
+        chapter: "dead-peers.md#user-timeout",
+        perform: dead_peer::user_timeout,
+    },
+    Scenario {
+        id: "fd-exhaustion",
+        title: "a server leaking CLOSE_WAIT runs out of descriptors: accept fails with EMFILE",
+        chapter: "fd-exhaustion.md",
+        perform: fd_exhaustion::perform,
+    },
 ];
 
 /// The scenario with this id.
@@ -129,8 +184,26 @@ impl Scenario {
             },
         };
         let result = (self.perform)(&mut run);
-        run.finish(result.err().map(|e| format!("{e:#}")))
+        match result {
+            // Without the privileges a scenario needs, it checks nothing and
+            // refutes nothing: say so.
+            Err(e) if needs_privileges(&e) => {
+                run.transcript.checks.push(Check {
+                    claim: format!("every claim of {}", self.id),
+                    verdict: Verdict::NotChecked,
+                    observed: format!("{e:#}"),
+                });
+                run.finish(None)
+            }
+            result => run.finish(result.err().map(|e| format!("{e:#}"))),
+        }
     }
+}
+
+fn needs_privileges(e: &anyhow::Error) -> bool {
+    e.chain()
+        .filter_map(|cause| cause.downcast_ref::<io::Error>())
+        .any(|io| io.kind() == io::ErrorKind::PermissionDenied)
 }
 
 /// A scenario in progress: records what happens and checks claims.
@@ -161,9 +234,23 @@ impl Run {
         self.transcript.server = Some(addr);
         if self.options.capture {
             self.capture = Capture::start(addr.port()).map_err(|e| e.to_string());
+            self.transcript.capture = self.capture.as_ref().map(|_| ()).map_err(Clone::clone);
         }
-        self.transcript.capture = self.capture.as_ref().map(|_| ()).map_err(Clone::clone);
         Ok(listener)
+    }
+
+    /// The server's address (the listener's).
+    pub fn server_addr(&self) -> io::Result<SocketAddr> {
+        self.transcript
+            .server
+            .ok_or_else(|| io::Error::other("no listener yet"))
+    }
+
+    /// For scenarios whose claims are not about packets: capture nothing.
+    pub fn no_packets(&mut self, why: &str) {
+        self.options.capture = false;
+        self.capture = Err(why.into());
+        self.transcript.capture = Err(why.into());
     }
 
     /// Names the client's address when the scenario made the client
@@ -172,7 +259,8 @@ impl Run {
         self.transcript.client = Some(addr);
     }
 
-    fn ends(&self) -> io::Result<(End, End)> {
+    /// The client's end and the server's end of the connection.
+    pub fn ends(&self) -> io::Result<(End, End)> {
         match (self.transcript.client, self.transcript.server) {
             (Some(client), Some(server)) => Ok((
                 End {
@@ -200,6 +288,14 @@ impl Run {
             call: call.into(),
             result,
         });
+    }
+
+    /// How many segments the capture holds so far (0 without a capture).
+    pub fn segment_count(&mut self) -> io::Result<usize> {
+        match &mut self.capture {
+            Ok(capture) => Ok(capture.segments()?.len()),
+            Err(_) => Ok(0),
+        }
     }
 
     /// Records a measured quantity.

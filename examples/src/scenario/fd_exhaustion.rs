@@ -1,0 +1,250 @@
+//! `fd-exhaustion`: a server that leaks a CLOSE_WAIT socket per connection
+//! runs out of file descriptors: `accept` fails with EMFILE (os error 24),
+//! while the kernel goes on completing handshakes into the listen backlog.
+//! A server must then back off, not retry at once: the listener stays
+//! readable, so an immediate retry fails again, in a tight loop.
+//!
+//! RLIMIT_NOFILE belongs to a whole process, so the leaking server runs in
+//! a child process, forked, that makes only raw system calls (no memory
+//! allocation: the parent is multi-threaded). It reports each `accept` to
+//! the parent through a pipe.
+
+use std::io::{self, Read};
+use std::net::{TcpListener, TcpStream};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+use crate::observe::{End, State};
+use crate::scenario::Run;
+use crate::transcript::Role::{Client, Server};
+
+/// The child's descriptor limit: stdin, stdout, stderr, the listener and
+/// the pipe leave 8 for connections.
+const LIMIT: u64 = 13;
+/// The child's pause after a failed accept.
+const BACKOFF: Duration = Duration::from_millis(100);
+
+pub fn perform(run: &mut Run) -> anyhow::Result<()> {
+    run.no_packets("many connections; the claims are about calls and states");
+    let listener = run.listen()?;
+    let server_addr = listener.local_addr()?;
+    let server = Leaker::fork(&listener)?;
+    drop(listener); // the child holds the listening socket now
+    run.record(
+        Server,
+        "fork: setrlimit(RLIMIT_NOFILE, 13); loop { accept; keep the socket }",
+        "(child process)".into(),
+    );
+
+    // Each client connects and closes; the server accepts and never closes.
+    let mut leaked = Vec::new();
+    let (pending, errno) = loop {
+        let client = TcpStream::connect(server_addr)?;
+        let event = server.next_event()?;
+        if event != 0 {
+            break (client, event);
+        }
+        leaked.push(End::of(&client)?.peer());
+        drop(client);
+        if leaked.len() > 64 {
+            anyhow::bail!("accept never failed");
+        }
+    };
+    let failed_at = Instant::now();
+    run.record(
+        Client,
+        "repeat: TcpStream::connect(server), drop(stream)",
+        format!("{} times", leaked.len()),
+    );
+    run.measured("connections accepted and leaked before accept failed", leaked.len());
+    let mut close_wait = 0;
+    for end in &leaked {
+        end.wait_for(State::CloseWait)?;
+        close_wait += 1;
+    }
+    run.check(
+        "every accepted connection is left in CLOSE_WAIT, each holding a descriptor",
+        close_wait == leaked.len() && !leaked.is_empty(),
+        format!("{close_wait} of {}", leaked.len()),
+    );
+    let failed: io::Result<()> = Err(io::Error::from_raw_os_error(errno));
+    run.call(Server, "accept()", &failed);
+    run.check(
+        "then accept fails with EMFILE, \"Too many open files (os error 24)\"",
+        errno == libc::EMFILE,
+        format!("errno {errno}"),
+    );
+    run.set_client(pending.local_addr()?);
+    run.expect_states(
+        "the kernel still completes new handshakes: the next client waits in the listen backlog, ESTABLISHED",
+        Some(State::Established),
+        Some(State::Established),
+    )?;
+
+    let second = server.next_event()?;
+    let gap = failed_at.elapsed();
+    run.measured(
+        "time between the server's first and second failed accept",
+        format!("{:.2} s", gap.as_secs_f64()),
+    );
+    run.check(
+        "a server that backs off fails again only after its pause (100 ms), not in a tight loop",
+        second == libc::EMFILE && gap >= BACKOFF.mul_f64(0.5),
+        format!("errno {second} after {gap:?}"),
+    );
+    let spin = count_immediate_failures()?;
+    run.measured("failed accepts of a loop that retries at once, in 50 ms", spin);
+    run.check(
+        "a loop that retries at once spins: the listener stays readable and accept fails again and again",
+        spin > 100,
+        format!("{spin} failures"),
+    );
+    drop(server);
+    run.record(Server, "kill the child", String::new());
+    drop(pending);
+    Ok(())
+}
+
+/// How many times an immediate-retry accept loop fails in 50 ms, under an
+/// exhausted descriptor table: measured in a second forked child.
+fn count_immediate_failures() -> io::Result<u64> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let _waiting = TcpStream::connect(listener.local_addr()?)?;
+    let pipe = Pipe::new()?;
+    // SAFETY: the child makes only async-signal-safe system calls and exits.
+    match unsafe { libc::fork() } {
+        -1 => Err(io::Error::last_os_error()),
+        0 => unsafe {
+            let lfd = listener.as_raw_fd();
+            let wfd = pipe.write.as_raw_fd();
+            set_nofile(0); // no descriptor can be allocated at all
+            let start = now_ms();
+            let mut failures: u64 = 0;
+            while now_ms() - start < 50 {
+                if libc::accept(lfd, std::ptr::null_mut(), std::ptr::null_mut()) < 0 {
+                    failures += 1;
+                }
+            }
+            libc::write(wfd, (&failures as *const u64).cast(), 8);
+            libc::_exit(0)
+        },
+        child => {
+            drop(pipe.write);
+            let mut count = [0u8; 8];
+            let read = (&mut std::fs::File::from(pipe.read)).read_exact(&mut count);
+            // SAFETY: reaping our own child.
+            unsafe { libc::waitpid(child, std::ptr::null_mut(), 0) };
+            read?;
+            Ok(u64::from_ne_bytes(count))
+        }
+    }
+}
+
+/// The forked leaking server.
+struct Leaker {
+    pid: libc::pid_t,
+    events: std::fs::File,
+}
+
+impl Leaker {
+    fn fork(listener: &TcpListener) -> io::Result<Leaker> {
+        let pipe = Pipe::new()?;
+        // SAFETY: the child makes only async-signal-safe system calls, on
+        // descriptors prepared before the fork, and never returns.
+        match unsafe { libc::fork() } {
+            -1 => Err(io::Error::last_os_error()),
+            0 => unsafe { leak_forever(listener.as_raw_fd(), pipe.write.as_raw_fd()) },
+            pid => {
+                drop(pipe.write);
+                Ok(Leaker {
+                    pid,
+                    events: std::fs::File::from(pipe.read),
+                })
+            }
+        }
+    }
+
+    /// The child's next report: 0 for an accepted connection, else the errno of a failed accept.
+    fn next_event(&self) -> io::Result<i32> {
+        let mut event = [0u8; 4];
+        (&self.events).read_exact(&mut event)?;
+        Ok(i32::from_ne_bytes(event))
+    }
+}
+
+impl Drop for Leaker {
+    fn drop(&mut self) {
+        // SAFETY: signalling and reaping our own child.
+        unsafe {
+            libc::kill(self.pid, libc::SIGKILL);
+            libc::waitpid(self.pid, std::ptr::null_mut(), 0);
+        }
+    }
+}
+
+/// The child: keep every accepted socket, report each accept, back off
+/// after a failure. Raw system calls only.
+unsafe fn leak_forever(listener: i32, events: i32) -> ! {
+    // Descriptors inherited from the parent's other threads would keep
+    // their sockets open: close everything but ours, above stderr.
+    let keep_listener = 100;
+    let keep_events = 101;
+    libc::dup2(listener, keep_listener);
+    libc::dup2(events, keep_events);
+    libc::syscall(libc::SYS_close_range, 3u32, 99u32, 0u32);
+    libc::syscall(libc::SYS_close_range, 102u32, u32::MAX, 0u32);
+    libc::dup2(keep_listener, 3);
+    libc::dup2(keep_events, 4);
+    libc::close(keep_listener);
+    libc::close(keep_events);
+    set_nofile(LIMIT);
+    loop {
+        let fd = libc::accept(3, std::ptr::null_mut(), std::ptr::null_mut());
+        let event: i32 = if fd >= 0 { 0 } else { *libc::__errno_location() };
+        if libc::write(4, (&event as *const i32).cast(), 4) != 4 {
+            libc::_exit(1);
+        }
+        if fd < 0 {
+            let pause = libc::timespec {
+                tv_sec: 0,
+                tv_nsec: BACKOFF.as_nanos() as libc::c_long,
+            };
+            libc::nanosleep(&pause, std::ptr::null_mut()); // the backoff under test
+        }
+    }
+}
+
+unsafe fn set_nofile(limit: u64) {
+    let rlimit = libc::rlimit {
+        rlim_cur: limit,
+        rlim_max: limit,
+    };
+    libc::setrlimit(libc::RLIMIT_NOFILE, &rlimit);
+}
+
+unsafe fn now_ms() -> i64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts);
+    ts.tv_sec * 1000 + ts.tv_nsec / 1_000_000
+}
+
+struct Pipe {
+    read: OwnedFd,
+    write: OwnedFd,
+}
+
+impl Pipe {
+    fn new() -> io::Result<Pipe> {
+        let mut fds = [0; 2];
+        // SAFETY: pipe2 fills two descriptors, which we then own.
+        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(unsafe {
+            Pipe {
+                read: OwnedFd::from_raw_fd(fds[0]),
+                write: OwnedFd::from_raw_fd(fds[1]),
+            }
+        })
+    }
+}

@@ -1,0 +1,139 @@
+//! `rebind`: restarting a server while its port has sockets in TIME_WAIT.
+//! std's `TcpListener::bind` sets SO_REUSEADDR, so it succeeds; a `socket2`
+//! socket without `set_reuse_address(true)` gets `AddrInUse`. On the client
+//! side, TIME_WAIT sockets hold ephemeral ports: with a narrow port range
+//! (in a private network namespace) `connect` fails with `AddrNotAvailable`.
+
+use std::io::{ErrorKind, Read};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+
+use socket2::{Domain, SockRef, Socket, Type};
+
+use crate::netns;
+use crate::observe::State;
+use crate::scenario::Run;
+use crate::transcript::outcome;
+use crate::transcript::Role::{Client, Server};
+
+pub fn perform(run: &mut Run) -> anyhow::Result<()> {
+    netns::isolated(|| restart_server(run).and_then(|()| exhaust_ports(run)))??;
+    Ok(())
+}
+
+/// The server closes first, so TIME_WAIT is on the server's port.
+fn restart_server(run: &mut Run) -> anyhow::Result<()> {
+    let (mut client, server) = run.connect()?;
+    let port = server.local_addr()?.port();
+    drop(server);
+    run.record(Server, "drop(stream)", String::new());
+    let eof = client.read(&mut [0u8; 16]);
+    run.call(Client, "stream.read(&mut [0; 16])", &eof);
+    drop(client);
+    run.record(Client, "drop(stream)", String::new());
+    run.expect_states(
+        "the server closed first: its port has a socket in TIME_WAIT",
+        None,
+        Some(State::TimeWait),
+    )?;
+
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let plain = Socket::new(Domain::IPV4, Type::STREAM, None)?;
+    let bound = plain.bind(&addr.into());
+    run.call(Server, "socket2 Socket::new(..).bind(port)", &bound);
+    run.check_err(
+        "a socket2 socket without SO_REUSEADDR cannot bind the port: ErrorKind::AddrInUse (os error 98)",
+        &bound,
+        ErrorKind::AddrInUse,
+        98,
+    );
+    drop(plain);
+
+    let reused = Socket::new(Domain::IPV4, Type::STREAM, None)?;
+    reused.set_reuse_address(true)?;
+    run.record(Server, "socket.set_reuse_address(true)", "Ok(())".into());
+    let bound = reused.bind(&addr.into()).and_then(|()| reused.listen(16));
+    run.call(Server, "socket.bind(port) and listen(16)", &bound);
+    run.check_ok("with set_reuse_address(true) it binds and listens", &bound, ());
+    drop(reused);
+
+    let std_listener = TcpListener::bind(addr);
+    let shown = match &std_listener {
+        Ok(_) => "Ok(listener)".to_string(),
+        Err(e) => outcome::<()>(Err(e)),
+    };
+    run.record(Server, "TcpListener::bind(port)", shown);
+    let reuse = std_listener
+        .as_ref()
+        .ok()
+        .map(|l| SockRef::from(l).reuse_address())
+        .transpose()?;
+    run.check(
+        "std's TcpListener::bind succeeds: it sets SO_REUSEADDR itself",
+        reuse == Some(true),
+        format!("SO_REUSEADDR: {reuse:?}"),
+    );
+    Ok(())
+}
+
+/// Client-side TIME_WAITs use up a narrow ephemeral port range.
+fn exhaust_ports(run: &mut Run) -> anyhow::Result<()> {
+    netns::sysctl("net/ipv4/ip_local_port_range", "40000 40003")?;
+    run.record(
+        Client,
+        "sysctl net.ipv4.ip_local_port_range=\"40000 40003\"",
+        "(this namespace only)".into(),
+    );
+    let reuse = std::fs::read_to_string("/proc/sys/net/ipv4/tcp_tw_reuse")?;
+    run.measured("net.ipv4.tcp_tw_reuse by default", reuse.trim());
+    netns::sysctl("net/ipv4/tcp_tw_reuse", "0")?;
+    run.record(Client, "sysctl net.ipv4.tcp_tw_reuse=0", "(this namespace only)".into());
+
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let mut connected = 0;
+    let refused = loop {
+        match TcpStream::connect(listener.local_addr()?) {
+            Ok(stream) => {
+                let (mut server, _) = listener.accept()?;
+                drop(stream); // the client closes first: its port goes to TIME_WAIT
+                server.read(&mut [0u8; 1])?;
+                connected += 1;
+            }
+            Err(e) => break e,
+        }
+        if connected > 10 {
+            anyhow::bail!("the port range did not run out after {connected} connections");
+        }
+    };
+    run.measured("connections made before the ports ran out", connected);
+    let failed: std::io::Result<()> = Err(refused);
+    run.call(Client, "TcpStream::connect(server)", &failed);
+    run.check_err(
+        "once TIME_WAIT holds every port of the range, connect fails with ErrorKind::AddrNotAvailable (os error 99)",
+        &failed,
+        ErrorKind::AddrNotAvailable,
+        99,
+    );
+    netns::sysctl("net/ipv4/tcp_tw_reuse", "1")?;
+    run.record(Client, "sysctl net.ipv4.tcp_tw_reuse=1", "(this namespace only)".into());
+    // A TIME_WAIT socket may be reused once it is tcp_tw_reuse_delay old
+    // (1 s by default; the sysctl exists since Linux 6.13).
+    netns::sysctl("net/ipv4/tcp_tw_reuse_delay", "1")?;
+    run.record(
+        Client,
+        "sysctl net.ipv4.tcp_tw_reuse_delay=1 (ms)",
+        "(this namespace only)".into(),
+    );
+    // The youngest TIME_WAIT may be less than 1 ms old: try until one is old enough.
+    let again = crate::wait::until(
+        "a TIME_WAIT port old enough to reuse",
+        crate::wait::DEFAULT_DEADLINE,
+        || match TcpStream::connect(listener.local_addr()?) {
+            Ok(_) => Ok(Some(())),
+            Err(e) if e.kind() == ErrorKind::AddrNotAvailable => Ok(None),
+            Err(e) => Err(e),
+        },
+    );
+    run.call(Client, "TcpStream::connect(server)", &again);
+    run.check_ok("with tcp_tw_reuse, connect takes over a port in TIME_WAIT", &again, ());
+    Ok(())
+}

@@ -1,0 +1,64 @@
+//! `time-wait`: the side that closes first keeps its socket in TIME_WAIT
+//! for 60 seconds (TCP_TIMEWAIT_LEN, a constant of the kernel, not
+//! tcp_fin_timeout); the side that closes second keeps nothing. (When both
+//! close at once, both keep one: see the book's simultaneous-close test.)
+
+use std::io::Read;
+use std::time::Duration;
+
+use crate::observe::{State, TimerKind};
+use crate::scenario::Run;
+use crate::sockopt::set_tcp_linger2;
+use crate::transcript::Role::{Client, Server};
+
+pub fn perform(run: &mut Run) -> anyhow::Result<()> {
+    let (client, mut server) = run.connect()?;
+    let (client_end, _) = run.ends()?;
+
+    // A FIN_WAIT_2 timeout of 1 s, to show that it is not TIME_WAIT's.
+    set_tcp_linger2(&client, Duration::from_secs(1))?;
+    run.record(Client, "set_tcp_linger2(&stream, 1 s)", "Ok(())".into());
+    drop(client);
+    run.record(Client, "drop(stream)", String::new());
+    let eof = server.read(&mut [0u8; 16]);
+    run.call(Server, "stream.read(&mut [0; 16])", &eof);
+    drop(server);
+    run.record(Server, "drop(stream)", String::new());
+    run.expect_states(
+        "the client, which closed first, keeps TIME_WAIT; the server, which closed second, keeps nothing",
+        Some(State::TimeWait),
+        None,
+    )?;
+
+    let timer = client_end.timer()?;
+    let left = match timer {
+        Some((TimerKind::TimeWait, left)) => left,
+        _ => Duration::ZERO,
+    };
+    run.measured(
+        "time left on the TIME_WAIT timer",
+        format!("{:.1} s", left.as_secs_f64()),
+    );
+    run.check(
+        "its timer starts at 60 s (TCP_TIMEWAIT_LEN), although TCP_LINGER2 was 1 s",
+        left > Duration::from_secs(55) && left <= Duration::from_secs(60),
+        format!("{timer:?}"),
+    );
+    run.check_packets(
+        "the client sent the first FIN, the server the second, and the client the last ACK",
+        |p| {
+            let fins: Vec<_> = p
+                .segments
+                .iter()
+                .filter(|s| s.flags.fin)
+                .map(|s| s.src == p.client)
+                .collect();
+            let last_ack_from_client = p
+                .segments
+                .last()
+                .is_some_and(|s| s.src == p.client && s.flags.ack && !s.flags.fin);
+            (fins == [true, false] && last_ack_from_client, p.summary())
+        },
+    )?;
+    Ok(())
+}

@@ -1,0 +1,98 @@
+//! `try-clone`: `try_clone` duplicates the file descriptor. Dropping one
+//! handle closes one descriptor and sends nothing; the FIN leaves with the
+//! last one. `shutdown` acts on the socket, so it reaches every clone: it
+//! wakes a thread blocked in `read` on another handle.
+
+use std::io::Read;
+use std::net::Shutdown;
+use std::sync::mpsc;
+use std::thread;
+
+use crate::observe::State;
+use crate::scenario::Run;
+use crate::transcript::outcome;
+use crate::transcript::Role::{Client, Server};
+
+pub fn perform(run: &mut Run) -> anyhow::Result<()> {
+    let (client, server) = run.connect()?;
+
+    let clone = client.try_clone()?;
+    run.record(Client, "let clone = stream.try_clone()", "Ok(clone)".into());
+    let before = run.segment_count()?;
+    drop(client);
+    run.record(Client, "drop(stream)", String::new());
+    run.check_packets("dropping one of two handles sends nothing", |p| {
+        (
+            p.segments.len() == before,
+            format!("{before} segments before, {} after", p.segments.len()),
+        )
+    })?;
+    run.expect_states(
+        "the connection is untouched: both ends still ESTABLISHED",
+        Some(State::Established),
+        Some(State::Established),
+    )?;
+
+    // A reader thread blocked in read on a clone of the server's stream.
+    let mut reader = server.try_clone()?;
+    run.record(Server, "let mut reader = stream.try_clone()", "Ok(reader)".into());
+    let (tid_tx, tid_rx) = mpsc::channel();
+    let blocked = thread::spawn(move || {
+        // SAFETY: gettid has no preconditions.
+        let _ = tid_tx.send(unsafe { libc::gettid() });
+        reader.read(&mut [0u8; 64])
+    });
+    let tid = tid_rx.recv()?;
+    crate::wait::until(
+        "the reader thread to block in recvfrom",
+        crate::wait::DEFAULT_DEADLINE,
+        || Ok(in_recvfrom(tid).then_some(())),
+    )?;
+    run.record(Server, "thread: reader.read(&mut [0; 64])", "(blocked)".into());
+
+    let before = run.segment_count()?;
+    let shutdown = server.shutdown(Shutdown::Read);
+    run.call(Server, "stream.shutdown(Shutdown::Read)", &shutdown);
+    let woken = blocked
+        .join()
+        .map_err(|_| anyhow::anyhow!("the reader thread panicked"))?;
+    run.record(Server, "thread: reader.read(&mut [0; 64])", outcome(woken.as_ref()));
+    run.check_ok(
+        "shutdown on one handle wakes a thread blocked in read on another: Ok(0)",
+        &woken,
+        0,
+    );
+    run.check_packets("shutdown(Read) woke it without sending anything", |p| {
+        (
+            p.segments.len() == before,
+            format!("{before} segments before, {} after", p.segments.len()),
+        )
+    })?;
+
+    drop(clone);
+    run.record(Client, "drop(clone)", String::new());
+    run.expect_states(
+        "dropping the last handle closes the socket: client FIN_WAIT_2, server CLOSE_WAIT",
+        Some(State::FinWait2),
+        Some(State::CloseWait),
+    )?;
+    run.check_packets("the FIN left with the last handle, and only once", |p| {
+        (p.count(Client, |s| s.flags.fin) == 1, p.summary())
+    })?;
+    drop(server);
+    run.record(Server, "drop(stream)", String::new());
+    run.expect_states(
+        "then the server closes: client TIME_WAIT, server gone",
+        Some(State::TimeWait),
+        None,
+    )?;
+    Ok(())
+}
+
+/// True while thread `tid` of this process is inside recvfrom(2).
+fn in_recvfrom(tid: libc::pid_t) -> bool {
+    std::fs::read_to_string(format!("/proc/self/task/{tid}/syscall"))
+        .ok()
+        .and_then(|s| s.split_whitespace().next().and_then(|n| n.parse::<libc::c_long>().ok()))
+        == Some(libc::SYS_recvfrom)
+}

@@ -1,0 +1,28 @@
+//! Socket options that `socket2` does not offer.
+
+use std::io;
+use std::net::TcpStream;
+use std::os::fd::AsRawFd;
+use std::time::Duration;
+
+/// Sets `TCP_LINGER2`: how long this socket, once orphaned (closed by its
+/// owner) in FIN_WAIT_2, waits for the peer's FIN before the kernel drops
+/// it. The default is `net.ipv4.tcp_fin_timeout` (60 s). Whole seconds.
+pub fn set_tcp_linger2(stream: &TcpStream, timeout: Duration) -> io::Result<()> {
+    let secs = libc::c_int::try_from(timeout.as_secs()).map_err(io::Error::other)?;
+    // SAFETY: TCP_LINGER2 reads one c_int.
+    let rc = unsafe {
+        libc::setsockopt(
+            stream.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_LINGER2,
+            (&secs as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
