@@ -26,6 +26,11 @@ fn restart_server(run: &mut Run) -> anyhow::Result<()> {
     let port = server.local_addr()?.port();
     drop(server);
     run.record(Server, "drop(stream)", String::new());
+    run.expect_states(
+        "the server closes first: server FIN_WAIT_2, client CLOSE_WAIT",
+        Some(State::CloseWait),
+        Some(State::FinWait2),
+    )?;
     let eof = client.read(&mut [0u8; 16]);
     run.call(Client, "stream.read(&mut [0; 16])", &eof);
     drop(client);

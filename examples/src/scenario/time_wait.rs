@@ -20,6 +20,11 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
     run.record(Client, "set_tcp_linger2(&stream, 1 s)", "Ok(())".into());
     drop(client);
     run.record(Client, "drop(stream)", String::new());
+    run.expect_states(
+        "the client's FIN is acknowledged: client FIN_WAIT_2, server CLOSE_WAIT",
+        Some(State::FinWait2),
+        Some(State::CloseWait),
+    )?;
     let eof = server.read(&mut [0u8; 16]);
     run.call(Server, "stream.read(&mut [0; 16])", &eof);
     drop(server);
