@@ -50,6 +50,10 @@ struct Args {
     hold: Option<Duration>,
 }
 
+/// The first and the longest pause after `accept` fails for lack of descriptors.
+const BACKOFF_START: Duration = Duration::from_millis(100);
+const BACKOFF_MAX: Duration = Duration::from_secs(2);
+
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum OnEof {
     /// Drop the stream: the server sends its FIN and the connection ends.
@@ -83,9 +87,20 @@ fn serve(args: &Args) -> anyhow::Result<()> {
     let listener = TcpListener::bind(args.listen).with_context(|| format!("cannot listen on {}", args.listen))?;
     say(format!("listening on {}", listener.local_addr()?));
     let mut leaked = Vec::new();
+    let mut pause = BACKOFF_START;
     loop {
         let (stream, peer) = match listener.accept() {
-            Ok(accepted) => accepted,
+            Ok(accepted) => {
+                pause = BACKOFF_START;
+                accepted
+            }
+            // Out of descriptors: retrying at once would fail again at once.
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) => {
+                say(format!("accept failed: {e}; pausing {} ms", pause.as_millis()));
+                thread::sleep(pause); // backoff, not synchronisation
+                pause = (pause * 2).min(BACKOFF_MAX);
+                continue;
+            }
             Err(e) => {
                 say(format!("accept failed: {e}"));
                 continue;
