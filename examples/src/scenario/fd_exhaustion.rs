@@ -131,7 +131,7 @@ fn count_immediate_failures() -> io::Result<u64> {
         child => {
             drop(pipe.write);
             let mut count = [0u8; 8];
-            let read = (&mut std::fs::File::from(pipe.read)).read_exact(&mut count);
+            let read = std::fs::File::from(pipe.read).read_exact(&mut count);
             // SAFETY: reaping our own child.
             unsafe { libc::waitpid(child, std::ptr::null_mut(), 0) };
             read?;

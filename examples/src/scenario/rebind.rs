@@ -100,7 +100,7 @@ fn exhaust_ports(run: &mut Run) -> anyhow::Result<()> {
             Ok(stream) => {
                 let (mut server, _) = listener.accept()?;
                 drop(stream); // the client closes first: its port goes to TIME_WAIT
-                server.read(&mut [0u8; 1])?;
+                let _eof = server.read(&mut [0u8; 1])?; // Ok(0): the server closes second
                 connected += 1;
             }
             Err(e) => break e,
