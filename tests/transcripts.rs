@@ -2,6 +2,8 @@
 //! runs a scenario and compares its normalised transcript with the file in
 //! src/transcripts/; it fails when the book is stale.
 //!
+//! The same run draws the scenario's sequence diagram in src/diagrams/.
+//!
 //! To regenerate them all: `TCPCLOSE_BLESS=1 cargo test --test transcripts`.
 
 use std::path::Path;
@@ -29,13 +31,22 @@ fn check_transcript(id: &str) {
         transcript.to_text()
     );
     let text = transcript.to_text();
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("src/transcripts")
-        .join(format!("{id}.txt"));
+    let svg = tcpclose::diagram::sequence_svg(&transcript);
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let path = src.join("transcripts").join(format!("{id}.txt"));
+    let svg_path = src.join("diagrams").join(format!("{id}.svg"));
     if std::env::var_os("TCPCLOSE_BLESS").is_some() {
         std::fs::write(&path, &text).unwrap();
+        std::fs::create_dir_all(svg_path.parent().unwrap()).unwrap();
+        std::fs::write(&svg_path, &svg).unwrap();
         return;
     }
+    let drawn = std::fs::read_to_string(&svg_path).unwrap_or_default();
+    assert!(
+        drawn == svg,
+        "{} is stale: regenerate with `TCPCLOSE_BLESS=1 cargo test --test transcripts`",
+        svg_path.display()
+    );
     // Measured values (bytes, seconds, counts) vary from run to run; the
     // book shows those of the run that generated it.
     let shown = std::fs::read_to_string(&path).unwrap_or_default();
@@ -126,6 +137,11 @@ fn every_scenario_has_its_chapter_with_anchor_and_transcript() {
                 .lines()
                 .any(|l| (l.contains("-- run ") || l.contains("tcpclose run ")) && l.contains(s.id)),
             "src/{file} does not say how to run {}",
+            s.id
+        );
+        assert!(
+            chapter.contains(&format!("](diagrams/{}.svg)", s.id)),
+            "src/{file} does not show the diagram of {}",
             s.id
         );
         if !anchor.is_empty() {

@@ -5,6 +5,7 @@
 
 pub mod cli;
 pub mod close;
+pub mod diagram;
 pub mod experiment;
 pub mod netns;
 pub mod observe;

@@ -71,6 +71,10 @@ pub struct Transcript {
     pub client: Option<SocketAddr>,
     pub server: Option<SocketAddr>,
     pub steps: Vec<Step>,
+    /// For each step, how many segments had been captured when it was
+    /// recorded: where it falls among the packets.
+    #[serde(skip)]
+    pub step_positions: Vec<usize>,
     pub checks: Vec<Check>,
     /// `Err` holds why nothing was captured.
     pub capture: Result<(), String>,
@@ -103,11 +107,13 @@ impl Transcript {
         }
     }
 
-    /// The segments as lines `client → server  FIN ACK  seq=1 ack=1`, with
-    /// sequence numbers relative to each side's first, as Wireshark shows.
-    /// In a bulk transcript, only the segments with SYN, FIN or RST, without
-    /// numbers: how the data was cut into segments varies from run to run.
-    pub fn packet_lines(&self) -> Vec<String> {
+    /// The segments as rows a reader can follow, with sequence numbers
+    /// relative to each side's first, as Wireshark shows them. In a bulk
+    /// transcript, only the segments with SYN, FIN or RST, without numbers:
+    /// how the data was cut into segments varies from run to run. A run of
+    /// identical segments (retransmissions, probes) is one row, marked
+    /// `repeated`: how many there are depends on timers.
+    pub fn packet_rows(&self) -> Vec<PacketRow> {
         let mut isn: Vec<(SocketAddr, u32)> = Vec::new();
         let mut first_seq = |addr: SocketAddr, seq: u32| -> u32 {
             match isn.iter().find(|(a, _)| *a == addr) {
@@ -118,38 +124,46 @@ impl Transcript {
                 }
             }
         };
-        let mut lines = Vec::new();
-        for s in &self.segments {
+        let mut rows: Vec<PacketRow> = Vec::new();
+        for (index, s) in self.segments.iter().enumerate() {
             if self.bulk && !(s.flags.syn || s.flags.fin || s.flags.rst) {
                 first_seq(s.src, s.seq);
                 continue;
             }
             let seq = s.seq.wrapping_sub(first_seq(s.src, s.seq));
-            let mut line = format!(
-                "{} → {}  {:<11}",
-                self.role_of(s.src),
-                self.role_of(s.dst),
-                s.flags.to_string()
-            );
+            let mut text = format!("{:<11}", s.flags.to_string());
             if !s.flags.syn && !self.bulk {
-                write!(line, " seq={seq}").unwrap();
+                write!(text, " seq={seq}").unwrap();
                 if s.flags.ack {
                     let ack = s.ack.wrapping_sub(first_seq(s.dst, s.ack.wrapping_sub(1)));
-                    write!(line, " ack={ack}").unwrap();
+                    write!(text, " ack={ack}").unwrap();
                 }
             }
             if s.len > 0 && !self.bulk {
-                write!(line, " len={}", s.len).unwrap();
+                write!(text, " len={}", s.len).unwrap();
             }
-            let line = line.trim_end().to_string();
-            // Retransmissions and probes: how many depends on timers, so a
-            // run of the same segment is shown once and marked.
-            if lines.last() == Some(&line) {
+            let row = PacketRow {
+                index,
+                src: self.role_of(s.src),
+                dst: self.role_of(s.dst),
+                text: text.trim_end().to_string(),
+                repeated: false,
+            };
+            match rows.last_mut() {
+                Some(last) if last.src == row.src && last.text == row.text => last.repeated = true,
+                _ => rows.push(row),
+            }
+        }
+        rows
+    }
+
+    /// The segments as lines `client → server  FIN ACK     seq=1 ack=1`.
+    pub fn packet_lines(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        for row in self.packet_rows() {
+            lines.push(format!("{} → {}  {}", row.src, row.dst, row.text));
+            if row.repeated {
                 lines.push(REPEATED.to_string());
-            } else if lines.last().is_some_and(|l| l == REPEATED) && lines.iter().rev().nth(1) == Some(&line) {
-                continue;
-            } else {
-                lines.push(line);
             }
         }
         lines
@@ -205,6 +219,19 @@ impl Transcript {
         }
         out
     }
+}
+
+/// One row of the packet list.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PacketRow {
+    /// The index in `Transcript::segments` of the (first) segment.
+    pub index: usize,
+    pub src: &'static str,
+    pub dst: &'static str,
+    /// Flags and numbers: `FIN ACK     seq=1 ack=1`.
+    pub text: String,
+    /// The same segment followed, one or more times.
+    pub repeated: bool,
 }
 
 /// Marks a run of identical segments (retransmissions, probes).

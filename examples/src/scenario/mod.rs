@@ -176,6 +176,7 @@ impl Scenario {
                 client: None,
                 server: None,
                 steps: Vec::new(),
+                step_positions: Vec::new(),
                 checks: Vec::new(),
                 capture: Err("not started".into()),
                 segments: Vec::new(),
@@ -276,6 +277,17 @@ impl Run {
         }
     }
 
+    /// Adds a step, noting how many segments had been captured by then, so
+    /// that a diagram can place it among the packets.
+    fn push_step(&mut self, step: Step) {
+        let captured = match &mut self.capture {
+            Ok(capture) => capture.segments().map_or(0, <[_]>::len),
+            Err(_) => 0,
+        };
+        self.transcript.steps.push(step);
+        self.transcript.step_positions.push(captured);
+    }
+
     /// Records a call and its result.
     pub fn call<T: std::fmt::Debug>(&mut self, who: Role, call: &str, result: &io::Result<T>) {
         self.record(who, call, outcome(result.as_ref()));
@@ -283,7 +295,7 @@ impl Run {
 
     /// Records a call that returns nothing worth printing (a drop).
     pub fn record(&mut self, who: Role, call: &str, result: String) {
-        self.transcript.steps.push(Step::Call {
+        self.push_step(Step::Call {
             who,
             call: call.into(),
             result,
@@ -300,7 +312,7 @@ impl Run {
 
     /// Records a measured quantity.
     pub fn measured(&mut self, what: &str, value: impl std::fmt::Display) {
-        self.transcript.steps.push(Step::Measured {
+        self.push_step(Step::Measured {
             what: what.into(),
             value: value.to_string(),
         });
@@ -316,7 +328,7 @@ impl Run {
     pub fn states(&mut self) -> io::Result<(Option<State>, Option<State>)> {
         let (client, server) = self.ends()?;
         let states = (client.state()?, server.state()?);
-        self.transcript.steps.push(Step::States {
+        self.push_step(Step::States {
             client: states.0,
             server: states.1,
         });
@@ -360,7 +372,7 @@ impl Run {
             last = (client_end.state()?, server_end.state()?);
             Ok((last == (client, server)).then_some(()))
         });
-        self.transcript.steps.push(Step::States {
+        self.push_step(Step::States {
             client: last.0,
             server: last.1,
         });

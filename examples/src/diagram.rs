@@ -1,0 +1,190 @@
+//! Sequence diagrams drawn from a transcript: two lifelines, every segment
+//! as an arrow labelled with its flags, the states of both sockets along
+//! their lifelines, the calls beside them. Plain SVG, the same for two runs
+//! on the same kernel, so the book can show it and a test can check it.
+
+use std::fmt::Write as _;
+
+use crate::observe::describe;
+use crate::transcript::{PacketRow, Role, Step, Transcript};
+
+const WIDTH: i32 = 980;
+const CLIENT_X: i32 = 350;
+const SERVER_X: i32 = 630;
+const ROW: i32 = 26;
+const TOP: i32 = 64;
+/// Characters of a call's text that fit beside a lifeline.
+const CALL_CHARS: usize = 46;
+
+enum Event<'a> {
+    Segment(&'a PacketRow),
+    Step(&'a Step),
+}
+
+/// The transcript's sequence diagram, as an SVG document.
+pub fn sequence_svg(t: &Transcript) -> String {
+    let rows = t.packet_rows();
+    let events = merge(t, &rows);
+    let mut body = String::new();
+    let mut y = TOP;
+    let mut shown = (String::new(), String::new());
+    for event in &events {
+        match event {
+            Event::Segment(row) => {
+                draw_segment(&mut body, row, y);
+                y += ROW;
+            }
+            Event::Step(Step::Call { who, call, result }) => {
+                draw_call(&mut body, *who, call, result, y);
+                y += ROW;
+            }
+            Event::Step(Step::States { client, server }) => {
+                let now = (describe(*client), describe(*server));
+                if now != shown {
+                    draw_state(&mut body, CLIENT_X, &now.0, y);
+                    draw_state(&mut body, SERVER_X, &now.1, y);
+                    shown = now;
+                    y += ROW;
+                }
+            }
+            Event::Step(Step::Measured { .. }) => {}
+        }
+    }
+    let height = y + 24;
+    let mut svg = String::new();
+    write!(
+        svg,
+        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" font-family="monospace" font-size="12" role="img" aria-label="{id}: packets and socket states">
+<title>{id}: packets and socket states, from a run of the lab</title>
+<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="8" markerHeight="8" orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" fill="#333"/></marker></defs>
+<rect width="100%" height="100%" fill="#ffffff"/>
+<text x="{cx}" y="24" text-anchor="middle" font-weight="bold" font-size="14">client</text>
+<text x="{sx}" y="24" text-anchor="middle" font-weight="bold" font-size="14">server</text>
+<line x1="{cx}" y1="34" x2="{cx}" y2="{end}" stroke="#999" stroke-dasharray="4 3"/>
+<line x1="{sx}" y1="34" x2="{sx}" y2="{end}" stroke="#999" stroke-dasharray="4 3"/>
+"##,
+        id = escape(&t.id),
+        cx = CLIENT_X,
+        sx = SERVER_X,
+        end = height - 12,
+    )
+    .unwrap();
+    svg.push_str(&body);
+    svg.push_str("</svg>\n");
+    svg
+}
+
+/// Segments and steps in the order they happened. A step recorded when
+/// `n` segments had been captured comes before segment `n`; a call comes
+/// before the segments captured since the step before it, which it sent.
+fn merge<'a>(t: &'a Transcript, rows: &'a [PacketRow]) -> Vec<Event<'a>> {
+    let mut events = Vec::new();
+    let mut previous = 0;
+    let positions: Vec<usize> = t
+        .steps
+        .iter()
+        .zip(&t.step_positions)
+        .map(|(step, &at)| {
+            let position = if matches!(step, Step::Call { .. }) {
+                previous
+            } else {
+                at
+            };
+            previous = at;
+            position
+        })
+        .collect();
+    let mut steps = t.steps.iter().zip(positions).peekable();
+    for row in rows {
+        while let Some((step, _)) = steps.next_if(|(_, at)| *at <= row.index) {
+            events.push(Event::Step(step));
+        }
+        events.push(Event::Segment(row));
+    }
+    events.extend(steps.map(|(step, _)| Event::Step(step)));
+    events
+}
+
+fn draw_segment(svg: &mut String, row: &PacketRow, y: i32) {
+    let (x1, x2) = if row.src == "client" {
+        (CLIENT_X, SERVER_X)
+    } else {
+        (SERVER_X, CLIENT_X)
+    };
+    let colour = if row.text.contains("RST") {
+        "#c0392b"
+    } else if row.text.contains("FIN") {
+        "#1f5fa8"
+    } else {
+        "#333"
+    };
+    let label = if row.repeated {
+        format!("{} (repeated)", row.text)
+    } else {
+        row.text.clone()
+    };
+    let dash = if row.repeated { r#" stroke-dasharray="6 3""# } else { "" };
+    write!(
+        svg,
+        r#"<line x1="{x1}" y1="{y}" x2="{x2}" y2="{y2}" stroke="{colour}" stroke-width="1.5"{dash} marker-end="url(#arrow)"/>
+<text x="{mid}" y="{ty}" text-anchor="middle" fill="{colour}">{label}</text>
+"#,
+        y2 = y + 12,
+        mid = (CLIENT_X + SERVER_X) / 2,
+        ty = y - 3,
+        label = escape(&squeeze(&label)),
+    )
+    .unwrap();
+}
+
+fn draw_call(svg: &mut String, who: Role, call: &str, result: &str, y: i32) {
+    // The kind of result, without the message: `Err(BrokenPipe)`.
+    let result = result.split(" \"").next().unwrap_or(result);
+    let mut text = if result.is_empty() {
+        call.to_string()
+    } else {
+        format!("{call} → {result}")
+    };
+    if text.chars().count() > CALL_CHARS {
+        text = text.chars().take(CALL_CHARS - 1).collect::<String>() + "…";
+    }
+    let (x, anchor) = match who {
+        Role::Client => (CLIENT_X - 10, "end"),
+        Role::Server => (SERVER_X + 10, "start"),
+    };
+    write!(
+        svg,
+        r##"<text x="{x}" y="{ty}" text-anchor="{anchor}" fill="#555">{text}</text>
+"##,
+        ty = y + 9,
+        text = escape(&text),
+    )
+    .unwrap();
+}
+
+fn draw_state(svg: &mut String, x: i32, state: &str, y: i32) {
+    let width = 8 * state.len() as i32 + 12;
+    write!(
+        svg,
+        r##"<rect x="{rx}" y="{ry}" width="{width}" height="18" rx="4" fill="#fdf3d0" stroke="#b08d2c"/>
+<text x="{x}" y="{ty}" text-anchor="middle" font-weight="bold">{state}</text>
+"##,
+        rx = x - width / 2,
+        ry = y - 4,
+        ty = y + 9,
+        state = escape(state),
+    )
+    .unwrap();
+}
+
+/// Collapses the column padding of a packet row's text.
+fn squeeze(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
