@@ -152,10 +152,9 @@ fn draw_call(svg: &mut String, who: Role, call: &str, result: &str, y: i32) {
         Role::Client => (CLIENT_X - 10, "end"),
         Role::Server => (SERVER_X + 10, "start"),
     };
-    write!(
+    writeln!(
         svg,
-        r##"<text x="{x}" y="{ty}" text-anchor="{anchor}" fill="#555">{text}</text>
-"##,
+        r##"<text x="{x}" y="{ty}" text-anchor="{anchor}" fill="#555">{text}</text>"##,
         ty = y + 9,
         text = escape(&text),
     )
