@@ -120,6 +120,7 @@ fn connect_refused() {
 fn every_scenario_has_its_chapter_with_anchor_and_transcript() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let summary = std::fs::read_to_string(src.join("SUMMARY.md")).unwrap();
+    let introduction = std::fs::read_to_string(src.join("introduction.md")).unwrap();
     for s in scenario::ALL {
         let (file, anchor) = s.chapter.split_once('#').unwrap_or((s.chapter, ""));
         let chapter = std::fs::read_to_string(src.join(file)).unwrap_or_else(|_| panic!("{}: no src/{file}", s.id));
@@ -142,6 +143,11 @@ fn every_scenario_has_its_chapter_with_anchor_and_transcript() {
         assert!(
             chapter.contains(&format!("](diagrams/{}.svg)", s.id)),
             "src/{file} does not show the diagram of {}",
+            s.id
+        );
+        assert!(
+            introduction.contains(&format!("[`{}`]({})", s.id, s.chapter)),
+            "the introduction does not link to {}",
             s.id
         );
         if !anchor.is_empty() {
@@ -191,4 +197,58 @@ fn user_timeout() {
 #[test]
 fn fd_exhaustion() {
     check_transcript("fd-exhaustion");
+}
+
+/// The state-machine page: RFC 9293's diagram, each state that a transcript
+/// shows linked to the scenarios in which the lab observed it. Generated
+/// from the transcripts in src/transcripts/, kept in
+/// src/diagrams/tcp-states.html and included by src/states.md.
+#[test]
+fn state_machine_page_is_current() {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut observed: BTreeMap<String, BTreeSet<&str>> = BTreeMap::new();
+    for s in scenario::ALL {
+        let transcript = std::fs::read_to_string(src.join("transcripts").join(format!("{}.txt", s.id))).unwrap();
+        for line in transcript.lines() {
+            let Some(states) = line.trim().strip_prefix("states: ") else {
+                continue;
+            };
+            for side in states.split(", ") {
+                let state = side.split_whitespace().last().unwrap();
+                let state = if state == "gone" { "CLOSED" } else { state };
+                observed.entry(state.to_string()).or_default().insert(s.id);
+            }
+        }
+    }
+    let names: Vec<&str> = observed.keys().map(String::as_str).collect();
+    let mut page = String::from(
+        "<!-- Generated from src/transcripts/ by tests/transcripts.rs: \
+         TCPCLOSE_BLESS=1 cargo test --test transcripts -->\n",
+    );
+    page.push_str(&tcpclose::diagram::state_machine_svg(&names));
+    for (state, ids) in &observed {
+        let anchor = state.to_lowercase().replace('_', "-");
+        page.push_str(&format!("\n<h3 id=\"state-{anchor}\">{state}</h3>\n<p>Observed in:"));
+        let links: Vec<String> = ids
+            .iter()
+            .map(|id| {
+                let chapter = scenario::find(id).unwrap().chapter.replacen(".md", ".html", 1);
+                format!(" <a href=\"{chapter}\"><code>{id}</code></a>")
+            })
+            .collect();
+        page.push_str(&links.join(","));
+        page.push_str("</p>\n");
+    }
+    let path = src.join("diagrams/tcp-states.html");
+    if std::env::var_os("TCPCLOSE_BLESS").is_some() {
+        std::fs::write(&path, &page).unwrap();
+        return;
+    }
+    assert!(
+        std::fs::read_to_string(&path).unwrap_or_default() == page,
+        "{} is stale: regenerate with `TCPCLOSE_BLESS=1 cargo test --test transcripts`",
+        path.display()
+    );
 }

@@ -187,3 +187,172 @@ fn escape(text: &str) -> String {
         .replace('>', "&gt;")
         .replace('"', "&quot;")
 }
+
+/// A state of RFC 9293's diagram: its name, where it is drawn, and whether
+/// the lab observed it (then it is drawn filled and links to its entry).
+struct Node {
+    name: &'static str,
+    x: i32,
+    y: i32,
+}
+
+const NODES: &[Node] = &[
+    Node {
+        name: "CLOSED",
+        x: 400,
+        y: 40,
+    },
+    Node {
+        name: "LISTEN",
+        x: 400,
+        y: 120,
+    },
+    Node {
+        name: "SYN_RECV",
+        x: 190,
+        y: 200,
+    },
+    Node {
+        name: "SYN_SENT",
+        x: 610,
+        y: 200,
+    },
+    Node {
+        name: "ESTABLISHED",
+        x: 400,
+        y: 280,
+    },
+    Node {
+        name: "FIN_WAIT_1",
+        x: 190,
+        y: 370,
+    },
+    Node {
+        name: "CLOSE_WAIT",
+        x: 610,
+        y: 370,
+    },
+    Node {
+        name: "FIN_WAIT_2",
+        x: 110,
+        y: 460,
+    },
+    Node {
+        name: "CLOSING",
+        x: 300,
+        y: 460,
+    },
+    Node {
+        name: "LAST_ACK",
+        x: 610,
+        y: 460,
+    },
+    Node {
+        name: "TIME_WAIT",
+        x: 190,
+        y: 550,
+    },
+];
+
+/// The transitions of RFC 9293's diagram: from, to, event / action.
+const EDGES: &[(&str, &str, &str)] = &[
+    ("CLOSED", "LISTEN", "passive open"),
+    ("CLOSED", "SYN_SENT", "connect / SYN"),
+    ("LISTEN", "SYN_RECV", "SYN / SYN ACK"),
+    ("SYN_SENT", "ESTABLISHED", "SYN ACK / ACK"),
+    ("SYN_RECV", "ESTABLISHED", "ACK"),
+    ("ESTABLISHED", "FIN_WAIT_1", "close / FIN"),
+    ("ESTABLISHED", "CLOSE_WAIT", "FIN / ACK"),
+    ("FIN_WAIT_1", "FIN_WAIT_2", "ACK of FIN"),
+    ("FIN_WAIT_1", "CLOSING", "FIN / ACK"),
+    ("FIN_WAIT_2", "TIME_WAIT", "FIN / ACK"),
+    ("CLOSING", "TIME_WAIT", "ACK of FIN"),
+    ("CLOSE_WAIT", "LAST_ACK", "close / FIN"),
+];
+
+/// RFC 9293's state diagram, each state a link to `#state-NAME` when
+/// `observed` names it (lower case, hyphens: `#state-close-wait`). Meant to
+/// be inlined in a page, so that the links work.
+pub fn state_machine_svg(observed: &[&str]) -> String {
+    let (width, height) = (800, 640);
+    let mut svg = format!(
+        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="monospace" font-size="12" role="img" aria-label="The TCP state diagram of RFC 9293">
+<defs><marker id="state-arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="8" markerHeight="8" orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" fill="#555"/></marker></defs>
+"##
+    );
+    let at = |name: &str| {
+        NODES
+            .iter()
+            .find(|n| n.name == name)
+            .map(|n| (n.x, n.y))
+            .expect("a known state")
+    };
+    for (from, to, label) in EDGES {
+        let ((x1, y1), (x2, y2)) = (at(from), at(to));
+        let (dy1, dy2) = if y2 > y1 {
+            (14, -14)
+        } else if y2 < y1 {
+            (-14, 14)
+        } else {
+            (0, 0)
+        };
+        let (dx1, dx2) = if y1 == y2 {
+            if x2 > x1 {
+                (60, -60)
+            } else {
+                (-60, 60)
+            }
+        } else {
+            (0, 0)
+        };
+        writeln!(
+            svg,
+            r##"<line x1="{a}" y1="{b}" x2="{c}" y2="{d}" stroke="#555" marker-end="url(#state-arrow)"/><text x="{tx}" y="{ty}" text-anchor="middle" fill="#555" font-size="11">{label}</text>"##,
+            a = x1 + dx1,
+            b = y1 + dy1,
+            c = x2 + dx2,
+            d = y2 + dy2,
+            tx = (x1 + x2) / 2 + if x2 >= x1 { 8 } else { -8 },
+            ty = (y1 + y2) / 2 + 4,
+            label = escape(label),
+        )
+        .unwrap();
+    }
+    // TIME_WAIT and LAST_ACK end in CLOSED, drawn again at the bottom.
+    for (from, label) in [("TIME_WAIT", "60 s"), ("LAST_ACK", "ACK of FIN")] {
+        let (x, y) = at(from);
+        writeln!(
+            svg,
+            r##"<line x1="{x}" y1="{b}" x2="{x}" y2="{d}" stroke="#555" marker-end="url(#state-arrow)"/><text x="{tx}" y="{ty}" fill="#555" font-size="11">{label} → CLOSED</text>"##,
+            b = y + 14,
+            d = y + 50,
+            tx = x + 8,
+            ty = y + 40,
+        )
+        .unwrap();
+    }
+    for node in NODES {
+        let seen = observed.contains(&node.name);
+        let (fill, stroke) = if seen {
+            ("#fdf3d0", "#b08d2c")
+        } else {
+            ("#f4f4f4", "#aaa")
+        };
+        let box_ = format!(
+            r##"<rect x="{rx}" y="{ry}" width="120" height="28" rx="6" fill="{fill}" stroke="{stroke}"/><text x="{x}" y="{ty}" text-anchor="middle" font-weight="bold">{name}</text>"##,
+            rx = node.x - 60,
+            ry = node.y - 14,
+            x = node.x,
+            ty = node.y + 4,
+            name = node.name,
+        );
+        if seen {
+            let anchor = node.name.to_lowercase().replace('_', "-");
+            writeln!(svg, r##"<a href="#state-{anchor}">{box_}</a>"##).unwrap();
+        } else {
+            writeln!(svg, "{box_}").unwrap();
+        }
+    }
+    svg.push_str("</svg>\n");
+    svg
+}
