@@ -202,7 +202,7 @@ fn fd_exhaustion() {
 /// The state-machine page: RFC 9293's diagram, each state that a transcript
 /// shows linked to the scenarios in which the lab observed it. Generated
 /// from the transcripts in src/transcripts/, kept in
-/// src/diagrams/tcp-states.html and included by src/states.md.
+/// src/diagrams/tcp-states.fragment and included by src/states.md.
 #[test]
 fn state_machine_page_is_current() {
     use std::collections::{BTreeMap, BTreeSet};
@@ -241,7 +241,7 @@ fn state_machine_page_is_current() {
         page.push_str(&links.join(","));
         page.push_str("</p>\n");
     }
-    let path = src.join("diagrams/tcp-states.html");
+    let path = src.join("diagrams/tcp-states.fragment");
     if std::env::var_os("TCPCLOSE_BLESS").is_some() {
         std::fs::write(&path, &page).unwrap();
         return;

@@ -81,7 +81,7 @@ start_capture() {
     # tcpdump's buffer (-B, in KiB) and none is dropped.
     tcpdump -i lo -nn -U -s 256 -B 32768 -w "$pcap" "tcp port $port" 2>"$work/tcpdump.log" &
     capture_pid=$!
-    if ! (wait_for_line "$work/tcpdump.log" 'listening on|ermission|rror'); then
+    if ! (wait_for_line "$work/tcpdump.log" 'listening on|tcpdump:'); then
         die "tcpdump did not start: $(cat "$work/tcpdump.log")"
     fi
     if ! grep -q 'listening on' "$work/tcpdump.log"; then
