@@ -40,6 +40,18 @@ fn drop_everything_from(run: &mut Run, servers: &[&TcpStream]) -> anyhow::Result
     Ok(())
 }
 
+/// Blocks in `read` until the kernel gives up on the peer; records the
+/// call and how long it took, and checks that it failed with ETIMEDOUT.
+fn read_until_timed_out(run: &mut Run, client: &mut TcpStream, claim: &str) -> Duration {
+    let start = Instant::now();
+    let read = client.read(&mut [0u8; 16]);
+    let took = start.elapsed();
+    run.call(Client, "stream.read(&mut [0; 16])", &read);
+    run.measured("time until read failed", format!("{:.1} s", took.as_secs_f64()));
+    run.check_err(claim, &read, ErrorKind::TimedOut, 110);
+    took
+}
+
 pub fn keepalive(run: &mut Run) -> anyhow::Result<()> {
     netns::isolated(|| -> anyhow::Result<()> {
         let (mut client, server) = run.connect()?;
@@ -53,16 +65,10 @@ pub fn keepalive(run: &mut Run) -> anyhow::Result<()> {
         set?;
         drop_everything_from(run, &[&server, &bare_server])?;
 
-        let start = Instant::now();
-        let read = client.read(&mut [0u8; 16]);
-        let took = start.elapsed();
-        run.call(Client, "stream.read(&mut [0; 16])", &read);
-        run.measured("time until read failed", format!("{:.1} s", took.as_secs_f64()));
-        run.check_err(
+        let took = read_until_timed_out(
+            run,
+            &mut client,
             "with keepalive, the blocked read fails with ErrorKind::TimedOut (os error 110)",
-            &read,
-            ErrorKind::TimedOut,
-            110,
         );
         run.check(
             "after time + interval × probes: about 3 s",
@@ -115,16 +121,10 @@ pub fn user_timeout(run: &mut Run) -> anyhow::Result<()> {
         client.write_all(b"never acknowledged")?;
         run.record(Client, "stream.write_all(b\"never acknowledged\")", "Ok(())".into());
         kept.write_all(b"never acknowledged")?;
-        let start = Instant::now();
-        let read = client.read(&mut [0u8; 16]);
-        let took = start.elapsed();
-        run.call(Client, "stream.read(&mut [0; 16])", &read);
-        run.measured("time until read failed", format!("{:.1} s", took.as_secs_f64()));
-        run.check_err(
+        let took = read_until_timed_out(
+            run,
+            &mut client,
             "with unacknowledged data, TCP_USER_TIMEOUT ends the connection: ErrorKind::TimedOut (os error 110)",
-            &read,
-            ErrorKind::TimedOut,
-            110,
         );
         run.check(
             "after the user timeout (2 s), counted from the first unacknowledged send",
