@@ -45,6 +45,7 @@ fn bad_usage_is_one_line_and_exit_2() {
         &["--bogus"],
         &["run"],
         &["run", "broken-pipe", "--hold", "soon"],
+        &["run", "broken-pipe", "half-close", "--svg", "x.svg"],
         &["frobnicate"],
     ] {
         let out = tcpclose(args);
@@ -61,7 +62,7 @@ fn help_documents_every_flag() {
     let out = tcpclose(&["run", "--help"]);
     assert!(out.status.success());
     let help = text(&out.stdout);
-    for flag in ["--pcap", "--json", "--hold"] {
+    for flag in ["--pcap", "--svg", "--json", "--hold"] {
         assert!(help.contains(flag), "{flag} missing from:\n{help}");
     }
 }
@@ -133,4 +134,17 @@ fn without_cap_net_raw_calls_and_states_are_still_checked() {
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(text(&out.stderr).lines().count(), 1, "{}", text(&out.stderr));
     assert!(!pcap.exists());
+}
+
+#[test]
+fn svg_draws_the_scenario() {
+    let path = std::env::temp_dir().join(format!("tcpclose-cli-{}.svg", std::process::id()));
+    let out = tcpclose(&["run", "half-close", "--svg", path.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let drawing = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        drawing.starts_with("<svg") && drawing.contains("FIN_WAIT_2"),
+        "{drawing}"
+    );
+    std::fs::remove_file(&path).unwrap();
 }

@@ -41,6 +41,9 @@ enum Command {
         /// Write the captured packets to this pcap file (needs CAP_NET_RAW).
         #[arg(long, value_name = "FILE")]
         pcap: Option<PathBuf>,
+        /// Draw the scenario's sequence diagram (packets, states, calls) to this SVG file; one ID only.
+        #[arg(long, value_name = "FILE")]
+        svg: Option<PathBuf>,
         /// Print the transcripts as JSON instead of text.
         #[arg(long)]
         json: bool,
@@ -71,7 +74,13 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             }
             Ok(true)
         }
-        Some(Command::Run { ids, pcap, json, hold }) => run_some(&ids, pcap, json, hold),
+        Some(Command::Run {
+            ids,
+            pcap,
+            svg,
+            json,
+            hold,
+        }) => run_some(&ids, pcap, svg, json, hold),
     }
 }
 
@@ -138,7 +147,16 @@ fn catalogue() -> bool {
     transcripts.iter().all(Transcript::confirmed)
 }
 
-fn run_some(ids: &[String], pcap: Option<PathBuf>, json: bool, hold: Option<Duration>) -> anyhow::Result<bool> {
+fn run_some(
+    ids: &[String],
+    pcap: Option<PathBuf>,
+    svg: Option<PathBuf>,
+    json: bool,
+    hold: Option<Duration>,
+) -> anyhow::Result<bool> {
+    if svg.is_some() && ids.len() != 1 {
+        bail!("--svg draws one scenario: give one ID");
+    }
     let scenarios = ids
         .iter()
         .map(|id| scenario::find(id).with_context(|| format!("no scenario {id:?}; `tcpclose list` prints the ids")))
@@ -155,6 +173,11 @@ fn run_some(ids: &[String], pcap: Option<PathBuf>, json: bool, hold: Option<Dura
         for t in &transcripts {
             println!("{}", t.to_text());
         }
+    }
+    if let Some(path) = svg {
+        let drawing = tcpclose::diagram::sequence_svg(&transcripts[0]);
+        std::fs::write(&path, drawing).with_context(|| format!("cannot write {}", path.display()))?;
+        eprintln!("tcpclose: drew {} (open it in a browser)", path.display());
     }
     if let Some(path) = pcap {
         let segments: Vec<_> = transcripts.iter().flat_map(|t| t.segments.iter().cloned()).collect();
