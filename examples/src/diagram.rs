@@ -74,17 +74,27 @@ pub fn sequence_svg(t: &Transcript) -> String {
     svg
 }
 
-/// Segments and steps in the order they happened. A step recorded when
-/// `n` segments had been captured comes before segment `n`; a call comes
-/// before the segments captured since the step before it, which it sent.
+/// Segments and steps in the order they happened. Steps are placed among
+/// the segments that calls send (data, SYN, FIN, RST); a bare ACK, which the
+/// kernel may send a moment sooner or later, always follows the segment it
+/// acknowledges, so that two runs draw the same picture. A step recorded
+/// when `n` such segments had been captured comes before the next one; a
+/// call comes before the segments captured since the step before it, which
+/// it sent.
 fn merge<'a>(t: &'a Transcript, rows: &'a [PacketRow]) -> Vec<Event<'a>> {
-    let mut events = Vec::new();
+    let bare_ack = |i: usize| {
+        let f = t.segments[i].flags;
+        f.ack && !f.syn && !f.fin && !f.rst && t.segments[i].len == 0
+    };
+    // How many segments other than bare ACKs are among the first `n`.
+    let sent_before = |n: usize| (0..n.min(t.segments.len())).filter(|&i| !bare_ack(i)).count();
     let mut previous = 0;
     let positions: Vec<usize> = t
         .steps
         .iter()
         .zip(&t.step_positions)
         .map(|(step, &at)| {
+            let at = sent_before(at);
             let position = if matches!(step, Step::Call { .. }) {
                 previous
             } else {
@@ -94,10 +104,14 @@ fn merge<'a>(t: &'a Transcript, rows: &'a [PacketRow]) -> Vec<Event<'a>> {
             position
         })
         .collect();
+    let mut events = Vec::new();
     let mut steps = t.steps.iter().zip(positions).peekable();
     for row in rows {
-        while let Some((step, _)) = steps.next_if(|(_, at)| *at <= row.index) {
-            events.push(Event::Step(step));
+        if !bare_ack(row.index) {
+            let before = sent_before(row.index);
+            while let Some((step, _)) = steps.next_if(|(_, at)| *at <= before) {
+                events.push(Event::Step(step));
+            }
         }
         events.push(Event::Segment(row));
     }

@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use serde::Serialize;
 
 use crate::observe::{describe, State};
-use crate::wire::Segment;
+use crate::wire::{Flags, Segment};
 
 /// Who made a call: the side that connected or the side that accepted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -109,8 +109,9 @@ impl Transcript {
 
     /// The segments as rows a reader can follow, with sequence numbers
     /// relative to each side's first, as Wireshark shows them. In a bulk
-    /// transcript, only the segments with SYN, FIN or RST, without numbers:
-    /// how the data was cut into segments varies from run to run. A run of
+    /// transcript, only which of SYN, FIN and RST each side sent, in order,
+    /// each once: how the data was cut into segments, and whether a FIN was
+    /// sent again, varies from run to run. A run of
     /// identical segments (retransmissions, probes) is one row, marked
     /// `repeated`: how many there are depends on timers.
     pub fn packet_rows(&self) -> Vec<PacketRow> {
@@ -131,6 +132,27 @@ impl Transcript {
                 continue;
             }
             let seq = s.seq.wrapping_sub(first_seq(s.src, s.seq));
+            if self.bulk {
+                // Only which of SYN, FIN and RST each side sent, each once:
+                // under load a FIN may be sent again, or ride on data or not.
+                let kind = Flags {
+                    syn: s.flags.syn,
+                    fin: s.flags.fin,
+                    rst: s.flags.rst,
+                    ..Flags::default()
+                };
+                let (src, dst) = (self.role_of(s.src), self.role_of(s.dst));
+                if !rows.iter().any(|r| r.src == src && r.text == kind.to_string()) {
+                    rows.push(PacketRow {
+                        index,
+                        src,
+                        dst,
+                        text: kind.to_string(),
+                        repeated: false,
+                    });
+                }
+                continue;
+            }
             let mut text = format!("{:<11}", s.flags.to_string());
             if !s.flags.syn && !self.bulk {
                 write!(text, " seq={seq}").unwrap();
@@ -192,7 +214,11 @@ impl Transcript {
         match &self.capture {
             Ok(()) => {
                 if self.bulk {
-                    writeln!(out, "\npackets with SYN, FIN or RST (data and ACK segments left out)").unwrap();
+                    writeln!(
+                        out,
+                        "\nSYN, FIN and RST, in the order each side first sent them (data and ACKs left out)"
+                    )
+                    .unwrap();
                 } else {
                     writeln!(out, "\npackets (sequence numbers relative)").unwrap();
                 }

@@ -40,6 +40,16 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
         "second connection: stream.shutdown(Shutdown::Write), descriptor kept",
         "Ok(())".into(),
     );
+    // FIN first, close once FIN_WAIT_2 is reached: the orphan then gets the
+    // FIN_WAIT_2 timer. (Closed earlier, an orphan whose ACK arrives while
+    // close() still runs ends with an RST instead, on a timer of its own.)
+    client.shutdown(Shutdown::Write)?;
+    run.record(Client, "stream.shutdown(Shutdown::Write)", "Ok(())".into());
+    run.expect_states(
+        "the client's FIN is acknowledged: client FIN_WAIT_2, server CLOSE_WAIT",
+        Some(State::FinWait2),
+        Some(State::CloseWait),
+    )?;
     drop(client);
     run.record(Client, "drop(stream)", String::new());
     let start = Instant::now();

@@ -84,7 +84,7 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
         "the client's socket sent the FIN after the data, and never an RST",
         |p| {
             (
-                p.count(Client, |s| s.flags.fin) == 1 && p.count(Client, |s| s.flags.rst) == 0,
+                p.count(Client, |s| s.flags.fin) >= 1 && p.count(Client, |s| s.flags.rst) == 0,
                 p.summary(),
             )
         },
