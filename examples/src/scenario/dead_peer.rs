@@ -52,8 +52,22 @@ fn read_until_timed_out(run: &mut Run, client: &mut TcpStream, claim: &str) -> D
     took
 }
 
+/// Records the kernel's defaults for `names` (sysctls under net/ipv4), as a
+/// new namespace has them.
+fn defaults(run: &mut Run, names: &[&str]) -> anyhow::Result<()> {
+    for name in names {
+        let value = std::fs::read_to_string(format!("/proc/sys/net/ipv4/{name}"))?;
+        run.measured(&format!("net.ipv4.{name} (the default)"), value.trim());
+    }
+    Ok(())
+}
+
 pub fn keepalive(run: &mut Run) -> anyhow::Result<()> {
     netns::isolated(|| -> anyhow::Result<()> {
+        defaults(
+            run,
+            &["tcp_keepalive_time", "tcp_keepalive_intvl", "tcp_keepalive_probes"],
+        )?;
         let (mut client, server) = run.connect()?;
         let (bare, bare_server) = crate::pair()?;
         let set = SockRef::from(&client).set_tcp_keepalive(&fast_keepalive());
@@ -105,6 +119,7 @@ pub fn keepalive(run: &mut Run) -> anyhow::Result<()> {
 
 pub fn user_timeout(run: &mut Run) -> anyhow::Result<()> {
     netns::isolated(|| -> anyhow::Result<()> {
+        defaults(run, &["tcp_retries2"])?;
         let (mut client, server) = run.connect()?;
         let (mut kept, kept_server) = crate::pair()?;
         let set = SockRef::from(&client).set_tcp_user_timeout(Some(Duration::from_secs(2)));
