@@ -12,7 +12,7 @@
 use std::io::{self, Read};
 use std::net::{TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::observe::{End, State};
 use crate::scenario::Run;
@@ -38,11 +38,11 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
 
     // Each client connects and closes; the server accepts and never closes.
     let mut leaked = Vec::new();
-    let (pending, errno) = loop {
+    let (pending, errno, failed_at) = loop {
         let client = TcpStream::connect(server_addr)?;
-        let event = server.next_event()?;
+        let (event, at) = server.next_event()?;
         if event != 0 {
-            break (client, event);
+            break (client, event, at);
         }
         leaked.push(End::of(&client)?.peer());
         drop(client);
@@ -50,7 +50,6 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
             anyhow::bail!("accept never failed");
         }
     };
-    let failed_at = Instant::now();
     run.record(
         Client,
         "repeat: TcpStream::connect(server), drop(stream)",
@@ -81,15 +80,15 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
         Some(State::Established),
     )?;
 
-    let second = server.next_event()?;
-    let gap = failed_at.elapsed();
+    let (second, second_at) = server.next_event()?;
+    let gap = Duration::from_millis(second_at.saturating_sub(failed_at));
     run.measured(
         "time between the server's first and second failed accept",
         format!("{:.2} s", gap.as_secs_f64()),
     );
     run.check(
         "a server that backs off fails again only after its pause (100 ms), not in a tight loop",
-        second == libc::EMFILE && gap >= BACKOFF.mul_f64(0.5),
+        second == libc::EMFILE && gap >= BACKOFF,
         format!("errno {second} after {gap:?}"),
     );
     let spin = count_immediate_failures()?;
@@ -115,8 +114,8 @@ fn count_immediate_failures() -> io::Result<u64> {
     match unsafe { libc::fork() } {
         -1 => Err(io::Error::last_os_error()),
         0 => unsafe {
-            let lfd = listener.as_raw_fd();
-            let wfd = pipe.write.as_raw_fd();
+            keep_only(listener.as_raw_fd(), pipe.write.as_raw_fd());
+            let (lfd, wfd) = (3, 4);
             set_nofile(0); // no descriptor can be allocated at all
             let start = now_ms();
             let mut failures: u64 = 0;
@@ -164,11 +163,14 @@ impl Leaker {
         }
     }
 
-    /// The child's next report: 0 for an accepted connection, else the errno of a failed accept.
-    fn next_event(&self) -> io::Result<i32> {
-        let mut event = [0u8; 4];
+    /// The child's next report: 0 for an accepted connection, else the
+    /// errno of a failed accept; and when, in ms of the monotonic clock.
+    fn next_event(&self) -> io::Result<(i32, u64)> {
+        let mut event = [0u8; 12];
         (&self.events).read_exact(&mut event)?;
-        Ok(i32::from_ne_bytes(event))
+        let errno = i32::from_ne_bytes(event[..4].try_into().expect("4 bytes"));
+        let at = u64::from_ne_bytes(event[4..].try_into().expect("8 bytes"));
+        Ok((errno, at))
     }
 }
 
@@ -185,23 +187,15 @@ impl Drop for Leaker {
 /// The child: keep every accepted socket, report each accept, back off
 /// after a failure. Raw system calls only.
 unsafe fn leak_forever(listener: i32, events: i32) -> ! {
-    // Descriptors inherited from the parent's other threads would keep
-    // their sockets open: close everything but ours, above stderr.
-    let keep_listener = 100;
-    let keep_events = 101;
-    libc::dup2(listener, keep_listener);
-    libc::dup2(events, keep_events);
-    libc::syscall(libc::SYS_close_range, 3u32, 99u32, 0u32);
-    libc::syscall(libc::SYS_close_range, 102u32, u32::MAX, 0u32);
-    libc::dup2(keep_listener, 3);
-    libc::dup2(keep_events, 4);
-    libc::close(keep_listener);
-    libc::close(keep_events);
+    keep_only(listener, events);
     set_nofile(LIMIT);
     loop {
         let fd = libc::accept(3, std::ptr::null_mut(), std::ptr::null_mut());
-        let event: i32 = if fd >= 0 { 0 } else { *libc::__errno_location() };
-        if libc::write(4, (&event as *const i32).cast(), 4) != 4 {
+        let errno: i32 = if fd >= 0 { 0 } else { *libc::__errno_location() };
+        let mut event = [0u8; 12];
+        event[..4].copy_from_slice(&errno.to_ne_bytes());
+        event[4..].copy_from_slice(&(now_ms() as u64).to_ne_bytes());
+        if libc::write(4, event.as_ptr().cast(), 12) != 12 {
             libc::_exit(1);
         }
         if fd < 0 {
@@ -212,6 +206,21 @@ unsafe fn leak_forever(listener: i32, events: i32) -> ! {
             libc::nanosleep(&pause, std::ptr::null_mut()); // the backoff under test
         }
     }
+}
+
+/// In a forked child: moves `listener` to descriptor 3 and `pipe` to 4 and
+/// closes every other descriptor above stderr. Copies of the parent's other
+/// sockets (other scenarios run in other threads) would keep them open.
+unsafe fn keep_only(listener: i32, pipe: i32) {
+    let (high_listener, high_pipe) = (100, 101);
+    libc::dup2(listener, high_listener);
+    libc::dup2(pipe, high_pipe);
+    libc::syscall(libc::SYS_close_range, 3u32, 99u32, 0u32);
+    libc::syscall(libc::SYS_close_range, 102u32, u32::MAX, 0u32);
+    libc::dup2(high_listener, 3);
+    libc::dup2(high_pipe, 4);
+    libc::close(high_listener);
+    libc::close(high_pipe);
 }
 
 unsafe fn set_nofile(limit: u64) {
