@@ -148,3 +148,16 @@ fn svg_draws_the_scenario() {
     );
     std::fs::remove_file(&path).unwrap();
 }
+
+#[test]
+fn hold_pauses_at_the_scenario_moment_and_says_how_to_look() {
+    let out = tcpclose(&["run", "half-close", "connect-refused", "--hold", "0.05"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("[half-close] holding 0.05 s"), "{stderr}");
+    assert!(stderr.contains("look: ss -tan"), "{stderr}");
+    assert!(
+        stderr.contains("[connect-refused] --hold: this scenario has no moment to pause at"),
+        "{stderr}"
+    );
+}

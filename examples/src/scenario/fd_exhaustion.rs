@@ -66,6 +66,7 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
         close_wait == leaked.len() && !leaked.is_empty(),
         format!("{close_wait} of {}", leaked.len()),
     );
+    run.hold("the leaking server's sockets in CLOSE_WAIT, one more connection waiting in its backlog");
     let failed: io::Result<()> = Err(io::Error::from_raw_os_error(errno));
     run.call(Server, "accept()", &failed);
     run.check(

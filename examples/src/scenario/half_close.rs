@@ -22,6 +22,7 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
         Some(State::CloseWait),
     )?;
 
+    run.hold("half-closed: client FIN_WAIT_2, server CLOSE_WAIT, and both can still talk");
     let mut request = Vec::new();
     let read = server.read_to_end(&mut request);
     run.call(Server, "stream.read_to_end(&mut request)", &read);

@@ -16,6 +16,7 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
     let set = SockRef::from(&client).set_linger(Some(Duration::ZERO));
     run.call(Client, "SockRef::from(&stream).set_linger(Some(Duration::ZERO))", &set);
     set?;
+    run.hold("ESTABLISHED; the client is about to close with a zero linger");
     drop(client);
     run.record(Client, "drop(stream)", String::new());
     run.expect_states(

@@ -33,6 +33,7 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
         Some(State::FinWait2),
     )?;
 
+    run.hold("the server has sent its FIN and still reads: server FIN_WAIT_2, client CLOSE_WAIT");
     let mut answer = Vec::new();
     let read = client.read_to_end(&mut answer);
     run.call(Client, "stream.read_to_end(&mut answer)", &read);

@@ -165,6 +165,7 @@ impl Scenario {
     pub fn run(&self, options: &Options) -> Transcript {
         let mut run = Run {
             options: options.clone(),
+            held: false,
             capture: Err(if options.capture {
                 "not started".into()
             } else {
@@ -210,6 +211,8 @@ fn needs_privileges(e: &anyhow::Error) -> bool {
 /// A scenario in progress: records what happens and checks claims.
 pub struct Run {
     options: Options,
+    /// Whether the scenario paused for `--hold`.
+    held: bool,
     capture: Result<Capture, String>,
     transcript: Transcript,
 }
@@ -429,8 +432,9 @@ impl Run {
 
     /// Keeps everything as it is for the requested time, so a person can run
     /// `ss` or look at the capture: a pause for people, never for the tests.
-    pub fn hold(&self, now: &str) {
+    pub fn hold(&mut self, now: &str) {
         let Some(hold) = self.options.hold else { return };
+        self.held = true;
         let port = self.transcript.server.map_or(0, |a| a.port());
         eprintln!(
             "[{}] holding {} s: {now}\n    look: ss -tan '( sport = :{port} or dport = :{port} )'",
@@ -441,6 +445,12 @@ impl Run {
     }
 
     fn finish(mut self, error: Option<String>) -> Transcript {
+        if self.options.hold.is_some() && !self.held {
+            eprintln!(
+                "[{}] --hold: this scenario has no moment to pause at",
+                self.transcript.id
+            );
+        }
         if let Ok(capture) = self.capture {
             match capture.finish() {
                 Ok(segments) => self.transcript.segments = segments,

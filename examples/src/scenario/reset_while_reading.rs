@@ -17,6 +17,7 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
 
     server.write_all(b"last words")?;
     run.record(Server, "stream.write_all(b\"last words\")", "Ok(())".into());
+    run.hold("the client has 10 unread bytes; the server is about to abort");
     SockRef::from(&server).set_linger(Some(Duration::ZERO))?;
     run.record(
         Server,

@@ -36,6 +36,7 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
     )?;
 
     let timer = client_end.timer()?;
+    run.hold("the client's socket in TIME_WAIT (ss -tano shows its timer)");
     let left = match timer {
         Some((TimerKind::TimeWait, left)) => left,
         _ => Duration::ZERO,

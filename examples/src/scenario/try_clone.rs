@@ -33,6 +33,7 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
         Some(State::Established),
     )?;
 
+    run.hold("one handle dropped, the clone keeps the connection ESTABLISHED");
     // A reader thread blocked in read on a clone of the server's stream.
     let mut reader = server.try_clone()?;
     run.record(Server, "let mut reader = stream.try_clone()", "Ok(reader)".into());

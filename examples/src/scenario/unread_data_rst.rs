@@ -37,6 +37,7 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
     let queued = server_end.view()?.map_or(0, |v| v.send_queue);
     run.measured("bytes still in the server's send queue at close", queued);
 
+    run.hold("the server's Recv-Q holds the unread request, its Send-Q the queued response");
     let aborts_before = tcp_ext_counter("TCPAbortOnClose")?;
     drop(server);
     run.record(Server, "drop(stream)", String::new());
