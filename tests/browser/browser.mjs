@@ -45,7 +45,12 @@ const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
 let current = "";
 page.on("console", (msg) => { if (msg.type() === "error") problems.push(`${current}: console error: ${msg.text()}`); });
 page.on("pageerror", (err) => problems.push(`${current}: page error: ${err.message}`));
-page.on("requestfailed", (req) => problems.push(`${current}: request failed: ${req.url()}`));
+// A request cut short by the next navigation (Chromium fetches the favicon
+// after "load") is not a failure of the book; a missing file is a 404 below.
+page.on("requestfailed", (req) => {
+  const why = req.failure()?.errorText ?? "";
+  if (why !== "net::ERR_ABORTED") problems.push(`${current}: request failed (${why}): ${req.url()}`);
+});
 page.on("response", (res) => { if (res.status() >= 400) problems.push(`${current}: ${res.status()} for ${res.url()}`); });
 
 const links = new Map(); // target URL -> first page that links to it
