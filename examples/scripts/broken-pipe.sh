@@ -8,12 +8,9 @@
 #        PCAP  where tcpdump writes (default ./broken-pipe.pcap)
 # Without root, tcpdump cannot capture: the script says so and shows ss only.
 
-if [ $# -ne 0 ]; then
-    echo "usage: $0" >&2
-    exit 2
-fi
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
+no_arguments "$@"
 
 build_programs
 start_server --on-eof write

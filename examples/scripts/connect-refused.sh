@@ -7,12 +7,9 @@
 # env:   ADDR  a port to try (default 127.0.0.1:8081; port 0: a free one)
 #        PCAP  where tcpdump writes (default ./connect-refused.pcap)
 
-if [ $# -ne 0 ]; then
-    echo "usage: $0" >&2
-    exit 2
-fi
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
+no_arguments "$@"
 
 build_programs
 # Find the port, then stop the server: nobody listens there any more.

@@ -32,6 +32,14 @@ die() {
     exit 1
 }
 
+# no_arguments "$@": for scripts that take none.
+no_arguments() {
+    if [ $# -ne 0 ]; then
+        echo "usage: $0" >&2
+        exit 2
+    fi
+}
+
 say() {
     printf '\n== %s\n' "$*"
 }

@@ -7,12 +7,9 @@
 # env:   ADDR  where the server listens (default 127.0.0.1:8081; port 0: any)
 #        PCAP  where tcpdump writes (default ./reset-while-reading.pcap)
 
-if [ $# -ne 0 ]; then
-    echo "usage: $0" >&2
-    exit 2
-fi
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
+no_arguments "$@"
 
 build_programs
 start_server --respond 10 --linger 0
