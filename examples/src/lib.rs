@@ -3,12 +3,14 @@
 //! into the book's scenarios ([`scenario`]) whose runs produce
 //! [`transcript`]s.
 
+pub mod book;
 pub mod cli;
 pub mod close;
 pub mod diagram;
 pub mod experiment;
 pub mod netns;
 pub mod observe;
+pub mod sandbox;
 pub mod scenario;
 pub mod sockopt;
 pub mod transcript;

@@ -26,3 +26,22 @@ pub fn set_tcp_linger2(stream: &TcpStream, timeout: Duration) -> io::Result<()> 
         Err(io::Error::last_os_error())
     }
 }
+
+/// Makes `stream`'s peer vanish as seen from `stream`'s side: a classic BPF
+/// filter that returns 0 for every segment (`ret #0`) makes the kernel
+/// discard everything that arrives for this socket, before TCP sees it, so
+/// it never answers again: no ACK, no RST. Needs CAP_NET_ADMIN over the
+/// network namespace on some kernels (the lab's sandbox has it).
+pub fn discard_everything(stream: &TcpStream) -> io::Result<()> {
+    socket2::SockRef::from(stream).attach_filter(&[socket2::SockFilter::new(
+        (libc::BPF_RET | libc::BPF_K) as u16,
+        0,
+        0,
+        0,
+    )])
+}
+
+/// Removes the filter of [`discard_everything`]: the socket hears again.
+pub fn hear_again(stream: &TcpStream) -> io::Result<()> {
+    socket2::SockRef::from(stream).detach_filter()
+}

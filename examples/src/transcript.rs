@@ -55,6 +55,20 @@ pub enum Verdict {
     NotChecked,
 }
 
+/// How one run of a scenario ended, worst first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunOutcome {
+    /// A claim does not hold on this kernel.
+    Refuted,
+    /// The scenario could not finish (an event never came, a call failed).
+    Stopped,
+    /// Some claims could not be checked here (no capture, no namespace).
+    NotChecked,
+    /// Every claim was checked and holds.
+    Confirmed,
+}
+
 /// A sentence the book says, and what this run observed.
 #[derive(Clone, Debug, Serialize)]
 pub struct Check {
@@ -84,9 +98,43 @@ pub struct Transcript {
     pub bulk: bool,
     /// Set when the scenario stopped early.
     pub error: Option<String>,
+    /// How long the run took, in seconds (not shown in the text).
+    pub seconds: f64,
 }
 
 impl Transcript {
+    /// The transcript of a scenario that has not done anything yet.
+    pub fn empty(id: &str, title: &str) -> Transcript {
+        Transcript {
+            id: id.into(),
+            title: title.into(),
+            client: None,
+            server: None,
+            steps: Vec::new(),
+            step_positions: Vec::new(),
+            checks: Vec::new(),
+            capture: Err("not started".into()),
+            segments: Vec::new(),
+            bulk: false,
+            error: None,
+            seconds: 0.0,
+        }
+    }
+
+    /// How the run ended: refuted if a claim failed, stopped if it could not
+    /// finish, not checked if some claim could not be checked here.
+    pub fn outcome(&self) -> RunOutcome {
+        if self.checks.iter().any(|c| c.verdict == Verdict::Refuted) {
+            RunOutcome::Refuted
+        } else if self.error.is_some() {
+            RunOutcome::Stopped
+        } else if self.checks.iter().any(|c| c.verdict == Verdict::NotChecked) {
+            RunOutcome::NotChecked
+        } else {
+            RunOutcome::Confirmed
+        }
+    }
+
     /// True when the run finished and no claim was refuted.
     pub fn confirmed(&self) -> bool {
         self.error.is_none() && self.checks.iter().all(|c| c.verdict != Verdict::Refuted)

@@ -2,22 +2,31 @@
 //! a scenario runs, and written as a pcap file that Wireshark, tshark and
 //! tcpdump open.
 //!
-//! Capture uses an `AF_PACKET` socket bound to `lo`, which needs
-//! CAP_NET_RAW (root). Without it, [`Capture::start`] returns
-//! [`CaptureError::NotPermitted`] and everything else in the lab still works.
+//! Capture uses a raw IP socket (`SOCK_RAW`, `IPPROTO_TCP`), which receives
+//! a copy of every TCP segment the network namespace delivers, each once,
+//! and closes at once (a packet socket waits for an RCU grace period, tens
+//! of milliseconds). It needs CAP_NET_RAW over the network namespace: root,
+//! or anyone inside the lab's sandbox ([`crate::sandbox`]). Without it,
+//! [`Capture::start`] returns [`CaptureError::NotPermitted`] and everything
+//! else in the lab still works.
 
 use std::fmt;
 use std::fs::File;
 use std::io::{self, BufWriter};
 use std::mem::MaybeUninit;
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::os::fd::AsRawFd;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::{self, JoinHandle};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use etherparse::{NetSlice, SlicedPacket, TransportSlice};
-use pcap_file::pcap::{PcapPacket, PcapWriter};
+use pcap_file::pcap::{PcapHeader, PcapPacket, PcapWriter};
+use pcap_file::DataLink;
 use serde::Serialize;
-use socket2::{Domain, SockAddr, SockAddrStorage, SockFilter, Socket, Type};
+use socket2::{Domain, Protocol, SockFilter, Socket, Type};
 
 use crate::wait;
 
@@ -33,10 +42,10 @@ impl fmt::Display for CaptureError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             CaptureError::NotPermitted => f.write_str(
-                "capturing packets needs CAP_NET_RAW: run as root (sudo) or \
-                 grant it with `setcap cap_net_raw+ep` on the binary",
+                "capturing packets needs CAP_NET_RAW: run inside the lab's sandbox \
+                 (tcpclose::sandbox::enter) or as root",
             ),
-            CaptureError::Io(e) => write!(f, "cannot capture on lo: {e}"),
+            CaptureError::Io(e) => write!(f, "cannot capture on loopback: {e}"),
         }
     }
 }
@@ -80,15 +89,16 @@ pub struct Segment {
     pub ack: u32,
     /// Payload length in bytes.
     pub len: u32,
-    /// The whole Ethernet frame, for the pcap file.
+    /// The whole IP packet, for the pcap file.
     #[serde(skip)]
-    pub frame: Vec<u8>,
+    pub packet: Vec<u8>,
 }
 
 impl Segment {
-    /// Parses an Ethernet frame; `None` if it is not TCP over IPv4 or IPv6.
-    pub fn parse(frame: &[u8], time: SystemTime) -> Option<Segment> {
-        let packet = SlicedPacket::from_ethernet(frame).ok()?;
+    /// Parses an IP packet; `None` if it is not TCP over IPv4 or IPv6.
+    pub fn parse(packet: &[u8], time: SystemTime) -> Option<Segment> {
+        let ip_packet = packet;
+        let packet = SlicedPacket::from_ip(ip_packet).ok()?;
         let (src_ip, dst_ip): (IpAddr, IpAddr) = match packet.net? {
             NetSlice::Ipv4(ip) => (ip.header().source_addr().into(), ip.header().destination_addr().into()),
             NetSlice::Ipv6(ip) => (ip.header().source_addr().into(), ip.header().destination_addr().into()),
@@ -111,146 +121,305 @@ impl Segment {
             seq: tcp.sequence_number(),
             ack: tcp.acknowledgment_number(),
             len: tcp.payload().len() as u32,
-            frame: frame.to_vec(),
+            packet: ip_packet.to_vec(),
         })
     }
 }
 
-/// A running capture of every TCP segment to or from one port on `lo`.
+/// A running capture of every TCP segment to or from one port.
 ///
-/// Nothing runs in the background: the kernel queues the matching frames on
-/// the capture socket and [`Capture::segments`] reads what is queued. A
-/// segment a syscall sends is queued before that syscall returns, so after
-/// `drop(stream)` returns, its FIN is already in the capture.
+/// A thread drains the socket as segments arrive (the kernel charges each
+/// queued copy the full size of the segment, so an undrained socket would
+/// soon drop some); [`Capture::segments`] drains it too, so a segment that
+/// reached the socket before the call is always in its answer. Every copy
+/// is taken under one lock, in the order the kernel queued them.
 pub struct Capture {
-    socket: Socket,
-    port: u16,
-    seen: Vec<Segment>,
-    /// Frames the kernel dropped because the socket's buffer was full.
-    lost: u32,
+    shared: Arc<Shared>,
+    drainer: Option<JoinHandle<()>>,
 }
 
-const ETH_P_ALL: u16 = 0x0003;
-const PACKET_OUTGOING: u32 = 4;
-/// `SIOCGSTAMPNS` from <asm-generic/sockios.h>: the last frame's timestamp.
-const SIOCGSTAMPNS: libc::c_ulong = 0x8907;
+struct Shared {
+    socket: Socket,
+    ipv6: bool,
+    port: u16,
+    stop: AtomicBool,
+    seen: Mutex<Seen>,
+}
+
+#[derive(Default)]
+struct Seen {
+    segments: Vec<Segment>,
+    error: Option<String>,
+}
 
 impl Capture {
     /// Starts capturing the segments whose source or destination port is
-    /// `port` (bind a listener to port 0 first and pass the port it got).
-    pub fn start(port: u16) -> Result<Capture, CaptureError> {
-        // Protocol 0: the socket receives nothing until it is bound, so no
-        // frame slips in before the filter is attached.
-        let socket = Socket::new(Domain::PACKET, Type::RAW, None).map_err(|e| {
-            if e.raw_os_error() == Some(libc::EPERM) {
+    /// `addr`'s port, over `addr`'s IP version, in the calling thread's
+    /// network namespace (bind a listener to port 0 first and pass the
+    /// address it got).
+    pub fn start(addr: SocketAddr) -> Result<Capture, CaptureError> {
+        let (domain, ipv6) = if addr.is_ipv4() {
+            (Domain::IPV4, false)
+        } else {
+            (Domain::IPV6, true)
+        };
+        let socket = Socket::new(domain, Type::RAW, Some(Protocol::TCP)).map_err(|e| {
+            if matches!(e.raw_os_error(), Some(libc::EPERM | libc::EACCES)) {
                 CaptureError::NotPermitted
             } else {
                 CaptureError::Io(e)
             }
         })?;
-        socket
-            .attach_filter(&outgoing_tcp_port_filter(port))
-            .map_err(CaptureError::Io)?;
-        set_large_recv_buffer(&socket).map_err(CaptureError::Io)?;
-        socket.bind(&loopback_link_addr()?).map_err(CaptureError::Io)?;
-        socket.set_nonblocking(true).map_err(CaptureError::Io)?;
-        Ok(Capture {
+        let io = CaptureError::Io;
+        socket.attach_filter(&tcp_port_filter(addr.port(), ipv6)).map_err(io)?;
+        // The filter applies to segments queued from now on: empty the
+        // queue of what slipped in before it.
+        socket.set_nonblocking(true).map_err(io)?;
+        while socket.recv(&mut [MaybeUninit::uninit(); 64]).is_ok() {}
+        set_large_recv_buffer(&socket).map_err(io)?;
+        enable(&socket, libc::SOL_SOCKET, libc::SO_TIMESTAMPNS).map_err(io)?;
+        if ipv6 {
+            enable(&socket, libc::IPPROTO_IPV6, libc::IPV6_RECVPKTINFO).map_err(io)?;
+        }
+        let shared = Arc::new(Shared {
             socket,
-            port,
-            seen: Vec::new(),
-            lost: 0,
+            ipv6,
+            port: addr.port(),
+            stop: AtomicBool::new(false),
+            seen: Mutex::new(Seen::default()),
+        });
+        let drainer = {
+            let shared = Arc::clone(&shared);
+            thread::Builder::new()
+                .name("capture".into())
+                .spawn(move || shared.drain_until_stopped())
+                .map_err(io)?
+        };
+        Ok(Capture {
+            shared,
+            drainer: Some(drainer),
         })
     }
 
-    /// Every segment captured so far, in the order they were sent.
-    pub fn segments(&mut self) -> io::Result<&[Segment]> {
-        let mut buf = vec![MaybeUninit::<u8>::uninit(); 65_536 + 128];
-        loop {
-            match self.socket.recv(&mut buf) {
-                Ok(n) => {
-                    // SAFETY: recv initialised the first n bytes.
-                    let frame: Vec<u8> = buf[..n].iter().map(|b| unsafe { b.assume_init() }).collect();
-                    let time = self.last_timestamp().unwrap_or_else(|_| SystemTime::now());
-                    if let Some(segment) = Segment::parse(&frame, time) {
-                        if segment.src.port() == self.port || segment.dst.port() == self.port {
-                            self.seen.push(segment);
-                        }
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    self.lost += self.dropped()?;
-                    if self.lost > 0 {
-                        return Err(io::Error::other(format!(
-                            "the capture lost {} frames because its buffer was full; \
-                             raise net.core.rmem_max or run as root",
-                            self.lost
-                        )));
-                    }
-                    return Ok(&self.seen);
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            }
-        }
+    /// Every segment captured so far, in the order the kernel delivered them.
+    pub fn segments(&mut self) -> io::Result<Vec<Segment>> {
+        let seen = self.shared.drain()?;
+        Ok(seen.segments.clone())
     }
 
     /// Waits until the captured segments satisfy `done`.
     pub fn wait_for(&mut self, what: &str, mut done: impl FnMut(&[Segment]) -> bool) -> io::Result<()> {
         wait::until(what, wait::DEFAULT_DEADLINE, || {
-            let segments = self.segments()?;
-            Ok(done(segments).then_some(()))
+            let seen = self.shared.drain()?;
+            Ok(done(&seen.segments).then_some(()))
         })
+    }
+
+    /// How many segments are captured so far.
+    pub fn len(&mut self) -> io::Result<usize> {
+        Ok(self.shared.drain()?.segments.len())
+    }
+
+    /// Whether nothing is captured yet.
+    pub fn is_empty(&mut self) -> io::Result<bool> {
+        Ok(self.len()? == 0)
     }
 
     /// Stops capturing and returns every segment seen.
     pub fn finish(mut self) -> io::Result<Vec<Segment>> {
-        self.segments()?;
-        Ok(self.seen)
+        self.stop();
+        let mut seen = self.shared.drain()?;
+        Ok(std::mem::take(&mut seen.segments))
     }
 
-    /// How many frames the kernel dropped because the capture socket's
-    /// buffer was full, since the last call.
-    fn dropped(&self) -> io::Result<u32> {
-        use std::os::fd::AsRawFd;
-        let mut stats = libc::tpacket_stats {
-            tp_packets: 0,
-            tp_drops: 0,
-        };
-        let mut len = std::mem::size_of::<libc::tpacket_stats>() as libc::socklen_t;
-        // SAFETY: PACKET_STATISTICS writes one tpacket_stats.
-        let rc = unsafe {
-            libc::getsockopt(
-                self.socket.as_raw_fd(),
-                libc::SOL_PACKET,
-                libc::PACKET_STATISTICS,
-                (&mut stats as *mut libc::tpacket_stats).cast(),
-                &mut len,
-            )
-        };
-        if rc != 0 {
-            return Err(io::Error::last_os_error());
+    fn stop(&mut self) {
+        self.shared.stop.store(true, Ordering::SeqCst);
+        // Wakes the drainer's poll: the socket reports end of input.
+        // SAFETY: shutdown takes a descriptor we own and a flag.
+        unsafe { libc::shutdown(self.shared.socket.as_raw_fd(), libc::SHUT_RD) };
+        if let Some(drainer) = self.drainer.take() {
+            let _ = drainer.join();
         }
-        Ok(stats.tp_drops)
-    }
-
-    /// The kernel's receive timestamp of the frame read last.
-    fn last_timestamp(&self) -> io::Result<SystemTime> {
-        use std::os::fd::AsRawFd;
-        let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-        // SAFETY: SIOCGSTAMPNS writes one timespec.
-        let rc = unsafe { libc::ioctl(self.socket.as_raw_fd(), SIOCGSTAMPNS as _, &mut ts) };
-        if rc != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(UNIX_EPOCH + Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32))
     }
 }
 
-/// Gives the capture socket room for a burst of 64 KiB loopback frames:
-/// SO_RCVBUFFORCE when allowed (CAP_NET_ADMIN), else SO_RCVBUF, which the
-/// kernel caps at net.core.rmem_max.
+impl Drop for Capture {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+impl Shared {
+    fn drain_until_stopped(&self) {
+        let mut poll = libc::pollfd {
+            fd: self.socket.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        while !self.stop.load(Ordering::SeqCst) {
+            // SAFETY: poll reads and writes one pollfd.
+            let ready = unsafe { libc::poll(&mut poll, 1, -1) };
+            if ready < 0 && io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+                return;
+            }
+            if self.stop.load(Ordering::SeqCst) {
+                return;
+            }
+            if self.drain().is_err() {
+                return;
+            }
+        }
+    }
+
+    /// Takes every queued copy off the socket, under the lock.
+    fn drain(&self) -> io::Result<MutexGuard<'_, Seen>> {
+        let mut seen = self.seen.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut buf = vec![0u8; 65_536 + 64];
+        loop {
+            match self.receive(&mut buf) {
+                Ok((len, time, addresses)) => {
+                    let packet = if self.ipv6 {
+                        match addresses {
+                            Some((src, dst)) => ipv6_packet(src, dst, &buf[..len]),
+                            None => continue,
+                        }
+                    } else {
+                        buf[..len].to_vec()
+                    };
+                    if let Some(segment) = Segment::parse(&packet, time) {
+                        if segment.src.port() == self.port || segment.dst.port() == self.port {
+                            seen.segments.push(segment);
+                        }
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        let lost = dropped(&self.socket)?;
+        if lost > 0 && seen.error.is_none() {
+            seen.error = Some(format!(
+                "the capture lost {lost} segments because its receive buffer was full \
+                 (net.core.rmem_max is too small for this scenario's burst)"
+            ));
+        }
+        match &seen.error {
+            Some(error) => Err(io::Error::other(error.clone())),
+            None => Ok(seen),
+        }
+    }
+
+    /// One queued copy: its length, the kernel's timestamp and, for IPv6,
+    /// the source and destination addresses (the copy has no IPv6 header).
+    #[allow(clippy::type_complexity)]
+    fn receive(&self, buf: &mut [u8]) -> io::Result<(usize, SystemTime, Option<(Ipv6Addr, Ipv6Addr)>)> {
+        let mut control = [0u64; 32];
+        let mut from: libc::sockaddr_in6 = unsafe { std::mem::zeroed() };
+        let mut iov = libc::iovec {
+            iov_base: buf.as_mut_ptr().cast(),
+            iov_len: buf.len(),
+        };
+        // SAFETY: msghdr is plain data; every pointer below outlives the call.
+        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        msg.msg_name = (&mut from as *mut libc::sockaddr_in6).cast();
+        msg.msg_namelen = std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t;
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.as_mut_ptr().cast();
+        msg.msg_controllen = std::mem::size_of_val(&control);
+        // SAFETY: msg points at live buffers of the lengths it gives.
+        let n = unsafe { libc::recvmsg(self.socket.as_raw_fd(), &mut msg, libc::MSG_DONTWAIT) };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let mut time = SystemTime::now();
+        let mut destination = None;
+        // SAFETY: the CMSG macros walk the control buffer recvmsg filled.
+        unsafe {
+            let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
+            while !cmsg.is_null() {
+                let data = libc::CMSG_DATA(cmsg);
+                match ((*cmsg).cmsg_level, (*cmsg).cmsg_type) {
+                    (libc::SOL_SOCKET, libc::SCM_TIMESTAMPNS) => {
+                        let ts: libc::timespec = std::ptr::read_unaligned(data.cast());
+                        time = UNIX_EPOCH + Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32);
+                    }
+                    (libc::IPPROTO_IPV6, libc::IPV6_PKTINFO) => {
+                        let info: libc::in6_pktinfo = std::ptr::read_unaligned(data.cast());
+                        destination = Some(Ipv6Addr::from(info.ipi6_addr.s6_addr));
+                    }
+                    _ => {}
+                }
+                cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
+            }
+        }
+        let source = Ipv6Addr::from(from.sin6_addr.s6_addr);
+        Ok((n as usize, time, destination.map(|d| (source, d))))
+    }
+}
+
+/// An IPv6 packet around a TCP segment that a raw IPv6 socket delivered
+/// without its header: the addresses come from `recvmsg`.
+fn ipv6_packet(src: Ipv6Addr, dst: Ipv6Addr, tcp: &[u8]) -> Vec<u8> {
+    let mut packet = Vec::with_capacity(40 + tcp.len());
+    packet.extend_from_slice(&[0x60, 0, 0, 0]);
+    packet.extend_from_slice(&(tcp.len() as u16).to_be_bytes());
+    packet.extend_from_slice(&[libc::IPPROTO_TCP as u8, 64]);
+    packet.extend_from_slice(&src.octets());
+    packet.extend_from_slice(&dst.octets());
+    packet.extend_from_slice(tcp);
+    packet
+}
+
+/// Sets an integer socket option to 1.
+fn enable(socket: &Socket, level: libc::c_int, name: libc::c_int) -> io::Result<()> {
+    let one: libc::c_int = 1;
+    // SAFETY: the option reads one c_int.
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            level,
+            name,
+            (&one as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// How many copies the kernel dropped because the socket's buffer was full
+/// (`SK_MEMINFO_DROPS` of `SO_MEMINFO`).
+fn dropped(socket: &Socket) -> io::Result<u32> {
+    // <linux/sock_diag.h>: SK_MEMINFO_DROPS is the 9th and last field.
+    const SK_MEMINFO_VARS: usize = 9;
+    const SK_MEMINFO_DROPS: usize = 8;
+    let mut info = [0u32; SK_MEMINFO_VARS];
+    let mut len = std::mem::size_of_val(&info) as libc::socklen_t;
+    // SAFETY: SO_MEMINFO writes at most `len` bytes of u32s.
+    let rc = unsafe {
+        libc::getsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_MEMINFO,
+            info.as_mut_ptr().cast(),
+            &mut len,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(info[SK_MEMINFO_DROPS])
+}
+
+/// Gives the capture socket room for bursts of 64 KiB loopback segments:
+/// SO_RCVBUFFORCE when allowed (root), else SO_RCVBUF, which the kernel
+/// caps at net.core.rmem_max.
 fn set_large_recv_buffer(socket: &Socket) -> io::Result<()> {
-    use std::os::fd::AsRawFd;
     const SIZE: libc::c_int = 32 << 20;
     // SAFETY: SO_RCVBUFFORCE reads one c_int.
     let rc = unsafe {
@@ -268,73 +437,42 @@ fn set_large_recv_buffer(socket: &Socket) -> io::Result<()> {
     socket.set_recv_buffer_size(SIZE as usize)
 }
 
-/// `sockaddr_ll` for `lo`, all protocols.
-fn loopback_link_addr() -> Result<SockAddr, CaptureError> {
-    // SAFETY: if_nametoindex reads a NUL-terminated string.
-    let index = unsafe { libc::if_nametoindex(c"lo".as_ptr()) };
-    if index == 0 {
-        return Err(CaptureError::Io(io::Error::last_os_error()));
-    }
-    let mut storage = SockAddrStorage::zeroed();
-    // SAFETY: sockaddr_ll fits in sockaddr_storage; we fill the fields bind reads.
-    unsafe {
-        let ll = storage.view_as::<libc::sockaddr_ll>();
-        ll.sll_family = libc::AF_PACKET as u16;
-        ll.sll_protocol = ETH_P_ALL.to_be();
-        ll.sll_ifindex = index as i32;
-        Ok(SockAddr::new(
-            storage,
-            std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
-        ))
-    }
-}
-
-/// A classic BPF program that keeps only the frames the host sends
-/// (PACKET_OUTGOING) that carry TCP to or from `port`.
-///
-/// Every frame on `lo` reaches a packet socket twice, once as it leaves
-/// (PACKET_OUTGOING) and once as it arrives (PACKET_HOST); tcpdump shows one,
-/// and so do we.
-fn outgoing_tcp_port_filter(port: u16) -> Vec<SockFilter> {
-    use libc::{
-        BPF_ABS, BPF_B, BPF_H, BPF_IND, BPF_JEQ, BPF_JMP, BPF_K, BPF_LD, BPF_LDX, BPF_MSH, BPF_RET, BPF_W, SKF_AD_OFF,
-        SKF_AD_PKTTYPE,
-    };
+/// A classic BPF program that keeps the TCP segments to or from `port`.
+/// A raw IPv4 socket's copy starts with the IP header; a raw IPv6 socket's
+/// with the TCP header.
+fn tcp_port_filter(port: u16, ipv6: bool) -> Vec<SockFilter> {
+    use libc::{BPF_ABS, BPF_B, BPF_H, BPF_IND, BPF_JEQ, BPF_JMP, BPF_K, BPF_LD, BPF_LDX, BPF_MSH, BPF_RET};
     let op = |code: u32| code as u16;
-    let ld = |code: u32, k: u32| SockFilter::new(op(code), 0, 0, k);
+    let stmt = |code: u32, k: u32| SockFilter::new(op(code), 0, 0, k);
     let jeq = |k: u32, jt: u8, jf: u8| SockFilter::new(op(BPF_JMP | BPF_JEQ | BPF_K), jt, jf, k);
     let port = u32::from(port);
+    let (mode, header) = if ipv6 {
+        (BPF_ABS, stmt(BPF_LD | BPF_H | BPF_ABS, 0)) // a no-op load: no IP header
+    } else {
+        (BPF_IND, stmt(BPF_LDX | BPF_B | BPF_MSH, 0)) // X = IPv4 header length
+    };
     vec![
-        /* 0 */ ld(BPF_LD | BPF_W | BPF_ABS, (SKF_AD_OFF + SKF_AD_PKTTYPE) as u32),
-        /* 1 */ jeq(PACKET_OUTGOING, 0, 17),
-        /* 2 */ ld(BPF_LD | BPF_H | BPF_ABS, 12), // EtherType
-        /* 3 */ jeq(0x0800, 0, 7),
-        /* 4 */ ld(BPF_LD | BPF_B | BPF_ABS, 23), // IPv4 protocol
-        /* 5 */ jeq(libc::IPPROTO_TCP as u32, 0, 13),
-        /* 6 */ ld(BPF_LDX | BPF_B | BPF_MSH, 14), // X = IPv4 header length
-        /* 7 */ ld(BPF_LD | BPF_H | BPF_IND, 14), // source port
-        /* 8 */ jeq(port, 9, 0),
-        /* 9 */ ld(BPF_LD | BPF_H | BPF_IND, 16), // destination port
-        /* 10 */ jeq(port, 7, 8),
-        /* 11 */ jeq(0x86dd, 0, 7),
-        /* 12 */ ld(BPF_LD | BPF_B | BPF_ABS, 20), // IPv6 next header
-        /* 13 */ jeq(libc::IPPROTO_TCP as u32, 0, 5),
-        /* 14 */ ld(BPF_LD | BPF_H | BPF_ABS, 54), // source port
-        /* 15 */ jeq(port, 2, 0),
-        /* 16 */ ld(BPF_LD | BPF_H | BPF_ABS, 56), // destination port
-        /* 17 */ jeq(port, 0, 1),
-        /* 18 */ SockFilter::new(op(BPF_RET | BPF_K), 0, 0, 0x0004_0000),
-        /* 19 */ SockFilter::new(op(BPF_RET | BPF_K), 0, 0, 0),
+        /* 0 */ header,
+        /* 1 */ stmt(BPF_LD | BPF_H | mode, 0), // source port
+        /* 2 */ jeq(port, 2, 0),
+        /* 3 */ stmt(BPF_LD | BPF_H | mode, 2), // destination port
+        /* 4 */ jeq(port, 0, 1),
+        /* 5 */ stmt(BPF_RET | BPF_K, 0x0004_0000),
+        /* 6 */ stmt(BPF_RET | BPF_K, 0),
     ]
 }
 
-/// Writes `segments` as a pcap file (Ethernet link type, as `lo` frames are).
+/// Writes `segments` as a pcap file of raw IP packets (link type RAW).
 pub fn write_pcap(path: &Path, segments: &[Segment]) -> io::Result<()> {
     let file = File::create(path)?;
-    let mut writer = PcapWriter::new(BufWriter::new(file)).map_err(io::Error::other)?;
+    let header = PcapHeader {
+        datalink: DataLink::RAW,
+        ..PcapHeader::default()
+    };
+    let mut writer = PcapWriter::with_header(BufWriter::new(file), header).map_err(io::Error::other)?;
     for segment in segments {
         let timestamp = segment.time.duration_since(UNIX_EPOCH).unwrap_or_default();
-        let packet = PcapPacket::new(timestamp, segment.frame.len() as u32, &segment.frame);
+        let packet = PcapPacket::new(timestamp, segment.packet.len() as u32, &segment.packet);
         writer.write_packet(&packet).map_err(io::Error::other)?;
     }
     Ok(())

@@ -3,30 +3,40 @@
 //!     cargo run                          every scenario: is each claim confirmed here?
 //!     cargo run -- list                  the scenario ids
 //!     cargo run -- run broken-pipe       one scenario's transcript
-//!     sudo target/debug/tcpclose run eof-close-wait --pcap eof.pcap --hold 30
+//!     cargo run -- run eof-close-wait --pcap eof.pcap --hold 30
+//!     cargo run -- bless                 regenerate the book's transcripts and diagrams
+//!
+//! Needs no root: the lab moves into a private user and network namespace
+//! first thing (see tcpclose::sandbox).
 
-use std::path::PathBuf;
+use std::fs::File;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::thread;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 use tcpclose::cli;
-use tcpclose::scenario::{self, Options, Scenario};
-use tcpclose::transcript::{Transcript, Verdict};
+use tcpclose::sandbox::{self, Sandbox};
+use tcpclose::scenario::{self, Options};
+use tcpclose::transcript::{RunOutcome, Transcript, Verdict};
 use tcpclose::wire::{self, Capture};
 
 /// Runs the TCP close scenarios of the book on this machine's kernel, over
 /// loopback, and reports whether each claim holds here.
 ///
 /// With no command, runs every scenario and prints each claim with its
-/// verdict; exits 0 when all are confirmed, 1 otherwise.
+/// verdict. Exit status: 0 every claim confirmed, 1 a claim refuted, 2 bad
+/// usage, 3 something could not run or could not be checked here.
 #[derive(Parser)]
 #[command(name = "tcpclose", version)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
+    /// With no command: print every transcript as JSON (with each
+    /// scenario's duration) instead of the claims.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Subcommand)]
@@ -51,13 +61,24 @@ enum Command {
         #[arg(long, value_name = "SECS", value_parser = cli::seconds)]
         hold: Option<Duration>,
     },
+    /// Run every scenario and write what the book shows of them: the
+    /// transcripts, the sequence diagrams and the state-machine page.
+    Bless {
+        /// The book's source directory.
+        #[arg(long, value_name = "DIR", default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../src"))]
+        book: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
+    // First, while the process has one thread: see tcpclose::sandbox.
+    let sandbox = sandbox::enter();
     let cli: Cli = cli::parse();
-    match run(cli) {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::from(1),
+    if let Some(notice) = sandbox.notice() {
+        eprintln!("tcpclose: {notice}");
+    }
+    match run(cli, sandbox) {
+        Ok(outcome) => ExitCode::from(exit_status(outcome)),
         Err(e) => {
             eprintln!("tcpclose: {e:#}");
             ExitCode::from(2)
@@ -65,14 +86,32 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> anyhow::Result<bool> {
+/// 0 confirmed, 1 refuted, 3 stopped or not checked.
+fn exit_status(outcome: RunOutcome) -> u8 {
+    match outcome {
+        RunOutcome::Confirmed => 0,
+        RunOutcome::Refuted => 1,
+        RunOutcome::Stopped | RunOutcome::NotChecked => 3,
+    }
+}
+
+/// The worst outcome of a set of runs.
+fn worst(transcripts: &[Transcript]) -> RunOutcome {
+    transcripts
+        .iter()
+        .map(Transcript::outcome)
+        .min()
+        .unwrap_or(RunOutcome::Confirmed)
+}
+
+fn run(cli: Cli, sandbox: &Sandbox) -> anyhow::Result<RunOutcome> {
     match cli.command {
-        None => Ok(catalogue()),
+        None => catalogue(cli.json, sandbox),
         Some(Command::List) => {
             for s in scenario::ALL {
-                println!("{:<18} {}", s.id, s.title);
+                println!("{:<20} {}", s.id, s.title);
             }
-            Ok(true)
+            Ok(RunOutcome::Confirmed)
         }
         Some(Command::Run {
             ids,
@@ -81,37 +120,25 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             json,
             hold,
         }) => run_some(&ids, pcap, svg, json, hold),
+        Some(Command::Bless { book }) => bless(&book),
     }
 }
 
-/// Says in one line when packets cannot be captured; the scenarios then
-/// mark their packet claims as not checked and check everything else.
-fn capture_notice() {
-    if let Err(e) = Capture::start(0) {
-        eprintln!("tcpclose: packets are not captured ({e}); calls and states are still checked");
-    }
-}
-
-/// Runs scenarios side by side, one thread each; transcripts in the given order.
-fn run_all(scenarios: &[&'static Scenario], options: &Options) -> Vec<Transcript> {
-    thread::scope(|scope| {
-        let handles: Vec<_> = scenarios.iter().map(|s| scope.spawn(move || s.run(options))).collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("a scenario thread panicked"))
-            .collect()
-    })
-}
-
-fn catalogue() -> bool {
-    capture_notice();
-    let options = Options {
+fn options() -> Options {
+    Options {
         hold: None,
         capture: true,
-    };
+    }
+}
+
+fn catalogue(json: bool, sandbox: &Sandbox) -> anyhow::Result<RunOutcome> {
     let scenarios: Vec<_> = scenario::ALL.iter().collect();
-    let transcripts = run_all(&scenarios, &options);
-    let (mut confirmed, mut refuted, mut unchecked) = (0, 0, 0);
+    let transcripts = scenario::run_all(&scenarios, &options());
+    if json {
+        println!("{}", serde_json::to_string_pretty(&transcripts)?);
+        return Ok(worst(&transcripts));
+    }
+    let (mut confirmed, mut refuted, mut unchecked, mut stopped) = (0, 0, 0, 0);
     for t in &transcripts {
         println!("{}  {}", t.id, t.title);
         for c in &t.checks {
@@ -130,21 +157,31 @@ fn catalogue() -> bool {
                 }
             };
             println!("  {mark}  {}", c.claim);
-            if c.verdict == Verdict::Refuted {
+            if c.verdict != Verdict::Confirmed {
                 println!("               observed: {}", c.observed);
             }
         }
         if let Some(e) = &t.error {
-            refuted += 1;
+            stopped += 1;
             println!("  STOPPED      {e}");
         }
     }
+    let seconds: f64 = transcripts.iter().map(|t| t.seconds).fold(0.0, f64::max);
     println!(
-        "\n{} scenarios on Linux {}: {confirmed} claims confirmed, {refuted} refuted, {unchecked} not checked",
+        "\n{} scenarios on Linux {}, in {sandbox}, {seconds:.1} s: {confirmed} claims confirmed, \
+         {refuted} refuted, {unchecked} not checked; {stopped} scenarios stopped",
         transcripts.len(),
-        kernel_release()
+        kernel_release(),
     );
-    transcripts.iter().all(Transcript::confirmed)
+    Ok(worst(&transcripts))
+}
+
+/// Fails with one line, before anything runs, when `path` cannot be written.
+fn writable(path: &Option<PathBuf>, flag: &str) -> anyhow::Result<()> {
+    if let Some(path) = path {
+        File::create(path).with_context(|| format!("cannot write {flag} {}", path.display()))?;
+    }
+    Ok(())
 }
 
 fn run_some(
@@ -153,7 +190,7 @@ fn run_some(
     svg: Option<PathBuf>,
     json: bool,
     hold: Option<Duration>,
-) -> anyhow::Result<bool> {
+) -> anyhow::Result<RunOutcome> {
     if svg.is_some() && ids.len() != 1 {
         bail!("--svg draws one scenario: give one ID");
     }
@@ -161,12 +198,14 @@ fn run_some(
         .iter()
         .map(|id| scenario::find(id).with_context(|| format!("no scenario {id:?}; `tcpclose list` prints the ids")))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    match (&pcap, Capture::start(0)) {
-        (Some(_), Err(e)) => bail!("cannot write --pcap: {e}"),
-        (None, Err(_)) => capture_notice(),
-        (_, Ok(_)) => {}
+    if pcap.is_some() {
+        if let Err(e) = Capture::start("127.0.0.1:0".parse()?) {
+            bail!("cannot write --pcap: {e}");
+        }
     }
-    let transcripts = run_all(&scenarios, &Options { hold, capture: true });
+    writable(&pcap, "--pcap")?;
+    writable(&svg, "--svg")?;
+    let transcripts = scenario::run_all(&scenarios, &Options { hold, capture: true });
     if json {
         println!("{}", serde_json::to_string_pretty(&transcripts)?);
     } else {
@@ -188,7 +227,37 @@ fn run_some(
             path.display()
         );
     }
-    Ok(transcripts.iter().all(Transcript::confirmed))
+    Ok(worst(&transcripts))
+}
+
+/// Regenerates what the book shows of every scenario. Refuses unless every
+/// claim is confirmed: the book shows only runs in which all hold.
+fn bless(book: &Path) -> anyhow::Result<RunOutcome> {
+    if !book.join("SUMMARY.md").is_file() {
+        bail!(
+            "{} is not the book's source (no SUMMARY.md): give --book DIR",
+            book.display()
+        );
+    }
+    let scenarios: Vec<_> = scenario::ALL.iter().collect();
+    let transcripts = scenario::run_all(&scenarios, &options());
+    if let Some(t) = transcripts.iter().find(|t| t.outcome() != RunOutcome::Confirmed) {
+        bail!(
+            "{} did not confirm every claim here ({:?}); nothing written:\n{}",
+            t.id,
+            t.outcome(),
+            t.to_text()
+        );
+    }
+    for (path, text) in tcpclose::book::generated_files(&transcripts) {
+        let path = book.join(path);
+        std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    eprintln!(
+        "tcpclose: wrote the transcripts, diagrams and state page under {}",
+        book.display()
+    );
+    Ok(RunOutcome::Confirmed)
 }
 
 fn kernel_release() -> String {

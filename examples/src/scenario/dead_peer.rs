@@ -1,7 +1,7 @@
 //! `keepalive-dead-peer` and `user-timeout`: a peer that vanishes without a
 //! FIN or an RST (a crashed host, a cable pulled). Made real without
-//! leaving loopback: a private network namespace whose firewall drops every
-//! segment the server sends.
+//! leaving loopback: a socket filter on the server's socket makes its kernel
+//! discard every segment that arrives for it, so it never answers again.
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 
 use socket2::{SockRef, TcpKeepalive};
 
-use crate::netns;
 use crate::observe::{End, State};
 use crate::scenario::Run;
+use crate::sockopt::discard_everything;
 use crate::transcript::Role::{Client, Server};
 
 /// Keepalive after 1 s idle, then a probe every second, 2 unanswered probes.
@@ -22,21 +22,27 @@ fn fast_keepalive() -> TcpKeepalive {
         .with_retries(2)
 }
 
-/// The server vanishes: from now on, nothing it sends leaves its host.
-fn drop_everything_from(run: &mut Run, servers: &[&TcpStream]) -> anyhow::Result<()> {
-    let ports: Vec<String> = servers
-        .iter()
-        .map(|s| s.local_addr().map(|a| a.port().to_string()))
-        .collect::<Result<_, _>>()?;
-    netns::nft(&format!(
-        "table inet vanish {{\n chain output {{\n  type filter hook output priority 0;\n  tcp sport {{ {} }} drop\n }}\n}}\n",
-        ports.join(", ")
-    ))?;
+/// The server vanishes: from now on its kernel discards every segment that
+/// arrives for it, so it never answers (no ACK, no RST).
+fn vanish(run: &mut Run, servers: &[&TcpStream]) -> anyhow::Result<()> {
+    run.require_private_network()?;
+    for server in servers {
+        discard_everything(server)?;
+    }
     run.record(
         Server,
-        "nft: drop every segment the server sends",
-        "(the peer vanishes)".into(),
+        "discard_everything(&stream): a filter that drops every segment",
+        "Ok(()) (the peer vanishes)".into(),
     );
+    Ok(())
+}
+
+/// Ends the vanished servers' sockets at once (an RST, no FIN to
+/// retransmit for minutes to a peer that is gone).
+fn abort(servers: &[&TcpStream]) -> std::io::Result<()> {
+    for server in servers {
+        SockRef::from(*server).set_linger(Some(Duration::ZERO))?;
+    }
     Ok(())
 }
 
@@ -63,108 +69,123 @@ fn defaults(run: &mut Run, names: &[&str]) -> anyhow::Result<()> {
 }
 
 pub fn keepalive(run: &mut Run) -> anyhow::Result<()> {
-    netns::isolated(|| -> anyhow::Result<()> {
-        defaults(
-            run,
-            &["tcp_keepalive_time", "tcp_keepalive_intvl", "tcp_keepalive_probes"],
-        )?;
-        let (mut client, server) = run.connect()?;
-        let (bare, bare_server) = crate::pair()?;
-        let set = SockRef::from(&client).set_tcp_keepalive(&fast_keepalive());
-        run.call(
-            Client,
-            "SockRef::from(&stream).set_tcp_keepalive(1 s idle, 1 s interval, 2 probes)",
-            &set,
-        );
-        set?;
-        drop_everything_from(run, &[&server, &bare_server])?;
+    defaults(
+        run,
+        &["tcp_keepalive_time", "tcp_keepalive_intvl", "tcp_keepalive_probes"],
+    )?;
+    let (mut client, server) = run.connect()?;
+    let (bare, bare_server) = crate::pair()?;
+    let set = SockRef::from(&client).set_tcp_keepalive(&fast_keepalive());
+    run.call(
+        Client,
+        "SockRef::from(&stream).set_tcp_keepalive(1 s idle, 1 s interval, 2 probes)",
+        &set,
+    );
+    set?;
+    vanish(run, &[&server, &bare_server])?;
 
-        let took = read_until_timed_out(
-            run,
-            &mut client,
-            "with keepalive, the blocked read fails with ErrorKind::TimedOut (os error 110)",
-        );
-        run.check(
-            "after time + interval × probes: about 3 s",
-            took > Duration::from_millis(2500) && took < Duration::from_secs(8),
-            format!("{took:?}"),
-        );
-        run.check_packets(
-            "the client sent 2 unanswered keepalive probes, then gave up with an RST",
-            |p| {
-                // Bare ACKs from the client, less the one that ended the handshake.
-                let probes = p
-                    .count(Client, |s| {
-                        s.len == 0 && s.flags.ack && !s.flags.rst && !s.flags.fin && !s.flags.syn
-                    })
-                    .saturating_sub(1);
-                let rst = p.count(Client, |s| s.flags.rst);
-                (probes == 2 && rst == 1, format!("{probes} probes; {}", p.summary()))
-            },
-        )?;
+    let took = read_until_timed_out(
+        run,
+        &mut client,
+        "with keepalive, the blocked read fails with ErrorKind::TimedOut (os error 110)",
+    );
+    run.check(
+        "after time + interval × probes: about 3 s",
+        took > Duration::from_millis(2500) && took < Duration::from_secs(8),
+        format!("{took:?}"),
+    );
+    run.check_packets(
+        "the client sent 2 unanswered keepalive probes, then gave up with an RST",
+        |p| {
+            // Bare ACKs from the client, less the one that ended the handshake.
+            let probes = p
+                .count(Client, |s| {
+                    s.len == 0 && s.flags.ack && !s.flags.rst && !s.flags.fin && !s.flags.syn
+                })
+                .saturating_sub(1);
+            let rst = p.count(Client, |s| s.flags.rst);
+            (probes == 2 && rst == 1, format!("{probes} probes; {}", p.summary()))
+        },
+    )?;
+    run.check_packets(
+        "each probe carries no data and repeats the last acknowledged sequence number less one",
+        |p| {
+            let handshake_ack = p.from(Client).nth(1);
+            let expected = handshake_ack.map(|s| s.seq.wrapping_sub(1));
+            let probes: Vec<_> = p
+                .from(Client)
+                .skip(2)
+                .filter(|s| !s.flags.rst && !s.flags.fin)
+                .map(|s| (s.seq, s.len))
+                .collect();
+            let ok = !probes.is_empty() && probes.iter().all(|&(seq, len)| Some(seq) == expected && len == 0);
+            (ok, format!("probes (seq, len): {probes:?}, snd_una - 1 = {expected:?}"))
+        },
+    )?;
 
-        bare.set_nonblocking(true)?;
-        let quiet = (&bare).read(&mut [0u8; 16]);
-        let state = End::of(&bare)?.state()?;
-        run.check(
-            "meanwhile, a connection without keepalive noticed nothing: still ESTABLISHED, nothing to read",
-            matches!(&quiet, Err(e) if e.kind() == ErrorKind::WouldBlock) && state == Some(State::Established),
-            format!("{quiet:?}, {state:?}"),
-        );
-        run.expect_states("the RST ends the server's socket too: both are gone", None, None)?;
-        Ok(())
-    })??;
+    bare.set_nonblocking(true)?;
+    let quiet = (&bare).read(&mut [0u8; 16]);
+    let state = End::of(&bare)?.state()?;
+    run.check(
+        "meanwhile, a connection without keepalive noticed nothing: still ESTABLISHED, nothing to read",
+        matches!(&quiet, Err(e) if e.kind() == ErrorKind::WouldBlock) && state == Some(State::Established),
+        format!("{quiet:?}, {state:?}"),
+    );
+    run.expect_states(
+        "the client's socket is gone; the server, which hears nothing, not even the RST, is still ESTABLISHED",
+        None,
+        Some(State::Established),
+    )?;
+    abort(&[&server, &bare_server])?;
     Ok(())
 }
 
 pub fn user_timeout(run: &mut Run) -> anyhow::Result<()> {
-    netns::isolated(|| -> anyhow::Result<()> {
-        defaults(run, &["tcp_retries2"])?;
-        let (mut client, server) = run.connect()?;
-        let (mut kept, kept_server) = crate::pair()?;
-        let set = SockRef::from(&client).set_tcp_user_timeout(Some(Duration::from_secs(2)));
-        run.call(Client, "SockRef::from(&stream).set_tcp_user_timeout(Some(2 s))", &set);
-        set?;
-        SockRef::from(&kept).set_tcp_keepalive(&fast_keepalive())?;
-        run.record(
-            Client,
-            "second connection: keepalive (1 s, 1 s, 2 probes), no user timeout",
-            "Ok(())".into(),
-        );
-        drop_everything_from(run, &[&server, &kept_server])?;
+    defaults(run, &["tcp_retries2"])?;
+    let (mut client, server) = run.connect()?;
+    let (mut kept, kept_server) = crate::pair()?;
+    let set = SockRef::from(&client).set_tcp_user_timeout(Some(Duration::from_secs(2)));
+    run.call(Client, "SockRef::from(&stream).set_tcp_user_timeout(Some(2 s))", &set);
+    set?;
+    SockRef::from(&kept).set_tcp_keepalive(&fast_keepalive())?;
+    run.record(
+        Client,
+        "second connection: keepalive (1 s, 1 s, 2 probes), no user timeout",
+        "Ok(())".into(),
+    );
+    vanish(run, &[&server, &kept_server])?;
 
-        client.write_all(b"never acknowledged")?;
-        run.record(Client, "stream.write_all(b\"never acknowledged\")", "Ok(())".into());
-        kept.write_all(b"never acknowledged")?;
-        let took = read_until_timed_out(
-            run,
-            &mut client,
-            "with unacknowledged data, TCP_USER_TIMEOUT ends the connection: ErrorKind::TimedOut (os error 110)",
-        );
-        run.check(
-            "after the user timeout (2 s), counted from the first unacknowledged send",
-            took > Duration::from_millis(1800) && took < Duration::from_secs(8),
-            format!("{took:?}"),
-        );
-        run.check_packets("the client retransmitted its data, then stopped without an RST", |p| {
-            let sends = p.count(Client, |s| s.len > 0);
-            (
-                sends >= 2 && p.count(Client, |s| s.flags.rst) == 0,
-                format!("{sends} transmissions; {}", p.summary()),
-            )
-        })?;
-        let kept_state = End::of(&kept)?.state()?;
-        run.check(
-            "meanwhile, keepalive alone did not end the other connection: it does not probe while data is unacknowledged",
-            kept_state == Some(State::Established),
-            format!("{kept_state:?}"),
-        );
-        run.expect_states(
-            "the client's socket is gone; the server, which got no RST, still thinks it is ESTABLISHED",
-            None,
-            Some(State::Established),
-        )?;
-        Ok(())
-    })??;
+    client.write_all(b"never acknowledged")?;
+    run.record(Client, "stream.write_all(b\"never acknowledged\")", "Ok(())".into());
+    kept.write_all(b"never acknowledged")?;
+    let took = read_until_timed_out(
+        run,
+        &mut client,
+        "with unacknowledged data, TCP_USER_TIMEOUT ends the connection: ErrorKind::TimedOut (os error 110)",
+    );
+    run.check(
+        "after the user timeout (2 s), counted from the first unacknowledged send",
+        took > Duration::from_millis(1800) && took < Duration::from_secs(8),
+        format!("{took:?}"),
+    );
+    run.check_packets("the client retransmitted its data, then stopped without an RST", |p| {
+        let sends = p.count(Client, |s| s.len > 0);
+        (
+            sends >= 2 && p.count(Client, |s| s.flags.rst) == 0,
+            format!("{sends} transmissions; {}", p.summary()),
+        )
+    })?;
+    let kept_state = End::of(&kept)?.state()?;
+    run.check(
+        "meanwhile, keepalive alone did not end the other connection: it does not probe while data is unacknowledged",
+        kept_state == Some(State::Established),
+        format!("{kept_state:?}"),
+    );
+    run.expect_states(
+        "the client's socket is gone; the server, which got no RST, still thinks it is ESTABLISHED",
+        None,
+        Some(State::Established),
+    )?;
+    abort(&[&server, &kept_server])?;
     Ok(())
 }

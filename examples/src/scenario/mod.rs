@@ -24,6 +24,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::Duration;
 
 use crate::observe::{describe, End, State};
+use crate::sandbox::Sandbox;
 use crate::transcript::{outcome, Check, Role, Step, Transcript, Verdict};
 use crate::wait;
 use crate::wire::{Capture, Segment};
@@ -34,6 +35,10 @@ pub struct Scenario {
     pub title: &'static str,
     /// The book chapter that explains it, relative to the book's `src/`.
     pub chapter: &'static str,
+    /// Runs while no other scenario runs: it forks, and a forked child
+    /// holds a copy of every descriptor of the process until it closes
+    /// them, so another scenario's `drop` would not close its socket.
+    pub alone: bool,
     perform: fn(&mut Run) -> anyhow::Result<()>,
 }
 
@@ -43,105 +48,151 @@ pub const ALL: &[Scenario] = &[
         id: "eof-close-wait",
         title: "the peer closes: read returns Ok(0), and CLOSE_WAIT lasts until the stream is dropped",
         chapter: "eof-close-wait.md",
+        alone: false,
         perform: eof_close_wait::perform,
     },
     Scenario {
         id: "broken-pipe",
         title: "writing after the peer closed: one write succeeds, draws an RST, the next is BrokenPipe",
         chapter: "broken-pipe.md",
+        alone: false,
         perform: broken_pipe::perform,
     },
     Scenario {
         id: "use-after-close",
         title: "using a stream after closing it: a compile error in Rust, EOF and EPIPE through a clone",
         chapter: "use-after-close.md",
+        alone: false,
         perform: use_after_close::perform,
     },
     Scenario {
         id: "unread-data-rst",
         title: "closing with unread data: the kernel sends RST, and the data still queued is lost",
         chapter: "unread-data-rst.md",
+        alone: false,
         perform: unread_data_rst::perform,
     },
     Scenario {
         id: "reset-while-reading",
         title: "an RST while ESTABLISHED: queued bytes first, then ConnectionReset once",
         chapter: "reset-while-reading.md",
+        alone: false,
         perform: reset_while_reading::perform,
     },
     Scenario {
         id: "linger-zero",
         title: "SO_LINGER 0: close sends RST and leaves no TIME_WAIT",
         chapter: "so-linger.md#linger-zero",
+        alone: false,
         perform: linger_zero::perform,
     },
     Scenario {
         id: "linger-timeout",
         title: "SO_LINGER 1 s and a peer that does not read: close blocks, then the data still goes out",
         chapter: "so-linger.md#linger-timeout",
+        alone: false,
         perform: linger_timeout::perform,
     },
     Scenario {
         id: "lingering-close",
         title: "the lingering close: shutdown(Write), read to EOF, drop; no response lost",
         chapter: "lingering-close.md",
+        alone: false,
         perform: lingering_close::perform,
     },
     Scenario {
         id: "connect-refused",
         title: "connecting to a port nobody listens on: RST to the SYN, ConnectionRefused",
         chapter: "connect-refused.md",
+        alone: false,
         perform: connect_refused::perform,
     },
     Scenario {
         id: "half-close",
         title: "shutdown(Write): a FIN, and reading goes on; shutdown(Read) sends nothing",
         chapter: "half-close.md",
+        alone: false,
         perform: half_close::perform,
     },
     Scenario {
         id: "try-clone",
         title: "clones share one socket: the FIN leaves with the last one, shutdown reaches them all",
         chapter: "try-clone.md",
+        alone: false,
         perform: try_clone::perform,
     },
     Scenario {
         id: "time-wait",
         title: "the side that closes first keeps TIME_WAIT for 60 s, the other keeps nothing",
         chapter: "time-wait.md",
+        alone: false,
         perform: time_wait::perform,
     },
     Scenario {
         id: "rebind",
         title: "binding a port with TIME_WAIT on it, and running out of client ports",
         chapter: "time-wait.md#rebind",
+        alone: false,
         perform: rebind::perform,
     },
     Scenario {
         id: "fin-wait-2-timeout",
         title: "an orphaned FIN_WAIT_2 expires; one whose owner still holds it does not",
         chapter: "fin-wait-2.md",
+        alone: false,
         perform: fin_wait_2_timeout::perform,
     },
     Scenario {
         id: "keepalive-dead-peer",
         title: "a peer that vanishes: unnoticed without keepalive, TimedOut with it",
         chapter: "dead-peers.md#keepalive-dead-peer",
+        alone: false,
         perform: dead_peer::keepalive,
     },
     Scenario {
         id: "user-timeout",
         title: "unacknowledged data to a vanished peer: TCP_USER_TIMEOUT ends it, keepalive does not",
         chapter: "dead-peers.md#user-timeout",
+        alone: false,
         perform: dead_peer::user_timeout,
     },
     Scenario {
         id: "fd-exhaustion",
         title: "a server leaking CLOSE_WAIT runs out of descriptors: accept fails with EMFILE",
         chapter: "fd-exhaustion.md",
+        alone: true,
         perform: fd_exhaustion::perform,
     },
 ];
+
+/// Runs `scenarios`, each on a thread and in a network namespace of its
+/// own: first those that must run alone, one after another, then all the
+/// others side by side. Returns the transcripts in the given order.
+pub fn run_all(scenarios: &[&'static Scenario], options: &Options) -> Vec<Transcript> {
+    let mut transcripts: Vec<Option<Transcript>> = vec![None; scenarios.len()];
+    for (slot, scenario) in transcripts.iter_mut().zip(scenarios) {
+        if scenario.alone {
+            *slot = Some(scenario.run(options));
+        }
+    }
+    std::thread::scope(|scope| {
+        let running: Vec<_> = transcripts
+            .iter_mut()
+            .zip(scenarios)
+            .filter(|(slot, _)| slot.is_none())
+            .map(|(slot, scenario)| scope.spawn(move || *slot = Some(scenario.run(options))))
+            .collect();
+        for thread in running {
+            // A scenario's panic is caught in Scenario::run; nothing else can.
+            let _ = thread.join();
+        }
+    });
+    transcripts
+        .into_iter()
+        .zip(scenarios)
+        .map(|(t, s)| t.unwrap_or_else(|| s.failed("the scenario's thread panicked".into())))
+        .collect()
+}
 
 /// The scenario with this id.
 pub fn find(id: &str) -> Option<&'static Scenario> {
@@ -159,31 +210,50 @@ pub struct Options {
 }
 
 impl Scenario {
-    /// Runs the scenario and returns its transcript. A scenario that cannot
-    /// finish (a state never reached, a call that failed unexpectedly)
-    /// returns a transcript with `error` set.
+    /// Runs the scenario on a thread of its own, in a network namespace of
+    /// its own when the process may make one (see [`crate::sandbox`]): its
+    /// sockets are alone in their table, and what it changes there (sysctls,
+    /// filters) ends with it. A scenario that cannot finish (a state never
+    /// reached, a call that failed unexpectedly) returns a transcript with
+    /// `error` set.
     pub fn run(&self, options: &Options) -> Transcript {
+        std::thread::scope(|scope| {
+            std::thread::Builder::new()
+                .name(self.id.into())
+                .spawn_scoped(scope, || {
+                    let start = std::time::Instant::now();
+                    let private = match crate::sandbox::current() {
+                        Some(Sandbox::Shared { why }) => Err(why.clone()),
+                        _ => crate::netns::enter_new().map_err(|e| e.to_string()),
+                    };
+                    let mut transcript = self.run_here(options, private);
+                    transcript.seconds = start.elapsed().as_secs_f64();
+                    transcript
+                })
+                .and_then(|thread| thread.join().map_err(|_| io::Error::other("panicked")))
+                .unwrap_or_else(|e| self.failed(format!("the scenario's thread failed: {e}")))
+        })
+    }
+
+    /// A transcript for a scenario that could not run at all.
+    fn failed(&self, error: String) -> Transcript {
+        Transcript {
+            error: Some(error),
+            ..Transcript::empty(self.id, self.title)
+        }
+    }
+
+    fn run_here(&self, options: &Options, private: Result<(), String>) -> Transcript {
         let mut run = Run {
             options: options.clone(),
+            private,
             held: false,
             capture: Err(if options.capture {
                 "not started".into()
             } else {
                 "capture not requested".into()
             }),
-            transcript: Transcript {
-                id: self.id.into(),
-                title: self.title.into(),
-                client: None,
-                server: None,
-                steps: Vec::new(),
-                step_positions: Vec::new(),
-                checks: Vec::new(),
-                capture: Err("not started".into()),
-                segments: Vec::new(),
-                bulk: false,
-                error: None,
-            },
+            transcript: Transcript::empty(self.id, self.title),
         };
         let result = (self.perform)(&mut run);
         match result {
@@ -211,6 +281,8 @@ fn needs_privileges(e: &anyhow::Error) -> bool {
 /// A scenario in progress: records what happens and checks claims.
 pub struct Run {
     options: Options,
+    /// `Err` holds why the scenario shares the machine's network namespace.
+    private: Result<(), String>,
     /// Whether the scenario paused for `--hold`.
     held: bool,
     capture: Result<Capture, String>,
@@ -237,10 +309,19 @@ impl Run {
         let addr = listener.local_addr()?;
         self.transcript.server = Some(addr);
         if self.options.capture {
-            self.capture = Capture::start(addr.port()).map_err(|e| e.to_string());
+            self.capture = Capture::start(addr).map_err(|e| e.to_string());
             self.transcript.capture = self.capture.as_ref().map(|_| ()).map_err(Clone::clone);
         }
         Ok(listener)
+    }
+
+    /// Fails with `PermissionDenied` (the scenario's claims are then "not
+    /// checked") unless the scenario has a network namespace of its own, as
+    /// socket filters and sysctls need.
+    pub fn require_private_network(&self) -> io::Result<()> {
+        self.private
+            .clone()
+            .map_err(|why| io::Error::new(io::ErrorKind::PermissionDenied, why))
     }
 
     /// The server's address (the listener's).
@@ -284,7 +365,7 @@ impl Run {
     /// that a diagram can place it among the packets.
     fn push_step(&mut self, step: Step) {
         let captured = match &mut self.capture {
-            Ok(capture) => capture.segments().map_or(0, <[_]>::len),
+            Ok(capture) => capture.len().unwrap_or(0),
             Err(_) => 0,
         };
         self.transcript.steps.push(step);
@@ -308,7 +389,7 @@ impl Run {
     /// How many segments the capture holds so far (0 without a capture).
     pub fn segment_count(&mut self) -> io::Result<usize> {
         match &mut self.capture {
-            Ok(capture) => Ok(capture.segments()?.len()),
+            Ok(capture) => capture.len(),
             Err(_) => Ok(0),
         }
     }
@@ -392,7 +473,7 @@ impl Run {
     /// is recorded as not checked.
     pub fn check_packets(&mut self, claim: &str, judge: impl FnOnce(&Packets) -> (bool, String)) -> io::Result<()> {
         let segments = match &mut self.capture {
-            Ok(capture) => capture.segments()?.to_vec(),
+            Ok(capture) => capture.segments()?,
             Err(why) => {
                 let why = why.clone();
                 self.transcript.checks.push(Check {
@@ -436,8 +517,13 @@ impl Run {
         let Some(hold) = self.options.hold else { return };
         self.held = true;
         let port = self.transcript.server.map_or(0, |a| a.port());
+        let enter = match self.private {
+            Ok(()) => format!("{} ", crate::sandbox::nsenter_prefix(crate::sandbox::thread_id())),
+            Err(_) => String::new(),
+        };
         eprintln!(
-            "[{}] holding {} s: {now}\n    look: ss -tan '( sport = :{port} or dport = :{port} )'",
+            "[{}] holding {} s: {now}\n    look: {enter}ss -tanpo '( sport = :{port} or dport = :{port} )'\n    \
+             watch: {enter}tcpdump -ni lo port {port}",
             self.transcript.id,
             hold.as_secs_f64()
         );
