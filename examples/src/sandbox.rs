@@ -124,7 +124,7 @@ fn unshare(flags: libc::c_int) -> io::Result<()> {
 /// for root).
 pub fn nsenter_prefix(tid: libc::pid_t) -> String {
     match current() {
-        Some(Sandbox::Private { user: true }) => format!("nsenter -t {tid} -U -n"),
+        Some(Sandbox::Private { user: true }) => format!("nsenter -t {tid} -U -n --preserve-credentials"),
         Some(Sandbox::Private { user: false }) => format!("sudo nsenter -t {tid} -n"),
         _ => String::new(),
     }

@@ -75,6 +75,8 @@ pub struct Check {
     pub claim: String,
     pub verdict: Verdict,
     pub observed: String,
+    /// Whether the claim is about the packets on the wire.
+    pub packets: bool,
 }
 
 /// Everything one run of a scenario produced.

@@ -1,13 +1,66 @@
 //! The lab CLI as a reader uses it: exit codes, one-line errors, JSON and
 //! pcap output (read back with tcpdump, not with our own parser).
 
-use std::process::{Command, Output};
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
 
 fn tcpclose(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_tcpclose"))
         .args(args)
         .output()
         .expect("tcpclose runs")
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid only reads.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// A command that runs as an ordinary user: as `nobody` when the tests run
+/// as root (with a copy of the binary in a directory `nobody` can read),
+/// as is otherwise. PATH has no /usr/sbin, as for most users.
+fn as_ordinary_user(program: &str) -> Command {
+    let mut command = if is_root() {
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", program]);
+        c
+    } else {
+        Command::new(program)
+    };
+    command.env("PATH", "/usr/bin:/bin");
+    command
+}
+
+/// The lab binary where an ordinary user can run it, in a directory of
+/// the test `name`. Copied by `install` in a process of its own: a file
+/// this process had open for writing could be inherited by a child another
+/// test thread is forking, and executing it would fail with ETXTBSY.
+fn lab_for_ordinary_user(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("tcpclose-{name}-{}", std::process::id()));
+    let copy = dir.join("tcpclose");
+    let status = Command::new("install")
+        .args(["-D", "-m", "755", env!("CARGO_BIN_EXE_tcpclose")])
+        .arg(&copy)
+        .status()
+        .expect("install (coreutils) runs");
+    assert!(status.success());
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    copy
+}
+
+/// Whether `tool` is installed; when CI is set, it must be.
+fn installed(tool: &str, package: &str) -> bool {
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        assert!(std::env::var_os("CI").is_none(), "{tool} is missing: install {package}");
+        eprintln!("NOT RUN: {tool} is missing; install the {package} package to run this test");
+    }
+    found
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -23,7 +76,49 @@ fn no_arguments_runs_every_scenario_and_exits_0() {
         assert!(stdout.contains(s.id), "{} missing from:\n{stdout}", s.id);
     }
     assert!(!stdout.contains("REFUTED"), "{stdout}");
-    assert!(stdout.contains(" 0 refuted"), "{stdout}");
+    assert!(
+        stdout.contains(" 0 refuted, 0 not checked; 0 scenarios stopped"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn an_ordinary_user_confirms_every_claim_packets_included() {
+    let lab = lab_for_ordinary_user("user");
+    let out = as_ordinary_user(lab.to_str().unwrap()).output().unwrap();
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.contains("in a private user and network namespace"), "{stdout}");
+    assert!(
+        stdout.contains(" 0 refuted, 0 not checked; 0 scenarios stopped"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("confirmed    closing with unread bytes sends RST, not FIN"),
+        "{stdout}"
+    );
+    std::fs::remove_dir_all(lab.parent().unwrap()).unwrap();
+}
+
+#[test]
+fn without_a_namespace_claims_are_not_checked_never_refuted() {
+    // What a kernel that refuses user namespaces gives an ordinary user.
+    let lab = lab_for_ordinary_user("no-namespace");
+    let out = as_ordinary_user(lab.to_str().unwrap())
+        .env("TCPCLOSE_NO_NAMESPACE", "1")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(3), "{stdout}{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("no private network namespace") && stderr.contains("sudo"),
+        "{stderr}"
+    );
+    assert!(!stdout.contains("REFUTED") && !stdout.contains("STOPPED"), "{stdout}");
+    assert!(stdout.contains("not checked  every claim of rebind"), "{stdout}");
+    assert!(stdout.contains("confirmed    read returns Ok(0)"), "{stdout}");
+    std::fs::remove_dir_all(lab.parent().unwrap()).unwrap();
 }
 
 #[test]
@@ -47,6 +142,9 @@ fn bad_usage_is_one_line_and_exit_2() {
         &["run", "broken-pipe", "--hold", "soon"],
         &["run", "broken-pipe", "half-close", "--svg", "x.svg"],
         &["frobnicate"],
+        &["run", "broken-pipe", "--pcap", "/nonexistent/dir/x.pcap"],
+        &["run", "broken-pipe", "--svg", "/nonexistent/dir/x.svg"],
+        &["bless", "--book", "/nonexistent"],
     ] {
         let out = tcpclose(args);
         let stderr = text(&out.stderr);
@@ -88,6 +186,9 @@ fn json_transcript_parses() {
 
 #[test]
 fn pcap_opens_in_tcpdump() {
+    if !installed("tcpdump", "tcpdump") {
+        return;
+    }
     let dir = std::env::temp_dir().join(format!("tcpclose-cli-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let pcap = dir.join("broken-pipe.pcap");
@@ -106,37 +207,6 @@ fn pcap_opens_in_tcpdump() {
 }
 
 #[test]
-fn without_cap_net_raw_calls_and_states_are_still_checked() {
-    // setpriv (util-linux) runs the lab with CAP_NET_RAW taken away, as for
-    // a reader who is not root.
-    let out = Command::new("setpriv")
-        .args(["--bounding-set", "-net_raw", "--inh-caps", "-net_raw"])
-        .arg(env!("CARGO_BIN_EXE_tcpclose"))
-        .args(["run", "eof-close-wait"])
-        .output()
-        .expect("setpriv (util-linux) is installed");
-    let stdout = text(&out.stdout);
-    let stderr = text(&out.stderr);
-    assert!(out.status.success(), "{stdout}{stderr}");
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert!(stderr.contains("CAP_NET_RAW"), "{stderr}");
-    assert!(stdout.contains("not checked"), "{stdout}");
-    assert!(stdout.contains("confirmed    read returns Ok(0)"), "{stdout}");
-
-    let pcap = std::env::temp_dir().join(format!("tcpclose-nocap-{}.pcap", std::process::id()));
-    let out = Command::new("setpriv")
-        .args(["--bounding-set", "-net_raw", "--inh-caps", "-net_raw"])
-        .arg(env!("CARGO_BIN_EXE_tcpclose"))
-        .args(["run", "eof-close-wait", "--pcap"])
-        .arg(&pcap)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert_eq!(text(&out.stderr).lines().count(), 1, "{}", text(&out.stderr));
-    assert!(!pcap.exists());
-}
-
-#[test]
 fn svg_draws_the_scenario() {
     let path = std::env::temp_dir().join(format!("tcpclose-cli-{}.svg", std::process::id()));
     let out = tcpclose(&["run", "half-close", "--svg", path.to_str().unwrap()]);
@@ -150,14 +220,43 @@ fn svg_draws_the_scenario() {
 }
 
 #[test]
-fn hold_pauses_at_the_scenario_moment_and_says_how_to_look() {
-    let out = tcpclose(&["run", "half-close", "connect-refused", "--hold", "0.05"]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let stderr = text(&out.stderr);
-    assert!(stderr.contains("[half-close] holding 0.05 s"), "{stderr}");
-    assert!(stderr.contains("look: ss -tan"), "{stderr}");
+fn hold_says_how_to_look_and_the_command_works_for_an_ordinary_user() {
+    if !installed("ss", "iproute2") || !installed("nsenter", "util-linux") {
+        return;
+    }
+    let lab = lab_for_ordinary_user("hold");
+    let mut child = as_ordinary_user(lab.to_str().unwrap())
+        .args(["run", "half-close", "connect-refused", "--hold", "3"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut said = String::new();
+    let look = loop {
+        let mut line = String::new();
+        assert!(stderr.read_line(&mut line).unwrap() > 0, "no look: line in {said}");
+        said.push_str(&line);
+        if let Some(command) = line.trim().strip_prefix("look: ") {
+            break command.to_string();
+        }
+    };
+    assert!(said.contains("[half-close] holding 3 s"), "{said}");
+    assert!(look.starts_with("nsenter -t "), "{look}");
+    // The reader's own tools, as the reader: inside the scenario's namespace.
+    let seen = as_ordinary_user("sh").args(["-c", &look]).output().unwrap();
+    let table = text(&seen.stdout);
+    assert!(seen.status.success(), "{look}: {table}{}", text(&seen.stderr));
     assert!(
-        stderr.contains("[connect-refused] --hold: this scenario has no moment to pause at"),
-        "{stderr}"
+        table.contains("FIN-WAIT-2") && table.contains("CLOSE-WAIT"),
+        "{look}:\n{table}"
     );
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    assert!(child.wait().unwrap().success(), "{said}{rest}");
+    assert!(
+        (said + &rest).contains("[connect-refused] --hold: this scenario has no moment to pause at"),
+        "{rest}"
+    );
+    std::fs::remove_dir_all(lab.parent().unwrap()).unwrap();
 }

@@ -4,8 +4,35 @@
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 
+use libtest_mimic::{Arguments, Trial};
 use tcpclose::observe::{End, State};
 use tcpclose::wire::Capture;
+
+fn main() {
+    // Capture needs CAP_NET_RAW: the sandbox gives it to any user.
+    tcpclose::sandbox::enter();
+    let args = Arguments::from_args();
+    let tests: [(&str, fn()); 5] = [
+        ("observes_ipv4", observes_ipv4),
+        ("observes_ipv6", observes_ipv6),
+        ("captures_ipv4", captures_ipv4),
+        ("captures_ipv6", captures_ipv6),
+        (
+            "wait_until_times_out_with_a_message",
+            wait_until_times_out_with_a_message,
+        ),
+    ];
+    let trials = tests
+        .into_iter()
+        .map(|(name, test)| {
+            Trial::test(name, move || {
+                test();
+                Ok(())
+            })
+        })
+        .collect();
+    libtest_mimic::run(&args, trials).exit();
+}
 
 fn pair_on(addr: &str) -> (TcpStream, TcpStream) {
     let listener = TcpListener::bind(addr).unwrap();
@@ -37,12 +64,10 @@ fn observe_both_ends(addr: &str) {
     server_end.peer().wait_for(State::TimeWait).unwrap();
 }
 
-#[test]
 fn observes_ipv4() {
     observe_both_ends("127.0.0.1:0");
 }
 
-#[test]
 fn observes_ipv6() {
     observe_both_ends("[::1]:0");
 }
@@ -50,7 +75,7 @@ fn observes_ipv6() {
 fn capture_on(addr: &str) {
     let listener = TcpListener::bind(addr).unwrap();
     let server_addr = listener.local_addr().unwrap();
-    let capture = Capture::start(server_addr.port()).expect("capture needs CAP_NET_RAW: run the tests as root");
+    let capture = Capture::start(server_addr).expect("capture needs CAP_NET_RAW");
     let mut client = TcpStream::connect(server_addr).unwrap();
     let client_addr = client.local_addr().unwrap();
     let (mut server, _) = listener.accept().unwrap();
@@ -70,7 +95,7 @@ fn capture_on(addr: &str) {
         .iter()
         .map(|s| format!("{} {}", s.src == client_addr, s.flags))
         .collect();
-    // Each segment once (lo shows every frame twice to a packet socket),
+    // Each segment once,
     // in the order sent: handshake, data, FIN, ACK, FIN, ACK.
     assert_eq!(
         flags,
@@ -90,17 +115,14 @@ fn capture_on(addr: &str) {
     assert!(segments.iter().all(|s| s.src.ip() == server_addr.ip()));
 }
 
-#[test]
 fn captures_ipv4() {
     capture_on("127.0.0.1:0");
 }
 
-#[test]
 fn captures_ipv6() {
     capture_on("[::1]:0");
 }
 
-#[test]
 fn wait_until_times_out_with_a_message() {
     let err = tcpclose::wait::until("nothing", std::time::Duration::from_millis(20), || Ok(None::<()>)).unwrap_err();
     assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);

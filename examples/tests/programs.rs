@@ -150,3 +150,33 @@ fn client_reports_a_refused_connection_in_one_line() {
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.contains("Connection refused"), "{stderr}");
 }
+
+/// Runs `bin` with `args`: it must print one line on stderr, exit with
+/// `code` and never panic.
+fn one_line_error(bin: &str, args: &[&str], code: i32, says: &str) {
+    let out = Command::new(bin).args(args).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(code), "{bin} {args:?}: {stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{bin} {args:?}: {stderr}");
+    assert!(!stderr.contains("panicked"), "{bin} {args:?}: {stderr}");
+    assert!(stderr.contains(says), "{bin} {args:?}: {stderr} lacks {says:?}");
+}
+
+#[test]
+fn bad_input_is_one_line_and_a_non_zero_exit() {
+    let (server, client) = (env!("CARGO_BIN_EXE_server"), env!("CARGO_BIN_EXE_client"));
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken = taken.local_addr().unwrap().to_string();
+    one_line_error(server, &["--listen", "localhost:http"], 2, "invalid socket address");
+    one_line_error(server, &["--listen", &taken], 1, "Address already in use");
+    one_line_error(
+        server,
+        &["--listen", "203.0.113.7:0"],
+        1,
+        "Cannot assign requested address",
+    );
+    one_line_error(server, &["--hold", "soon"], 2, "is not a number of seconds");
+    one_line_error(server, &["--hold", "99999999"], 2, "between 0 and 86400");
+    one_line_error(client, &["--connect", "nowhere"], 2, "invalid socket address");
+    one_line_error(client, &["--connect", "127.0.0.1:0"], 1, "");
+}

@@ -39,10 +39,15 @@ fn vanish(run: &mut Run, servers: &[&TcpStream]) -> anyhow::Result<()> {
 
 /// Ends the vanished servers' sockets at once (an RST, no FIN to
 /// retransmit for minutes to a peer that is gone).
-fn abort(servers: &[&TcpStream]) -> std::io::Result<()> {
+fn abort(run: &mut Run, servers: &[&TcpStream]) -> std::io::Result<()> {
     for server in servers {
         SockRef::from(*server).set_linger(Some(Duration::ZERO))?;
     }
+    run.record(
+        Server,
+        "cleaning up: set_linger(Some(0)), then drop (an RST)",
+        String::new(),
+    );
     Ok(())
 }
 
@@ -136,7 +141,7 @@ pub fn keepalive(run: &mut Run) -> anyhow::Result<()> {
         None,
         Some(State::Established),
     )?;
-    abort(&[&server, &bare_server])?;
+    abort(run, &[&server, &bare_server])?;
     Ok(())
 }
 
@@ -186,6 +191,6 @@ pub fn user_timeout(run: &mut Run) -> anyhow::Result<()> {
         None,
         Some(State::Established),
     )?;
-    abort(&[&server, &kept_server])?;
+    abort(run, &[&server, &kept_server])?;
     Ok(())
 }

@@ -264,6 +264,7 @@ impl Scenario {
                     claim: format!("every claim of {}", self.id),
                     verdict: Verdict::NotChecked,
                     observed: format!("{e:#}"),
+                    packets: false,
                 });
                 run.finish(None)
             }
@@ -425,6 +426,7 @@ impl Run {
             claim: claim.into(),
             verdict: if holds { Verdict::Confirmed } else { Verdict::Refuted },
             observed: observed.into(),
+            packets: false,
         });
     }
 
@@ -480,6 +482,7 @@ impl Run {
                     claim: claim.into(),
                     verdict: Verdict::NotChecked,
                     observed: why,
+                    packets: true,
                 });
                 return Ok(());
             }
@@ -491,6 +494,9 @@ impl Run {
             server: server.local,
         });
         self.check(claim, holds, observed);
+        if let Some(check) = self.transcript.checks.last_mut() {
+            check.packets = true;
+        }
         Ok(())
     }
 

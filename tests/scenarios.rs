@@ -1,0 +1,181 @@
+//! Every scenario of the lab, run once on this kernel inside the lab's
+//! sandbox (no root needed): every claim must be checked and confirmed,
+//! and what the book shows of the run (its transcript, its diagram, the
+//! state-machine page) must be current.
+//!
+//! The tests are generated from `tcpclose::scenario::ALL`: a new scenario
+//! is tested without an edit here. To regenerate the book's files after a
+//! change: `cargo run -- bless`, then review the diff.
+
+use std::path::{Path, PathBuf};
+
+use libtest_mimic::{Arguments, Failed, Trial};
+use tcpclose::scenario::{self, Options};
+use tcpclose::transcript::{mask_measurements, Transcript, Verdict};
+use tcpclose::{book, sandbox};
+
+const BLESS: &str = "regenerate with `cargo run -- bless` and review the diff";
+
+fn main() {
+    // First, while the process has one thread.
+    let sandbox = sandbox::enter();
+    let args = Arguments::from_args();
+    let selected: Vec<_> = scenario::ALL
+        .iter()
+        .filter(|s| is_selected(&args, &trial_name(s.id)))
+        .collect();
+    let descriptors_before = sandbox::open_descriptors().expect("/proc/self/fd");
+    let transcripts = scenario::run_all(
+        &selected,
+        &Options {
+            hold: None,
+            capture: true,
+        },
+    );
+    let descriptors_after = sandbox::open_descriptors().expect("/proc/self/fd");
+
+    let checks: Vec<_> = transcripts.iter().flat_map(|t| &t.checks).collect();
+    let on_the_wire = checks.iter().filter(|c| c.packets && c.verdict == Verdict::Confirmed);
+    eprintln!(
+        "scenarios: {} run in {sandbox}; {} of {} claims confirmed, {} of them about packets",
+        transcripts.len(),
+        checks.iter().filter(|c| c.verdict == Verdict::Confirmed).count(),
+        checks.len(),
+        on_the_wire.count()
+    );
+
+    // The state page comes from every run at once.
+    let state_page = (transcripts.len() == scenario::ALL.len()).then(|| book::state_page(&transcripts));
+    let mut trials: Vec<Trial> = transcripts
+        .into_iter()
+        .map(|t| {
+            Trial::test(trial_name(&t.id.clone()), move || {
+                scenario_holds_and_book_is_current(&t)
+            })
+        })
+        .collect();
+    trials.push(Trial::test(
+        "descriptors_are_all_closed_after_the_scenarios",
+        move || {
+            if descriptors_after > descriptors_before {
+                return Err(format!(
+                    "{descriptors_before} descriptors open before the scenarios, {descriptors_after} after"
+                )
+                .into());
+            }
+            Ok(())
+        },
+    ));
+    if let Some(page) = state_page {
+        trials.push(Trial::test("state_machine_page_is_current", move || {
+            let path = src().join(book::STATE_PAGE);
+            if read(&path) != page {
+                return Err(format!("{} is stale: {BLESS}", path.display()).into());
+            }
+            Ok(())
+        }));
+    }
+    trials.push(Trial::test(
+        "every_scenario_has_its_chapter_anchor_transcript_and_diagram",
+        every_scenario_has_its_chapter,
+    ));
+    libtest_mimic::run(&args, trials).exit();
+}
+
+fn trial_name(id: &str) -> String {
+    format!("scenario::{}", id.replace('-', "_"))
+}
+
+fn is_selected(args: &Arguments, name: &str) -> bool {
+    match &args.filter {
+        None => true,
+        Some(filter) if args.exact => name == filter,
+        Some(filter) => name.contains(filter.as_str()),
+    }
+}
+
+fn src() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+fn scenario_holds_and_book_is_current(t: &Transcript) -> Result<(), Failed> {
+    if let Some(error) = &t.error {
+        return Err(format!("{} stopped: {error}\n{}", t.id, t.to_text()).into());
+    }
+    for check in &t.checks {
+        if check.verdict != Verdict::Confirmed {
+            return Err(format!(
+                "{}: {:?}: {}\nobserved: {}\n{}",
+                t.id,
+                check.verdict,
+                check.claim,
+                check.observed,
+                t.to_text()
+            )
+            .into());
+        }
+    }
+    // Measured values (bytes, seconds, counts) vary from run to run; the
+    // book shows those of the run that generated it.
+    let path = src().join(book::transcript_path(&t.id));
+    let shown = read(&path);
+    if mask_measurements(&shown) != mask_measurements(&t.to_text()) {
+        return Err(format!(
+            "{} is stale: {BLESS}\n--- shown\n{shown}\n--- this run\n{}",
+            path.display(),
+            t.to_text()
+        )
+        .into());
+    }
+    let path = src().join(book::diagram_path(&t.id));
+    if read(&path) != tcpclose::diagram::sequence_svg(t) {
+        return Err(format!("{} is stale: {BLESS}", path.display()).into());
+    }
+    Ok(())
+}
+
+fn every_scenario_has_its_chapter() -> Result<(), Failed> {
+    let summary = read(&src().join("SUMMARY.md"));
+    let introduction = read(&src().join("introduction.md"));
+    for s in scenario::ALL {
+        let (file, anchor) = s.chapter.split_once('#').unwrap_or((s.chapter, ""));
+        let chapter = read(&src().join(file));
+        let missing = [
+            (chapter.is_empty(), format!("no src/{file}")),
+            (
+                !summary.contains(&format!("({file})")),
+                format!("src/{file} is not in SUMMARY.md"),
+            ),
+            (
+                !chapter.contains(&format!("{{{{#include transcripts/{}.txt}}}}", s.id)),
+                format!("src/{file} does not show the transcript of {}", s.id),
+            ),
+            (
+                !chapter
+                    .lines()
+                    .any(|l| (l.contains("-- run ") || l.contains("tcpclose run ")) && l.contains(s.id)),
+                format!("src/{file} does not say how to run {}", s.id),
+            ),
+            (
+                !chapter.contains(&format!("](diagrams/{}.svg)", s.id)),
+                format!("src/{file} does not show the diagram of {}", s.id),
+            ),
+            (
+                !introduction.contains(&format!("[`{}`]({})", s.id, s.chapter)),
+                format!("the introduction does not link to {}", s.id),
+            ),
+            (
+                !anchor.is_empty() && !chapter.contains(&format!("{{#{anchor}}}")),
+                format!("src/{file} has no heading {{#{anchor}}}"),
+            ),
+        ];
+        if let Some((_, problem)) = missing.iter().find(|(bad, _)| *bad) {
+            return Err(problem.clone().into());
+        }
+    }
+    Ok(())
+}
