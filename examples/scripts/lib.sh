@@ -87,8 +87,7 @@ start_capture() {
     fi
     # -s 256: headers only, so that bursts of 64 KiB loopback frames fit in
     # tcpdump's buffer (-B, in KiB) and none is dropped.
-    # -Z root: in a user namespace the tcpdump user does not exist.
-    tcpdump -Z root -i lo -nn -U -s 256 -B 32768 -w "$pcap" "tcp port $port" 2>"$work/tcpdump.log" &
+    tcpdump -i lo -nn -U -s 256 -B 32768 -w "$pcap" "tcp port $port" 2>"$work/tcpdump.log" &
     capture_pid=$!
     if ! (wait_for_line "$work/tcpdump.log" 'listening on|tcpdump:'); then
         die "tcpdump did not start: $(cat "$work/tcpdump.log")"

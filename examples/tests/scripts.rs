@@ -1,7 +1,9 @@
 //! The reproduction scripts, run as a reader runs them, checked on what
 //! they print from ss and tcpdump. Each runs in a network namespace of its
-//! own (`unshare -n` as root, `unshare -Urn` otherwise), where tcpdump may
-//! capture without root and the port's table holds only the script's
+//! own (`unshare -n` as root; otherwise a user namespace that keeps the
+//! user's own id and hands its capabilities to the script's programs, so
+//! that tcpdump captures and writes its file as that user), where tcpdump
+//! may capture without root and the port's table holds only the script's
 //! sockets. The tools are required when CI is set; elsewhere a missing one
 //! is named in the test's output.
 
@@ -49,9 +51,14 @@ fn run_script(name: &str, args: &[&str]) -> Option<String> {
         std::process::id()
     ));
     // SAFETY: geteuid only reads.
-    let namespace = if unsafe { libc::geteuid() } == 0 { "-n" } else { "-Urn" };
+    let namespace: &[&str] = if unsafe { libc::geteuid() } == 0 {
+        &["-n"]
+    } else {
+        &["-Un", "--map-current-user", "--keep-caps"]
+    };
     let out = Command::new("unshare")
-        .args([namespace, "sh", "-c", "ip link set lo up && exec bash \"$0\" \"$@\""])
+        .args(namespace)
+        .args(["sh", "-c", "ip link set lo up && exec bash \"$0\" \"$@\""])
         .arg(dir.join("scripts").join(name))
         .args(args)
         .env(
