@@ -5,18 +5,15 @@ use std::net::TcpStream;
 use std::os::fd::AsRawFd;
 use std::time::Duration;
 
-/// Sets `TCP_LINGER2`: how long this socket, once orphaned (closed by its
-/// owner) in FIN_WAIT_2, waits for the peer's FIN before the kernel drops
-/// it. The default is `net.ipv4.tcp_fin_timeout` (60 s). Whole seconds.
-pub fn set_tcp_linger2(stream: &TcpStream, timeout: Duration) -> io::Result<()> {
-    let secs = libc::c_int::try_from(timeout.as_secs()).map_err(io::Error::other)?;
-    // SAFETY: TCP_LINGER2 reads one c_int.
+/// Sets an integer socket option (the C `setsockopt` with one `int`).
+pub fn set_int(socket: &impl AsRawFd, level: libc::c_int, name: libc::c_int, value: libc::c_int) -> io::Result<()> {
+    // SAFETY: the option reads one c_int from a live local.
     let rc = unsafe {
         libc::setsockopt(
-            stream.as_raw_fd(),
-            libc::IPPROTO_TCP,
-            libc::TCP_LINGER2,
-            (&secs as *const libc::c_int).cast(),
+            socket.as_raw_fd(),
+            level,
+            name,
+            (&value as *const libc::c_int).cast(),
             std::mem::size_of::<libc::c_int>() as libc::socklen_t,
         )
     };
@@ -25,6 +22,14 @@ pub fn set_tcp_linger2(stream: &TcpStream, timeout: Duration) -> io::Result<()> 
     } else {
         Err(io::Error::last_os_error())
     }
+}
+
+/// Sets `TCP_LINGER2`: how long this socket, once orphaned (closed by its
+/// owner) in FIN_WAIT_2, waits for the peer's FIN before the kernel drops
+/// it. The default is `net.ipv4.tcp_fin_timeout` (60 s). Whole seconds.
+pub fn set_tcp_linger2(stream: &TcpStream, timeout: Duration) -> io::Result<()> {
+    let secs = libc::c_int::try_from(timeout.as_secs()).map_err(io::Error::other)?;
+    set_int(stream, libc::IPPROTO_TCP, libc::TCP_LINGER2, secs)
 }
 
 /// Makes `stream`'s peer vanish as seen from `stream`'s side: a classic BPF

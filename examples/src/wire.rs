@@ -28,6 +28,7 @@ use pcap_file::DataLink;
 use serde::Serialize;
 use socket2::{Domain, Protocol, SockFilter, Socket, Type};
 
+use crate::sockopt::set_int;
 use crate::wait;
 
 /// Why a capture could not start.
@@ -177,9 +178,9 @@ impl Capture {
         socket.set_nonblocking(true).map_err(io)?;
         while socket.recv(&mut [MaybeUninit::uninit(); 64]).is_ok() {}
         set_large_recv_buffer(&socket).map_err(io)?;
-        enable(&socket, libc::SOL_SOCKET, libc::SO_TIMESTAMPNS).map_err(io)?;
+        set_int(&socket, libc::SOL_SOCKET, libc::SO_TIMESTAMPNS, 1).map_err(io)?;
         if ipv6 {
-            enable(&socket, libc::IPPROTO_IPV6, libc::IPV6_RECVPKTINFO).map_err(io)?;
+            set_int(&socket, libc::IPPROTO_IPV6, libc::IPV6_RECVPKTINFO, 1).map_err(io)?;
         }
         let shared = Arc::new(Shared {
             socket,
@@ -372,26 +373,6 @@ fn ipv6_packet(src: Ipv6Addr, dst: Ipv6Addr, tcp: &[u8]) -> Vec<u8> {
     packet
 }
 
-/// Sets an integer socket option to 1.
-fn enable(socket: &Socket, level: libc::c_int, name: libc::c_int) -> io::Result<()> {
-    let one: libc::c_int = 1;
-    // SAFETY: the option reads one c_int.
-    let rc = unsafe {
-        libc::setsockopt(
-            socket.as_raw_fd(),
-            level,
-            name,
-            (&one as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
-}
-
 /// How many copies the kernel dropped because the socket's buffer was full
 /// (`SK_MEMINFO_DROPS` of `SO_MEMINFO`).
 fn dropped(socket: &Socket) -> io::Result<u32> {
@@ -421,20 +402,8 @@ fn dropped(socket: &Socket) -> io::Result<u32> {
 /// caps at net.core.rmem_max.
 fn set_large_recv_buffer(socket: &Socket) -> io::Result<()> {
     const SIZE: libc::c_int = 32 << 20;
-    // SAFETY: SO_RCVBUFFORCE reads one c_int.
-    let rc = unsafe {
-        libc::setsockopt(
-            socket.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_RCVBUFFORCE,
-            (&SIZE as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if rc == 0 {
-        return Ok(());
-    }
-    socket.set_recv_buffer_size(SIZE as usize)
+    set_int(socket, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, SIZE)
+        .or_else(|_| socket.set_recv_buffer_size(SIZE as usize))
 }
 
 /// A classic BPF program that keeps the TCP segments to or from `port`.
