@@ -12,6 +12,7 @@ pub mod netns;
 pub mod observe;
 pub mod sandbox;
 pub mod scenario;
+pub mod sockdiag;
 pub mod sockopt;
 pub mod transcript;
 pub mod wait;

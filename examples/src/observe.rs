@@ -1,6 +1,8 @@
 //! The kernel's view of a TCP socket: its state and its queues, read from
-//! the kernel's own socket table (`/proc/net/tcp` and `/proc/net/tcp6`, the
-//! table `ss` and `netstat` read too) through the `procfs` crate.
+//! the kernel's own socket table, the table `ss` and `netstat` read too:
+//! one socket at a time through sock_diag ([`crate::sockdiag`]), or, where
+//! the kernel offers no sock_diag for TCP, from `/proc/net/tcp` and
+//! `/proc/net/tcp6` through the `procfs` crate.
 //!
 //! A socket is named by its two addresses, so either end of a connection can
 //! be looked up, even after its owner dropped it (an orphaned socket in
@@ -61,6 +63,33 @@ impl fmt::Display for State {
     }
 }
 
+impl State {
+    /// A state as the kernel numbers it (`TCP_ESTABLISHED` is 1, ...).
+    pub fn from_kernel(number: u8) -> State {
+        TcpState::from_u8(number).map_or(State::Close, State::from)
+    }
+}
+
+/// Whether the kernel answers sock_diag lookups for TCP (the `tcp_diag`
+/// module): asked once, of a listener made for the purpose, since a kernel
+/// without it answers "no such socket" for every socket.
+fn sock_diag_works() -> bool {
+    static WORKS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    if let Some(works) = WORKS.get() {
+        return *works;
+    }
+    // No listener (no loopback address in this namespace yet): ask again later.
+    let Ok(listener) = std::net::TcpListener::bind("127.0.0.1:0") else {
+        return false;
+    };
+    let anywhere = SocketAddr::from(([0, 0, 0, 0], 0));
+    let found = listener
+        .local_addr()
+        .and_then(|addr| crate::sockdiag::lookup(addr, anywhere))
+        .is_ok_and(|row| row.is_some());
+    *WORKS.get_or_init(|| found)
+}
+
 impl From<TcpState> for State {
     fn from(state: TcpState) -> Self {
         match state {
@@ -117,6 +146,19 @@ impl End {
     /// The kernel's row for this end, or `None` once the kernel has
     /// forgotten the socket.
     pub fn view(self) -> io::Result<Option<SocketView>> {
+        if !sock_diag_works() {
+            return self.view_in_proc();
+        }
+        Ok(crate::sockdiag::lookup(self.local, self.remote)?.map(|row| SocketView {
+            state: State::from_kernel(row.state),
+            send_queue: row.send_queue,
+            recv_queue: row.recv_queue,
+        }))
+    }
+
+    /// The same row, found by reading the whole `/proc/net/tcp` table (what
+    /// a kernel without sock_diag for TCP gets; slower).
+    pub fn view_in_proc(self) -> io::Result<Option<SocketView>> {
         Ok(socket_table(self.local.is_ipv4())?
             .into_iter()
             .find(|row| {

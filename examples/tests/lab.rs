@@ -12,7 +12,8 @@ fn main() {
     // Capture needs CAP_NET_RAW: the sandbox gives it to any user.
     tcpclose::sandbox::enter();
     let args = Arguments::from_args();
-    let tests: [(&str, fn()); 5] = [
+    let tests: [(&str, fn()); 6] = [
+        ("sock_diag_and_proc_agree", sock_diag_and_proc_agree),
         ("observes_ipv4", observes_ipv4),
         ("observes_ipv6", observes_ipv6),
         ("captures_ipv4", captures_ipv4),
@@ -127,4 +128,34 @@ fn wait_until_times_out_with_a_message() {
     let err = tcpclose::wait::until("nothing", std::time::Duration::from_millis(20), || Ok(None::<()>)).unwrap_err();
     assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
     assert!(err.to_string().contains("waiting for nothing"), "{err}");
+}
+
+/// The two ways to read a socket's row give the same answer, in every
+/// state a close passes through, and both say "gone" at the end.
+fn sock_diag_and_proc_agree() {
+    for addr in ["127.0.0.1:0", "[::1]:0"] {
+        let (mut client, server) = pair_on(addr);
+        let client_end = End::of(&client).unwrap();
+        let server_end = client_end.peer();
+        let agree = |end: End| assert_eq!(end.view().unwrap(), end.view_in_proc().unwrap(), "{end}");
+        client.write_all(&[1; 10]).unwrap();
+        tcpclose::wait::until("10 bytes queued", tcpclose::wait::DEFAULT_DEADLINE, || {
+            Ok(server_end.view()?.filter(|v| v.recv_queue == 10))
+        })
+        .unwrap();
+        agree(client_end);
+        agree(server_end);
+        drop(client);
+        server_end.wait_for(State::CloseWait).unwrap();
+        client_end.wait_for(State::FinWait2).unwrap();
+        agree(client_end);
+        agree(server_end);
+        let mut server = server;
+        server.read_to_end(&mut Vec::new()).unwrap();
+        drop(server);
+        client_end.wait_for(State::TimeWait).unwrap();
+        agree(client_end);
+        server_end.wait_gone().unwrap();
+        agree(server_end);
+    }
 }

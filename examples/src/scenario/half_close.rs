@@ -44,6 +44,16 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
         32,
     );
 
+    // The client's ACK of the response must be in the capture before the
+    // count, or it could land between the count and the check.
+    run.wait_packets("the client's ACK of the response", |p| {
+        let end_of_response = p
+            .from(Server)
+            .filter(|s| s.len == 8)
+            .map(|s| s.seq.wrapping_add(8))
+            .last();
+        p.from(Client).any(|s| Some(s.ack) == end_of_response)
+    })?;
     let before = run.segment_count()?;
     let shut_read = client.shutdown(Shutdown::Read);
     run.call(Client, "stream.shutdown(Shutdown::Read)", &shut_read);
