@@ -149,7 +149,13 @@ impl End {
         if !sock_diag_works() {
             return self.view_in_proc();
         }
-        Ok(crate::sockdiag::lookup(self.local, self.remote)?.map(|row| SocketView {
+        let row = crate::sockdiag::lookup(self.local, self.remote)?;
+        // The kernel's lookup falls back to a listener on the local port when
+        // the connection is gone: that row is not this end.
+        let this_end = |id: &netlink_packet_sock_diag::inet::SocketId| {
+            id.destination_port == self.remote.port() && id.destination_address == self.remote.ip()
+        };
+        Ok(row.filter(|row| this_end(&row.socket_id)).map(|row| SocketView {
             state: State::from_kernel(row.state),
             send_queue: row.send_queue,
             recv_queue: row.recv_queue,

@@ -12,7 +12,11 @@ fn main() {
     // Capture needs CAP_NET_RAW: the sandbox gives it to any user.
     tcpclose::sandbox::enter();
     let args = Arguments::from_args();
-    let tests: [(&str, fn()); 6] = [
+    let tests: [(&str, fn()); 7] = [
+        (
+            "a_gone_end_is_gone_while_its_listener_lives",
+            a_gone_end_is_gone_while_its_listener_lives,
+        ),
         ("sock_diag_and_proc_agree", sock_diag_and_proc_agree),
         ("observes_ipv4", observes_ipv4),
         ("observes_ipv6", observes_ipv6),
@@ -158,4 +162,21 @@ fn sock_diag_and_proc_agree() {
         server_end.wait_gone().unwrap();
         agree(server_end);
     }
+}
+
+/// A connection's end that is gone reads as gone, although a listener
+/// still holds its local port (the kernel's lookup would return that).
+fn a_gone_end_is_gone_while_its_listener_lives() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (server, _) = listener.accept().unwrap();
+    let server_end = End::of(&server).unwrap();
+    socket2::SockRef::from(&server)
+        .set_linger(Some(std::time::Duration::ZERO))
+        .unwrap();
+    drop(server); // an RST: both ends leave the table at once
+    drop(client);
+    assert_eq!(server_end.view().unwrap(), None);
+    assert_eq!(server_end.view_in_proc().unwrap(), None);
+    drop(listener);
 }

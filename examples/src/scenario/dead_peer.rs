@@ -99,6 +99,22 @@ pub fn keepalive(run: &mut Run) -> anyhow::Result<()> {
         took > Duration::from_millis(2500) && took < Duration::from_secs(8),
         format!("{took:?}"),
     );
+    // TimedOut is not "try again later": the kernel has closed the socket.
+    let again = client.read(&mut [0u8; 16]);
+    run.call(Client, "stream.read(&mut [0; 16])", &again);
+    run.check_ok(
+        "the connection is dead: a read retried after TimedOut gets no data, only Ok(0)",
+        &again,
+        0,
+    );
+    let write = client.write(b"hello?");
+    run.call(Client, "stream.write(b\"hello?\")", &write);
+    run.check_err(
+        "and a write fails with ErrorKind::BrokenPipe (os error 32)",
+        &write,
+        ErrorKind::BrokenPipe,
+        32,
+    );
     run.check_packets(
         "the client sent 2 unanswered keepalive probes, then gave up with an RST",
         |p| {

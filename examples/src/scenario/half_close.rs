@@ -1,13 +1,24 @@
 //! `half-close`: `shutdown(Write)` sends a FIN and leaves reading open, the
 //! request/response pattern of `nc -N`. A later write fails at once with
-//! EPIPE, without any RST. `shutdown(Read)` sends nothing at all.
+//! EPIPE, without any RST. `shutdown(Read)` sends nothing and discards
+//! nothing queued; but once both directions are shut, the kernel answers
+//! new data with an RST, as for a closed socket.
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::Shutdown;
 
-use crate::observe::State;
+use crate::observe::{End, State};
 use crate::scenario::Run;
 use crate::transcript::Role::{Client, Server};
+
+/// Waits until `end` has `bytes` received and unread.
+fn wait_for_unread(end: End, bytes: u32) -> std::io::Result<()> {
+    crate::wait::until(
+        &format!("{bytes} unread bytes at {end}"),
+        crate::wait::DEFAULT_DEADLINE,
+        || Ok(end.view()?.filter(|v| v.recv_queue == bytes).map(|_| ())),
+    )
+}
 
 pub fn perform(run: &mut Run) -> anyhow::Result<()> {
     let (mut client, mut server) = run.connect()?;
@@ -44,30 +55,8 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
         32,
     );
 
-    // The client's ACK of the response must be in the capture before the
-    // count, or it could land between the count and the check.
-    run.wait_packets("the client's ACK of the response", |p| {
-        let end_of_response = p
-            .from(Server)
-            .filter(|s| s.len == 8)
-            .map(|s| s.seq.wrapping_add(8))
-            .last();
-        p.from(Client).any(|s| Some(s.ack) == end_of_response)
-    })?;
-    let before = run.segment_count()?;
-    let shut_read = client.shutdown(Shutdown::Read);
-    run.call(Client, "stream.shutdown(Shutdown::Read)", &shut_read);
-    let after_read = client.read(&mut buf);
-    run.call(Client, "stream.read(&mut [0; 64])", &after_read);
-    run.check_ok("after shutdown(Read), read returns Ok(0)", &after_read, 0);
-    run.check_packets("shutdown(Read) sends nothing: no segment left either side", |p| {
-        (
-            p.segments.len() == before,
-            format!("{before} segments before, {} after", p.segments.len()),
-        )
-    })?;
     run.check_packets(
-        "no RST at any point: the EPIPE was the client's own kernel refusing",
+        "no RST so far: the EPIPE of that write was the client's own kernel refusing",
         |p| {
             let ok = p.count(Client, |s| s.flags.rst) + p.count(Server, |s| s.flags.rst) == 0
                 && p.count(Client, |s| s.len > 0) == 1;
@@ -75,13 +64,70 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
         },
     )?;
 
-    drop(server);
-    run.record(Server, "drop(stream)", String::new());
+    // Bytes already queued when the client shuts down reading.
+    server.write_all(b"queued")?;
+    run.record(Server, "stream.write_all(b\"queued\")", "Ok(())".into());
+    let client_end = run.ends()?.0;
+    wait_for_unread(client_end, 6)?;
+    // (The client's ACK of them must be in the capture before the count,
+    // or it could land between the count and the check.)
+    run.wait_packets("the client's ACK of the queued bytes", |p| {
+        let end = p
+            .from(Server)
+            .filter(|s| s.len == 6)
+            .map(|s| s.seq.wrapping_add(6))
+            .last();
+        p.from(Client).any(|s| Some(s.ack) == end)
+    })?;
+    let before = run.segment_count()?;
+    let shut_read = client.shutdown(Shutdown::Read);
+    run.call(Client, "stream.shutdown(Shutdown::Read)", &shut_read);
+    run.check_packets("shutdown(Read) sends nothing: no segment left either side", |p| {
+        (
+            p.segments.len() == before,
+            format!("{before} segments before, {} after", p.segments.len()),
+        )
+    })?;
+    let read = client.read(&mut buf);
+    run.call(Client, "stream.read(&mut [0; 64])", &read);
+    run.check_ok(
+        "shutdown(Read) discards nothing already queued: the 6 bytes are read",
+        &read,
+        6,
+    );
+    let after_read = client.read(&mut buf);
+    run.call(Client, "stream.read(&mut [0; 64])", &after_read);
+    run.check_ok(
+        "then read returns Ok(0) at once, although the server sent no FIN",
+        &after_read,
+        0,
+    );
+
+    // Both directions of the client are now shut: new data is unwelcome.
+    server.write_all(b"later")?;
+    run.record(Server, "stream.write_all(b\"later\")", "Ok(())".into());
     run.expect_states(
-        "the server's close ends the connection: client TIME_WAIT, server gone",
-        Some(State::TimeWait),
+        "with both directions shut, the client's kernel answers new data with an RST, which ends both sockets",
+        None,
         None,
     )?;
+    run.wait_packets("the client's RST", |p| p.count(Client, |s| s.flags.rst) == 1)?;
+    run.check_packets("on the wire: the server's 5 bytes, then one RST from the client", |p| {
+        let last_data = p.segments.iter().rposition(|s| s.len == 5 && s.src == p.server);
+        let rst = p.segments.iter().position(|s| s.flags.rst && s.src == p.client);
+        (
+            matches!((last_data, rst), (Some(d), Some(r)) if d < r) && p.count(Client, |s| s.flags.rst) == 1,
+            p.summary(),
+        )
+    })?;
+    let late = server.write(b"more");
+    run.call(Server, "stream.write(b\"more\")", &late);
+    run.check_err(
+        "the RST reached the server in CLOSE_WAIT: its next write fails with ErrorKind::BrokenPipe (os error 32)",
+        &late,
+        ErrorKind::BrokenPipe,
+        32,
+    );
     drop(client);
     Ok(())
 }
