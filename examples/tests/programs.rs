@@ -3,11 +3,15 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{self, Receiver};
+
+use tcpclose::wait::DEFAULT_DEADLINE;
 
 struct Server {
     child: Child,
     port: u16,
-    lines: std::io::Lines<BufReader<std::process::ChildStdout>>,
+    /// The server's output, a line at a time, read by a thread.
+    lines: Receiver<String>,
 }
 
 impl Server {
@@ -17,21 +21,32 @@ impl Server {
             .stdout(Stdio::piped())
             .spawn()
             .expect("server starts");
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let first = lines.next().unwrap().unwrap();
-        let port = first.rsplit(':').next().unwrap().parse().expect("listening on ADDR");
-        Server { child, port, lines }
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        let (send, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in stdout.lines().map_while(Result::ok) {
+                if send.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut server = Server { child, port: 0, lines };
+        let first = server.expect_line("listening on");
+        server.port = first.rsplit(':').next().unwrap().parse().expect("listening on ADDR");
+        server
     }
 
-    /// Reads the server's output until a line contains `text`.
+    /// Reads the server's output until a line contains `text`; fails
+    /// (rather than waits for ever) when none comes within the deadline.
     fn expect_line(&mut self, text: &str) -> String {
-        for line in self.lines.by_ref() {
-            let line = line.unwrap();
-            if line.contains(text) {
-                return line;
+        let mut seen = Vec::new();
+        loop {
+            match self.lines.recv_timeout(DEFAULT_DEADLINE * 2) {
+                Ok(line) if line.contains(text) => return line,
+                Ok(line) => seen.push(line),
+                Err(e) => panic!("the server printed no {text:?} ({e}); it printed: {seen:#?}"),
             }
         }
-        panic!("the server ended without printing {text:?}");
     }
 }
 
