@@ -149,17 +149,22 @@ impl End {
         if !sock_diag_works() {
             return self.view_in_proc();
         }
+        Ok(self.row()?.map(|row| SocketView {
+            state: State::from_kernel(row.header.state),
+            send_queue: row.header.send_queue,
+            recv_queue: row.header.recv_queue,
+        }))
+    }
+
+    /// This end's row from sock_diag.
+    fn row(self) -> io::Result<Option<crate::sockdiag::Row>> {
         let row = crate::sockdiag::lookup(self.local, self.remote)?;
         // The kernel's lookup falls back to a listener on the local port when
         // the connection is gone: that row is not this end.
         let this_end = |id: &netlink_packet_sock_diag::inet::SocketId| {
             id.destination_port == self.remote.port() && id.destination_address == self.remote.ip()
         };
-        Ok(row.filter(|row| this_end(&row.socket_id)).map(|row| SocketView {
-            state: State::from_kernel(row.state),
-            send_queue: row.send_queue,
-            recv_queue: row.recv_queue,
-        }))
+        Ok(row.filter(|row| this_end(&row.header.socket_id)))
     }
 
     /// The same row, found by reading the whole `/proc/net/tcp` table (what
@@ -267,9 +272,32 @@ pub enum TimerKind {
     ZeroWindowProbe,
 }
 
+impl TimerKind {
+    /// A timer as the kernel numbers it in `/proc/net/tcp` and sock_diag.
+    pub fn from_kernel(number: u8) -> Option<TimerKind> {
+        match number {
+            1 => Some(TimerKind::Retransmit),
+            2 => Some(TimerKind::Keepalive),
+            3 => Some(TimerKind::TimeWait),
+            4 => Some(TimerKind::ZeroWindowProbe),
+            _ => None,
+        }
+    }
+}
+
 impl End {
     /// The timer running on this end and the time left on it, if any.
     pub fn timer(self) -> io::Result<Option<(TimerKind, Duration)>> {
+        if !sock_diag_works() {
+            return self.timer_in_proc();
+        }
+        Ok(self
+            .row()?
+            .and_then(|row| TimerKind::from_kernel(row.timer).map(|kind| (kind, row.expires))))
+    }
+
+    /// The same, from the whole `/proc/net/tcp` table (in 10 ms ticks).
+    pub fn timer_in_proc(self) -> io::Result<Option<(TimerKind, Duration)>> {
         let file = if self.local.is_ipv4() { "tcp" } else { "tcp6" };
         let table = std::fs::read_to_string(format!("/proc/thread-self/net/{file}"))?;
         let (local, remote) = (hex_addr(self.local), hex_addr(self.remote));
@@ -285,13 +313,8 @@ impl End {
             let ticks = u64::from_str_radix(when, 16).map_err(io::Error::other)?;
             // The kernel prints the time left in USER_HZ ticks (100 a second).
             let left = Duration::from_millis(ticks * 10);
-            return Ok(match kind {
-                "01" => Some((TimerKind::Retransmit, left)),
-                "02" => Some((TimerKind::Keepalive, left)),
-                "03" => Some((TimerKind::TimeWait, left)),
-                "04" => Some((TimerKind::ZeroWindowProbe, left)),
-                _ => None,
-            });
+            let kind = u8::from_str_radix(kind, 16).map_err(io::Error::other)?;
+            return Ok(TimerKind::from_kernel(kind).map(|kind| (kind, left)));
         }
         Ok(None)
     }

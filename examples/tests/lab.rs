@@ -5,7 +5,7 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 
 use libtest_mimic::{Arguments, Trial};
-use tcpclose::observe::{End, State};
+use tcpclose::observe::{End, State, TimerKind};
 use tcpclose::wire::Capture;
 
 fn main() {
@@ -159,6 +159,14 @@ fn sock_diag_and_proc_agree() {
         drop(server);
         client_end.wait_for(State::TimeWait).unwrap();
         agree(client_end);
+        let (kind, left) = client_end.timer().unwrap().expect("a TIME_WAIT timer");
+        let (proc_kind, proc_left) = client_end.timer_in_proc().unwrap().expect("a TIME_WAIT timer in /proc");
+        assert_eq!((kind, proc_kind), (TimerKind::TimeWait, TimerKind::TimeWait));
+        assert!(
+            left.abs_diff(proc_left) < std::time::Duration::from_secs(1),
+            "{left:?} {proc_left:?}"
+        );
+        assert!(left > std::time::Duration::from_secs(50), "{left:?}");
         server_end.wait_gone().unwrap();
         agree(server_end);
     }
