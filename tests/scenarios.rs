@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use libtest_mimic::{Arguments, Failed, Trial};
 use tcpclose::scenario::{self, Options};
-use tcpclose::transcript::{mask_measurements, Transcript, Verdict};
+use tcpclose::transcript::{mask_measurements, Check, Expected, Transcript, Verdict, OBSERVED};
 use tcpclose::{book, sandbox};
 
 const BLESS: &str = "regenerate with `cargo run -- bless` and review the diff";
@@ -20,10 +20,14 @@ fn main() {
     // First, while the process has one thread.
     let sandbox = sandbox::enter();
     let args = Arguments::from_args();
-    let selected: Vec<_> = scenario::ALL
+    let mut selected: Vec<_> = scenario::ALL
         .iter()
         .filter(|s| is_selected(&args, &trial_name(s.id)))
         .collect();
+    // A filter that names no scenario selects a test about all of them.
+    if selected.is_empty() {
+        selected = scenario::ALL.iter().collect();
+    }
     let descriptors_before = sandbox::open_descriptors().expect("/proc/self/fd");
     let transcripts = scenario::run_all(
         &selected,
@@ -35,6 +39,7 @@ fn main() {
     let descriptors_after = sandbox::open_descriptors().expect("/proc/self/fd");
 
     let checks: Vec<_> = transcripts.iter().flat_map(|t| &t.checks).collect();
+    let checks_by_scenario: Vec<Vec<Check>> = transcripts.iter().map(|t| t.checks.clone()).collect();
     let on_the_wire = checks.iter().filter(|c| c.packets && c.verdict == Verdict::Confirmed);
     eprintln!(
         "scenarios: {} run in {sandbox}; {} of {} claims confirmed, {} of them about packets",
@@ -79,6 +84,13 @@ fn main() {
         "every_scenario_has_its_chapter_anchor_transcript_and_diagram",
         every_scenario_has_its_chapter,
     ));
+    trials.push(Trial::test(
+        "values_the_book_shows_satisfy_their_checks",
+        values_the_book_shows_satisfy_their_checks,
+    ));
+    trials.push(Trial::test("claims_agree_with_their_expectations", move || {
+        claims_agree_with_their_expectations(&checks_by_scenario)
+    }));
     libtest_mimic::run(&args, trials).exit();
 }
 
@@ -175,6 +187,94 @@ fn every_scenario_has_its_chapter() -> Result<(), Failed> {
         ];
         if let Some((_, problem)) = missing.iter().find(|(bad, _)| *bad) {
             return Err(problem.clone().into());
+        }
+    }
+    Ok(())
+}
+
+/// The book shows measured values (masked for the staleness comparison):
+/// each must still satisfy the bounds shown beside it, as a check would.
+fn values_the_book_shows_satisfy_their_checks() -> Result<(), Failed> {
+    let mut seen = 0;
+    for s in scenario::ALL {
+        let path = src().join(book::transcript_path(s.id));
+        for line in read(&path).lines() {
+            let Some((claim, observed)) = line.rsplit_once(&format!(", {OBSERVED}")) else {
+                continue;
+            };
+            let Some((_, expected)) = claim.rsplit_once(" → ") else {
+                return Err(format!("{}: no expectation in {line:?}", path.display()).into());
+            };
+            let number = |text: &str| -> Result<f64, Failed> {
+                let value = text.split_whitespace().next().unwrap_or_default();
+                value
+                    .parse::<f64>()
+                    .map_err(|_| format!("{}: {value:?} is not a number in {line:?}", path.display()).into())
+            };
+            let observed = number(observed)?;
+            let holds = match expected.strip_prefix("at least ") {
+                Some(low) => observed >= number(low)?,
+                None => {
+                    let (low, high) = expected
+                        .split_once(" to ")
+                        .ok_or_else(|| format!("{}: no range in {line:?}", path.display()))?;
+                    (number(low)?..=number(high)?).contains(&observed)
+                }
+            };
+            if !holds {
+                return Err(format!(
+                    "{}: the value shown does not satisfy its check: {line:?}",
+                    path.display()
+                )
+                .into());
+            }
+            seen += 1;
+        }
+    }
+    if seen == 0 {
+        return Err("no measured value found in the transcripts".into());
+    }
+    Ok(())
+}
+
+/// A claim's sentence may name an `ErrorKind`, an errno or an `Ok(n)`; if
+/// it does, it must be the one the check expects. Check ids are unique.
+fn claims_agree_with_their_expectations(scenarios: &[Vec<Check>]) -> Result<(), Failed> {
+    for checks in scenarios {
+        let mut ids: Vec<&str> = checks.iter().map(|c| c.id.as_str()).collect();
+        ids.sort_unstable();
+        if let Some(pair) = ids.windows(2).find(|w| w[0] == w[1]) {
+            return Err(format!("two checks share the id {}", pair[0]).into());
+        }
+        for check in checks {
+            let named = |prefix: &str, end: char| -> Vec<String> {
+                check
+                    .claim
+                    .match_indices(prefix)
+                    .filter_map(|(at, _)| check.claim[at + prefix.len()..].split(end).next())
+                    .map(str::to_string)
+                    .collect()
+            };
+            let wrong = match &check.expected {
+                Expected::Err { kind, errno } => {
+                    let kinds = named("ErrorKind::", ' ');
+                    let errnos = named("os error ", ')');
+                    kinds.iter().any(|k| k.trim_end_matches([',', ':']) != kind)
+                        || errnos
+                            .iter()
+                            .any(|e| e.split(',').next() != Some(errno.to_string().as_str()))
+                }
+                Expected::Ok { value } => named("Ok(", ')').iter().any(|v| v != value),
+                _ => false,
+            };
+            if wrong {
+                return Err(format!(
+                    "{}: the sentence contradicts its check: {}",
+                    check.id,
+                    check.statement()
+                )
+                .into());
+            }
         }
     }
     Ok(())

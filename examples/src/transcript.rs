@@ -69,14 +69,168 @@ pub enum RunOutcome {
     Confirmed,
 }
 
-/// A sentence the book says, and what this run observed.
+/// A sentence the book says, what it expects (typed, and rendered after
+/// the sentence, so that the two cannot disagree) and what this run
+/// observed, in the same terms.
 #[derive(Clone, Debug, Serialize)]
 pub struct Check {
+    /// `scenario-id/words-of-the-claim`: what the book's prose points at.
+    pub id: String,
     pub claim: String,
+    pub expected: Expected,
     pub verdict: Verdict,
     pub observed: String,
     /// Whether the claim is about the packets on the wire.
     pub packets: bool,
+}
+
+impl Check {
+    /// The claim as the transcript prints it: the sentence, then what it
+    /// expects.
+    /// A measured value (a range or a minimum) also shows what this run
+    /// observed; the book's tests check the shown value against the shown
+    /// bounds.
+    pub fn statement(&self) -> String {
+        match &self.expected {
+            Expected::Nothing => self.claim.clone(),
+            expected @ (Expected::Range { .. } | Expected::AtLeast { .. }) => {
+                format!("{} → {expected}, {OBSERVED}{}", self.claim, self.observed)
+            }
+            expected => format!("{} → {expected}", self.claim),
+        }
+    }
+}
+
+/// What a check expects to observe.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Expected {
+    /// A call returns `Ok` with this value (its Debug form).
+    Ok { value: String },
+    /// A call fails with this kind and OS error.
+    Err { kind: String, errno: i32 },
+    /// Both ends in these states (`None`: gone from the table).
+    States {
+        client: Option<State>,
+        server: Option<State>,
+    },
+    /// A measured quantity within these bounds (inclusive), in the same unit.
+    Range { low: f64, high: f64, unit: String },
+    /// A measured quantity of at least this much.
+    AtLeast { low: f64, unit: String },
+    /// A value equal to this one (its Debug form).
+    Equal { value: String },
+    /// A count of segments of each kind, per side.
+    Segments { counts: Vec<SegmentCount> },
+    /// Nothing could be expected: the scenario could not run here.
+    Nothing,
+}
+
+impl fmt::Display for Expected {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Expected::Ok { value } => write!(f, "Ok({value})"),
+            Expected::Err { kind, errno } => write!(f, "Err({kind}), os error {errno}"),
+            Expected::States { client, server } => {
+                write!(f, "client {}, server {}", describe(*client), describe(*server))
+            }
+            Expected::Range { low, high, unit } => write!(f, "{low} {unit} to {high} {unit}"),
+            Expected::AtLeast { low, unit } => write!(f, "at least {low} {unit}"),
+            Expected::Equal { value } => f.write_str(value),
+            Expected::Segments { counts } => {
+                let counts: Vec<String> = counts.iter().map(ToString::to_string).collect();
+                f.write_str(&counts.join(", "))
+            }
+            Expected::Nothing => f.write_str("nothing"),
+        }
+    }
+}
+
+/// A kind of segment, for counting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SegmentKind {
+    Syn,
+    Fin,
+    Rst,
+    /// A segment that carries data.
+    Data,
+    /// A segment that carries exactly this many bytes.
+    DataOf(u32),
+    /// Any segment at all.
+    Any,
+}
+
+impl SegmentKind {
+    pub fn matches(self, s: &Segment) -> bool {
+        match self {
+            SegmentKind::Syn => s.flags.syn,
+            SegmentKind::Fin => s.flags.fin,
+            SegmentKind::Rst => s.flags.rst,
+            SegmentKind::Data => s.len > 0,
+            SegmentKind::DataOf(len) => s.len == len,
+            SegmentKind::Any => true,
+        }
+    }
+}
+
+impl fmt::Display for SegmentKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SegmentKind::Syn => f.write_str("SYN"),
+            SegmentKind::Fin => f.write_str("FIN"),
+            SegmentKind::Rst => f.write_str("RST"),
+            SegmentKind::Data => f.write_str("data segments"),
+            SegmentKind::DataOf(len) => write!(f, "segments of {len} bytes"),
+            SegmentKind::Any => f.write_str("segments"),
+        }
+    }
+}
+
+/// How many segments of a kind one side sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct SegmentCount {
+    pub from: Role,
+    pub kind: SegmentKind,
+    pub count: usize,
+    /// `count` is a minimum, not an exact number.
+    pub at_least: bool,
+}
+
+impl SegmentCount {
+    /// Exactly `count` segments of `kind` from `from`.
+    pub fn exactly(from: Role, kind: SegmentKind, count: usize) -> SegmentCount {
+        SegmentCount {
+            from,
+            kind,
+            count,
+            at_least: false,
+        }
+    }
+
+    /// At least `count` segments of `kind` from `from`.
+    pub fn at_least(from: Role, kind: SegmentKind, count: usize) -> SegmentCount {
+        SegmentCount {
+            at_least: true,
+            ..SegmentCount::exactly(from, kind, count)
+        }
+    }
+
+    /// Whether `observed` segments satisfy this count.
+    pub fn holds(&self, observed: usize) -> bool {
+        if self.at_least {
+            observed >= self.count
+        } else {
+            observed == self.count
+        }
+    }
+}
+
+impl fmt::Display for SegmentCount {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let least = if self.at_least { "at least " } else { "" };
+        write!(f, "{} {}: {least}{}", self.from, self.kind, self.count)
+    }
 }
 
 /// Everything one run of a scenario produced.
@@ -142,9 +296,9 @@ impl Transcript {
         self.error.is_none() && self.checks.iter().all(|c| c.verdict != Verdict::Refuted)
     }
 
-    /// The check whose claim starts with `prefix`.
-    pub fn check(&self, prefix: &str) -> Option<&Check> {
-        self.checks.iter().find(|c| c.claim.starts_with(prefix))
+    /// The check with this id.
+    pub fn check(&self, id: &str) -> Option<&Check> {
+        self.checks.iter().find(|c| c.id == id)
     }
 
     fn role_of(&self, addr: SocketAddr) -> &'static str {
@@ -285,7 +439,7 @@ impl Transcript {
                 Verdict::Refuted => "REFUTED    ",
                 Verdict::NotChecked => "not checked",
             };
-            writeln!(out, "  {mark}  {}", check.claim).unwrap();
+            writeln!(out, "  {mark}  {}", check.statement()).unwrap();
             if check.verdict != Verdict::Confirmed {
                 writeln!(out, "               observed: {}", check.observed).unwrap();
             }
@@ -313,20 +467,37 @@ pub struct PacketRow {
 /// Marks a run of identical segments (retransmissions, probes).
 const REPEATED: &str = "  (the same segment again, one or more times)";
 
+/// What precedes a measured value on a claim's line.
+pub const OBSERVED: &str = "observed ";
+
 /// Replaces measured values by `…`, so that two transcripts of the same
 /// kernel compare equal although their measurements differ.
 pub fn mask_measurements(text: &str) -> String {
     text.lines()
-        .map(|line| match line.split_once("measured: ") {
-            Some((head, rest)) => {
+        .map(|line| {
+            if let Some((head, rest)) = line.split_once("measured: ") {
                 let what = rest.rsplit_once(": ").map_or(rest, |(what, _)| what);
                 format!("{head}measured: {what}: …")
+            } else if let Some((head, _)) = line.rsplit_once(&format!(", {OBSERVED}")) {
+                format!("{head}, {OBSERVED}…")
+            } else {
+                line.to_string()
             }
-            None => line.to_string(),
         })
         .collect::<Vec<_>>()
         .join("\n")
         + "\n"
+}
+
+/// The id of a claim of scenario `scenario`: its first words, in kebab case.
+pub fn check_id(scenario: &str, claim: &str) -> String {
+    let words: Vec<String> = claim
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .take(9)
+        .map(str::to_ascii_lowercase)
+        .collect();
+    format!("{scenario}/{}", words.join("-"))
 }
 
 /// A call's result as the transcript prints it: `Ok(0)`, or

@@ -8,6 +8,8 @@ use std::io::{ErrorKind, Read, Write};
 use crate::observe::State;
 use crate::scenario::Run;
 use crate::transcript::Role::{Client, Server};
+use crate::transcript::SegmentCount;
+use crate::transcript::SegmentKind::{Data, DataOf, Rst};
 
 /// The errno Linux gives for a write to a connection that was reset.
 const EPIPE: i32 = 32;
@@ -39,13 +41,12 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
         None,
     )?;
     run.wait_packets("the client's RST", |p| p.count(Client, |s| s.flags.rst) == 1)?;
-    run.check_packets(
+    run.check_segments(
         "on the wire: the 1024 bytes from the server, then an RST from the client",
-        |p| {
-            let data = p.count(Server, |s| s.len == 1024);
-            let rst = p.count(Client, |s| s.flags.rst);
-            (data == 1 && rst == 1, p.summary())
-        },
+        &[
+            SegmentCount::exactly(Server, DataOf(1024), 1),
+            SegmentCount::exactly(Client, Rst, 1),
+        ],
     )?;
 
     let second = server.write(&[0u8; 1024]);
@@ -70,31 +71,33 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
     run.call(Server, "stream.read(&mut [0; 1024])", &read);
     run.check_ok("a read returns Ok(0): the FIN arrived before the RST", &read, 0);
 
-    run.check_packets(
+    run.check_segments(
         "the failed writes sent nothing: one data segment and one RST in all",
-        |p| {
-            let ok = p.count(Server, |s| s.len > 0) == 1 && p.count(Client, |s| s.flags.rst) == 1;
-            (ok, p.summary())
-        },
+        &[
+            SegmentCount::exactly(Server, Data, 1),
+            SegmentCount::exactly(Client, Rst, 1),
+        ],
     )?;
 
-    let ignored = sigpipe_is_ignored();
-    run.check(
-        "the process is alive: Rust's runtime ignores SIGPIPE before main, so EPIPE is an error value, not a signal",
-        ignored,
-        format!(
-            "SIGPIPE disposition: {}",
-            if ignored { "ignored" } else { "not ignored" }
-        ),
+    run.check_eq(
+        "the process is alive: Rust's runtime ignores SIGPIPE before main, so EPIPE is an error value, not a signal; SIGPIPE's disposition",
+        sigpipe_disposition(),
+        "ignored",
     );
     Ok(())
 }
 
-/// True when this process ignores SIGPIPE.
-pub fn sigpipe_is_ignored() -> bool {
+/// This process's disposition of SIGPIPE: "ignored", "default" or "handled".
+pub fn sigpipe_disposition() -> &'static str {
     // SAFETY: with a null new action, sigaction only reads the current one.
-    unsafe {
+    let current = unsafe {
         let mut current: libc::sigaction = std::mem::zeroed();
-        libc::sigaction(libc::SIGPIPE, std::ptr::null(), &mut current) == 0 && current.sa_sigaction == libc::SIG_IGN
+        libc::sigaction(libc::SIGPIPE, std::ptr::null(), &mut current);
+        current.sa_sigaction
+    };
+    match current {
+        libc::SIG_IGN => "ignored",
+        libc::SIG_DFL => "default",
+        _ => "handled",
     }
 }

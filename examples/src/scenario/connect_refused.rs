@@ -9,7 +9,9 @@ use std::net::SocketAddr;
 use socket2::{Domain, Socket, Type};
 
 use crate::scenario::Run;
-use crate::transcript::Role::Client;
+use crate::transcript::Role::{Client, Server};
+use crate::transcript::SegmentCount;
+use crate::transcript::SegmentKind::Syn;
 
 pub fn perform(run: &mut Run) -> anyhow::Result<()> {
     // A port that was just free: bind a listener to port 0, note the port,
@@ -30,12 +32,17 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
         ErrorKind::ConnectionRefused,
         111,
     );
-    run.check_packets("the SYN was answered with RST ACK, and nothing was retried", |p| {
-        let syns = p.count(Client, |s| s.flags.syn);
-        let rsts: Vec<_> = p.segments.iter().filter(|s| s.src == p.server).collect();
-        let ok = syns == 1 && rsts.len() == 1 && rsts[0].flags.rst && rsts[0].flags.ack;
-        (ok, p.summary())
-    })?;
+    run.check_packets_eq(
+        "the SYN was answered with RST ACK, the only segment the server side sent",
+        |p| {
+            let answers: Vec<String> = p.from(Server).map(|s| s.flags.to_string()).collect();
+            (answers, vec!["RST ACK".to_string()])
+        },
+    )?;
+    run.check_segments(
+        "and nothing was retried: one SYN",
+        &[SegmentCount::exactly(Client, Syn, 1)],
+    )?;
     run.expect_states("no socket is left for the connection on either side", None, None)?;
     Ok(())
 }

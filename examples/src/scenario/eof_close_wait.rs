@@ -7,6 +7,8 @@ use std::io::Read;
 use crate::observe::State;
 use crate::scenario::Run;
 use crate::transcript::Role::{Client, Server};
+use crate::transcript::SegmentCount;
+use crate::transcript::SegmentKind::Fin;
 
 pub fn perform(run: &mut Run) -> anyhow::Result<()> {
     let (client, mut server) = run.connect()?;
@@ -28,12 +30,12 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
         p.count(Server, |s| s.flags.ack) >= 2
     })?;
     run.hold("the server holds a stream whose peer has closed (CLOSE_WAIT)");
-    run.check_packets(
+    run.check_segments(
         "the client sent a FIN, and no FIN left the server while it kept the stream",
-        |p| {
-            let ok = p.count(Client, |s| s.flags.fin) == 1 && p.count(Server, |s| s.flags.fin) == 0;
-            (ok, p.summary())
-        },
+        &[
+            SegmentCount::exactly(Client, Fin, 1),
+            SegmentCount::exactly(Server, Fin, 0),
+        ],
     )?;
 
     drop(server);
@@ -43,13 +45,18 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
         Some(State::TimeWait),
         None,
     )?;
-    run.check_packets(
-        "dropping the stream sent the server's FIN, and the client acknowledged it",
+    run.check_packets_eq(
+        "dropping the stream sent the server's FIN, and the client acknowledged it (server FINs, the client's ACK past the FIN's sequence number)",
         |p| {
-            let server_fin = p.from(Server).find(|s| s.flags.fin).map(|s| s.seq);
-            let acked =
-                server_fin.is_some_and(|seq| p.from(Client).any(|s| s.flags.ack && s.ack == seq.wrapping_add(1)));
-            (p.count(Server, |s| s.flags.fin) == 1 && acked, p.summary())
+            let fins = p.count(Server, |s| s.flags.fin);
+            let fin = p.from(Server).find(|s| s.flags.fin).map(|s| s.seq);
+            let acked = fin.and_then(|fin| {
+                p.from(Client)
+                    .filter(|s| s.flags.ack)
+                    .map(|s| s.ack.wrapping_sub(fin))
+                    .find(|&past| past == 1)
+            });
+            ((fins, acked), (1, Some(1)))
         },
     )?;
     Ok(())

@@ -10,6 +10,8 @@ use std::net::Shutdown;
 use crate::observe::{End, State};
 use crate::scenario::Run;
 use crate::transcript::Role::{Client, Server};
+use crate::transcript::SegmentCount;
+use crate::transcript::SegmentKind::{Any, Data, Rst};
 
 /// Waits until `end` has `bytes` received and unread.
 fn wait_for_unread(end: End, bytes: u32) -> std::io::Result<()> {
@@ -37,7 +39,11 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
     let mut request = Vec::new();
     let read = server.read_to_end(&mut request);
     run.call(Server, "stream.read_to_end(&mut request)", &read);
-    run.check_ok("the server reads the whole request, then Ok(0)", &read, 7);
+    run.check_ok(
+        "the server reads the whole request, to the client's FIN (read_to_end)",
+        &read,
+        7,
+    );
     server.write_all(b"response")?;
     run.record(Server, "stream.write_all(b\"response\")", "Ok(())".into());
 
@@ -55,13 +61,13 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
         32,
     );
 
-    run.check_packets(
-        "no RST so far: the EPIPE of that write was the client's own kernel refusing",
-        |p| {
-            let ok = p.count(Client, |s| s.flags.rst) + p.count(Server, |s| s.flags.rst) == 0
-                && p.count(Client, |s| s.len > 0) == 1;
-            (ok, p.summary())
-        },
+    run.check_segments(
+        "no RST so far, and the refused write sent nothing: the EPIPE was the client's own kernel refusing",
+        &[
+            SegmentCount::exactly(Client, Rst, 0),
+            SegmentCount::exactly(Server, Rst, 0),
+            SegmentCount::exactly(Client, Data, 1),
+        ],
     )?;
 
     // Bytes already queued when the client shuts down reading.
@@ -82,12 +88,14 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
     let before = run.segment_count()?;
     let shut_read = client.shutdown(Shutdown::Read);
     run.call(Client, "stream.shutdown(Shutdown::Read)", &shut_read);
-    run.check_packets("shutdown(Read) sends nothing: no segment left either side", |p| {
-        (
-            p.segments.len() == before,
-            format!("{before} segments before, {} after", p.segments.len()),
-        )
-    })?;
+    run.check_segments_since(
+        "shutdown(Read) sends nothing: no segment left either side",
+        before,
+        &[
+            SegmentCount::exactly(Client, Any, 0),
+            SegmentCount::exactly(Server, Any, 0),
+        ],
+    )?;
     let read = client.read(&mut buf);
     run.call(Client, "stream.read(&mut [0; 64])", &read);
     run.check_ok(
@@ -112,14 +120,19 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
         None,
     )?;
     run.wait_packets("the client's RST", |p| p.count(Client, |s| s.flags.rst) == 1)?;
-    run.check_packets("on the wire: the server's 5 bytes, then one RST from the client", |p| {
-        let last_data = p.segments.iter().rposition(|s| s.len == 5 && s.src == p.server);
-        let rst = p.segments.iter().position(|s| s.flags.rst && s.src == p.client);
-        (
-            matches!((last_data, rst), (Some(d), Some(r)) if d < r) && p.count(Client, |s| s.flags.rst) == 1,
-            p.summary(),
-        )
-    })?;
+    run.check_packets_eq(
+        "on the wire: the server's 5 bytes, then one RST from the client (the last two segments)",
+        |p| {
+            let last_two: Vec<_> = p.segments[p.segments.len().saturating_sub(2)..]
+                .iter()
+                .map(|s| (s.src == p.client, s.flags.to_string(), s.len))
+                .collect();
+            (
+                last_two,
+                vec![(false, "PSH ACK".to_string(), 5), (true, "RST".to_string(), 0)],
+            )
+        },
+    )?;
     let late = server.write(b"more");
     run.call(Server, "stream.write(b\"more\")", &late);
     run.check_err(

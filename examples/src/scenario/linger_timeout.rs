@@ -11,6 +11,8 @@ use socket2::SockRef;
 use crate::observe::State;
 use crate::scenario::Run;
 use crate::transcript::Role::{Client, Server};
+use crate::transcript::SegmentCount;
+use crate::transcript::SegmentKind::{Fin, Rst};
 
 const LINGER: Duration = Duration::from_secs(1);
 
@@ -44,20 +46,21 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
     drop(client);
     let took = start.elapsed();
     run.record(Client, "drop(stream)", String::new());
-    run.measured("time drop(stream) blocked", format!("{:.2} s", took.as_secs_f64()));
-    run.check(
+    run.check_seconds(
         "close blocks until the linger time has passed, although the socket is non-blocking",
-        took >= LINGER.mul_f64(0.9) && took < LINGER * 3,
-        format!("{took:?}"),
+        took,
+        LINGER.mul_f64(0.9).as_secs_f64(),
+        (LINGER * 3).as_secs_f64(),
     );
     run.expect_states(
         "after the timeout the client's socket lives on, orphaned, with its data and FIN queued (FIN_WAIT_1)",
         Some(State::FinWait1),
         Some(State::Established),
     )?;
-    run.check_packets("when the time ran out, Linux sent no RST", |p| {
-        (p.count(Client, |s| s.flags.rst) == 0, p.summary())
-    })?;
+    run.check_segments(
+        "when the time ran out, Linux sent no RST",
+        &[SegmentCount::exactly(Client, Rst, 0)],
+    )?;
     run.hold("the client closed with linger; its orphaned socket still holds data for the server");
 
     let mut received = Vec::new();
@@ -68,10 +71,10 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
     };
     run.record(Server, "stream.read_to_end(&mut received)", shown);
     run.measured("bytes the server received", received.len());
-    run.check(
-        "the server, reading at last, receives every byte and then the FIN (Ok(0))",
-        read.is_ok() && received.len() == queued,
-        format!("{} of {queued} bytes, {read:?}", received.len()),
+    run.check_eq(
+        "the server, reading at last, receives every byte and then the FIN (read_to_end ends in Ok; bytes written but not received)",
+        (read.map(|_| ()).map_err(|e| e.kind()), queued.abs_diff(received.len())),
+        (Ok(()), 0),
     );
     drop(server);
     run.record(Server, "drop(stream)", String::new());
@@ -80,14 +83,12 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
         Some(State::TimeWait),
         None,
     )?;
-    run.check_packets(
+    run.check_segments(
         "the client's socket sent the FIN after the data, and never an RST",
-        |p| {
-            (
-                p.count(Client, |s| s.flags.fin) >= 1 && p.count(Client, |s| s.flags.rst) == 0,
-                p.summary(),
-            )
-        },
+        &[
+            SegmentCount::at_least(Client, Fin, 1),
+            SegmentCount::exactly(Client, Rst, 0),
+        ],
     )?;
     Ok(())
 }

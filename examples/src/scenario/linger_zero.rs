@@ -9,6 +9,8 @@ use socket2::SockRef;
 
 use crate::scenario::Run;
 use crate::transcript::Role::{Client, Server};
+use crate::transcript::SegmentCount;
+use crate::transcript::SegmentKind::{Fin, Rst};
 
 pub fn perform(run: &mut Run) -> anyhow::Result<()> {
     let (client, mut server) = run.connect()?;
@@ -24,12 +26,13 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
         None,
         None,
     )?;
-    run.check_packets("the close sent an RST and no FIN", |p| {
-        (
-            p.count(Client, |s| s.flags.rst) == 1 && p.count(Client, |s| s.flags.fin) == 0,
-            p.summary(),
-        )
-    })?;
+    run.check_segments(
+        "the close sent an RST and no FIN",
+        &[
+            SegmentCount::exactly(Client, Rst, 1),
+            SegmentCount::exactly(Client, Fin, 0),
+        ],
+    )?;
 
     let read = server.read(&mut [0u8; 64]);
     run.call(Server, "stream.read(&mut [0; 64])", &read);

@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use crate::observe::{describe, End, State};
 use crate::sandbox::Sandbox;
-use crate::transcript::{outcome, Check, Role, Step, Transcript, Verdict};
+use crate::transcript::{check_id, outcome, Check, Expected, Role, SegmentCount, Step, Transcript, Verdict};
 use crate::wait;
 use crate::wire::{Capture, Segment};
 
@@ -260,12 +260,8 @@ impl Scenario {
             // Without the privileges a scenario needs, it checks nothing and
             // refutes nothing: say so.
             Err(e) if needs_privileges(&e) => {
-                run.transcript.checks.push(Check {
-                    claim: format!("every claim of {}", self.id),
-                    verdict: Verdict::NotChecked,
-                    observed: format!("{e:#}"),
-                    packets: false,
-                });
+                let claim = format!("every claim of {}", self.id);
+                run.push_check(&claim, Expected::Nothing, Verdict::NotChecked, format!("{e:#}"), false);
                 run.finish(None)
             }
             result => run.finish(result.err().map(|e| format!("{e:#}"))),
@@ -420,20 +416,95 @@ impl Run {
         Ok(states)
     }
 
-    /// Checks a claim against an observation.
-    pub fn check(&mut self, claim: &str, holds: bool, observed: impl Into<String>) {
+    /// Records a check: the claim, what it expects, what was observed.
+    fn push_check(&mut self, claim: &str, expected: Expected, verdict: Verdict, observed: String, packets: bool) {
         self.transcript.checks.push(Check {
+            id: check_id(&self.transcript.id, claim),
             claim: claim.into(),
-            verdict: if holds { Verdict::Confirmed } else { Verdict::Refuted },
-            observed: observed.into(),
-            packets: false,
+            expected,
+            verdict,
+            observed,
+            packets,
         });
+    }
+
+    fn judge(&mut self, claim: &str, expected: Expected, holds: bool, observed: String) {
+        let verdict = if holds { Verdict::Confirmed } else { Verdict::Refuted };
+        self.push_check(claim, expected, verdict, observed, false);
+    }
+
+    /// Checks that `observed` equals `expected`.
+    pub fn check_eq<T: std::fmt::Debug + PartialEq>(&mut self, claim: &str, observed: T, expected: T) {
+        let holds = observed == expected;
+        self.judge(
+            claim,
+            Expected::Equal {
+                value: format!("{expected:?}"),
+            },
+            holds,
+            format!("{observed:?}"),
+        );
+    }
+
+    /// Checks that a duration lies between `low` and `high` (inclusive),
+    /// in seconds.
+    pub fn check_seconds(&mut self, claim: &str, observed: Duration, low: f64, high: f64) {
+        let secs = observed.as_secs_f64();
+        let unit = "s".to_string();
+        self.judge(
+            claim,
+            Expected::Range { low, high, unit },
+            (low..=high).contains(&secs),
+            format!("{secs:.3} s"),
+        );
+    }
+
+    /// Checks that a count lies between `low` and `high` (inclusive).
+    pub fn check_count(&mut self, claim: &str, observed: u64, low: u64, high: u64, unit: &str) {
+        self.judge(
+            claim,
+            Expected::Range {
+                low: low as f64,
+                high: high as f64,
+                unit: unit.into(),
+            },
+            (low..=high).contains(&observed),
+            format!("{observed} {unit}"),
+        );
+    }
+
+    /// Checks a kernel default (a sysctl under net/ipv4) as the scenario's
+    /// fresh network namespace has it: the values the book quotes.
+    pub fn check_kernel_default(&mut self, name: &str, expected: &str) -> io::Result<()> {
+        let value = std::fs::read_to_string(format!("/proc/sys/net/ipv4/{name}"))?;
+        self.check_eq(
+            &format!("the kernel's default net.ipv4.{name}, in a new network namespace"),
+            value.trim(),
+            expected,
+        );
+        Ok(())
+    }
+
+    /// Checks that a count is at least `low`.
+    pub fn check_at_least(&mut self, claim: &str, observed: u64, low: u64, unit: &str) {
+        self.judge(
+            claim,
+            Expected::AtLeast {
+                low: low as f64,
+                unit: unit.into(),
+            },
+            observed >= low,
+            format!("{observed} {unit}"),
+        );
     }
 
     /// Checks that `result` is `Ok(expected)`.
     pub fn check_ok<T: std::fmt::Debug + PartialEq>(&mut self, claim: &str, result: &io::Result<T>, expected: T) {
         let holds = matches!(result, Ok(v) if *v == expected);
-        self.check(claim, holds, outcome(result.as_ref()));
+        let expected = Expected::Ok {
+            value: format!("{expected:?}"),
+        };
+        self.judge(claim, expected, holds, outcome(result.as_ref()));
     }
 
     /// Checks that `result` failed with `kind` and OS error `errno`.
@@ -445,7 +516,11 @@ impl Run {
         errno: i32,
     ) {
         let holds = matches!(result, Err(e) if e.kind() == kind && e.raw_os_error() == Some(errno));
-        self.check(claim, holds, outcome(result.as_ref()));
+        let expected = Expected::Err {
+            kind: format!("{kind:?}"),
+            errno,
+        };
+        self.judge(claim, expected, holds, outcome(result.as_ref()));
     }
 
     /// Waits until the client and the server are in the given states
@@ -462,42 +537,91 @@ impl Run {
             client: last.0,
             server: last.1,
         });
-        self.check(
+        self.judge(
             claim,
+            Expected::States { client, server },
             reached.is_ok(),
             format!("client {}, server {}", describe(last.0), describe(last.1)),
         );
         Ok(())
     }
 
-    /// Checks a claim about the segments captured so far. `judge` returns
-    /// whether the claim holds and what it saw. Without a capture the claim
-    /// is recorded as not checked.
-    pub fn check_packets(&mut self, claim: &str, judge: impl FnOnce(&Packets) -> (bool, String)) -> io::Result<()> {
-        let segments = match &mut self.capture {
-            Ok(capture) => capture.segments()?,
-            Err(why) => {
-                let why = why.clone();
-                self.transcript.checks.push(Check {
-                    claim: claim.into(),
-                    verdict: Verdict::NotChecked,
-                    observed: why,
-                    packets: true,
-                });
-                return Ok(());
-            }
+    /// Checks how many segments of each kind each side sent so far.
+    /// Without a capture the claim is recorded as not checked.
+    pub fn check_segments(&mut self, claim: &str, counts: &[SegmentCount]) -> io::Result<()> {
+        self.check_segments_since(claim, 0, counts)
+    }
+
+    /// The same, counting only the segments captured after the first
+    /// `since` (see [`Run::segment_count`]).
+    pub fn check_segments_since(&mut self, claim: &str, since: usize, counts: &[SegmentCount]) -> io::Result<()> {
+        let expected = Expected::Segments {
+            counts: counts.to_vec(),
+        };
+        let Some(segments) = self.captured(claim, &expected)? else {
+            return Ok(());
         };
         let (client, server) = self.ends()?;
-        let (holds, observed) = judge(&Packets {
+        let later = &segments[since.min(segments.len())..];
+        let observed: Vec<(SegmentCount, usize)> = counts
+            .iter()
+            .map(|c| {
+                let from = if c.from == Role::Client {
+                    client.local
+                } else {
+                    server.local
+                };
+                (*c, later.iter().filter(|s| s.src == from && c.kind.matches(s)).count())
+            })
+            .collect();
+        let holds = observed.iter().all(|(c, n)| c.holds(*n));
+        let observed: Vec<String> = observed
+            .iter()
+            .map(|(c, n)| format!("{} {}: {n}", c.from, c.kind))
+            .collect();
+        let verdict = if holds { Verdict::Confirmed } else { Verdict::Refuted };
+        self.push_check(claim, expected, verdict, observed.join(", "), true);
+        Ok(())
+    }
+
+    /// Checks a claim about the segments that counting cannot express (an
+    /// order, a sequence number): `look` returns what was observed and what
+    /// the claim expects, in the same terms. Without a capture the claim is
+    /// recorded as not checked.
+    pub fn check_packets_eq<T: std::fmt::Debug + PartialEq>(
+        &mut self,
+        claim: &str,
+        look: impl FnOnce(&Packets) -> (T, T),
+    ) -> io::Result<()> {
+        let Some(segments) = self.captured(claim, &Expected::Nothing)? else {
+            return Ok(());
+        };
+        let (client, server) = self.ends()?;
+        let (observed, expected) = look(&Packets {
             segments: &segments,
             client: client.local,
             server: server.local,
         });
-        self.check(claim, holds, observed);
-        if let Some(check) = self.transcript.checks.last_mut() {
-            check.packets = true;
-        }
+        let holds = observed == expected;
+        let verdict = if holds { Verdict::Confirmed } else { Verdict::Refuted };
+        let expected = Expected::Equal {
+            value: format!("{expected:?}"),
+        };
+        self.push_check(claim, expected, verdict, format!("{observed:?}"), true);
         Ok(())
+    }
+
+    /// The segments captured so far, or `None` after recording the claim
+    /// as not checked when there is no capture.
+    fn captured(&mut self, claim: &str, expected: &Expected) -> io::Result<Option<Vec<Segment>>> {
+        match &mut self.capture {
+            Ok(capture) => Ok(Some(capture.segments()?)),
+            Err(why) => {
+                let why = why.clone();
+                self.push_check(claim, expected.clone(), Verdict::NotChecked, why, true);
+                Ok(None)
+            }
+        }
     }
 
     /// Waits until the captured segments satisfy `done` (no-op without a

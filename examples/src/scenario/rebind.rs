@@ -75,10 +75,10 @@ fn restart_server(run: &mut Run) -> anyhow::Result<()> {
         .ok()
         .map(|l| SockRef::from(l).reuse_address())
         .transpose()?;
-    run.check(
-        "std's TcpListener::bind succeeds: it sets SO_REUSEADDR itself",
-        reuse == Some(true),
-        format!("SO_REUSEADDR: {reuse:?}"),
+    run.check_eq(
+        "std's TcpListener::bind succeeds: it sets SO_REUSEADDR itself (the option on its socket)",
+        reuse,
+        Some(true),
     );
     Ok(())
 }
@@ -91,8 +91,7 @@ fn exhaust_ports(run: &mut Run) -> anyhow::Result<()> {
         "sysctl net.ipv4.ip_local_port_range=\"40000 40003\"",
         "(this namespace only)".into(),
     );
-    let reuse = std::fs::read_to_string("/proc/sys/net/ipv4/tcp_tw_reuse")?;
-    run.measured("net.ipv4.tcp_tw_reuse by default", reuse.trim());
+    run.check_kernel_default("tcp_tw_reuse", "2")?;
     netns::sysctl("net/ipv4/tcp_tw_reuse", "0")?;
     run.record(Client, "sysctl net.ipv4.tcp_tw_reuse=0", "(this namespace only)".into());
 
@@ -112,7 +111,13 @@ fn exhaust_ports(run: &mut Run) -> anyhow::Result<()> {
             anyhow::bail!("the port range did not run out after {connected} connections");
         }
     };
-    run.measured("connections made before the ports ran out", connected);
+    run.check_count(
+        "TIME_WAIT sockets fill the 4 ports of the range: connections made before connect failed",
+        connected,
+        1,
+        4,
+        "connections",
+    );
     let failed: std::io::Result<()> = Err(refused);
     run.call(Client, "TcpStream::connect(server)", &failed);
     run.check_err(

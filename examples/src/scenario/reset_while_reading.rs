@@ -11,6 +11,8 @@ use socket2::SockRef;
 
 use crate::scenario::Run;
 use crate::transcript::Role::{Client, Server};
+use crate::transcript::SegmentCount;
+use crate::transcript::SegmentKind::{Data, DataOf, Fin, Rst};
 
 pub fn perform(run: &mut Run) -> anyhow::Result<()> {
     let (mut client, mut server) = run.connect()?;
@@ -27,12 +29,14 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
     drop(server);
     run.record(Server, "drop(stream)", String::new());
     run.expect_states("the RST removes both sockets from the table", None, None)?;
-    run.check_packets("the server sent its 10 bytes, then an RST and no FIN", |p| {
-        let ok = p.count(Server, |s| s.len == 10) == 1
-            && p.count(Server, |s| s.flags.rst) == 1
-            && p.count(Server, |s| s.flags.fin) == 0;
-        (ok, p.summary())
-    })?;
+    run.check_segments(
+        "the server sent its 10 bytes, then an RST and no FIN",
+        &[
+            SegmentCount::exactly(Server, DataOf(10), 1),
+            SegmentCount::exactly(Server, Rst, 1),
+            SegmentCount::exactly(Server, Fin, 0),
+        ],
+    )?;
 
     let mut buf = [0u8; 64];
     let first = client.read(&mut buf);
@@ -65,12 +69,12 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
         ErrorKind::NotConnected,
         107,
     );
-    run.check_packets(
+    run.check_segments(
         "the client sent nothing after the RST: no RST of its own, no data",
-        |p| {
-            let ok = p.count(Client, |s| s.flags.rst) == 0 && p.count(Client, |s| s.len > 0) == 0;
-            (ok, p.summary())
-        },
+        &[
+            SegmentCount::exactly(Client, Rst, 0),
+            SegmentCount::exactly(Client, Data, 0),
+        ],
     )?;
     Ok(())
 }

@@ -45,29 +45,19 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
         Some((TimerKind::TimeWait, left)) => left,
         _ => Duration::ZERO,
     };
-    run.measured(
-        "time left on the TIME_WAIT timer",
-        format!("{:.1} s", left.as_secs_f64()),
+    run.check_seconds(
+        "its timer starts at 60 s (TCP_TIMEWAIT_LEN), although TCP_LINGER2 was 20 s: time left",
+        left,
+        (LINGER2 * 2).as_secs_f64(),
+        60.0,
     );
-    run.check(
-        "its timer starts at 60 s (TCP_TIMEWAIT_LEN), although TCP_LINGER2 was 20 s",
-        left > LINGER2 * 2 && left <= Duration::from_secs(60),
-        format!("{timer:?}"),
-    );
-    run.check_packets(
-        "the client sent the first FIN, the server the second, and the client the last ACK",
+    run.check_packets_eq(
+        "the client sent the first FIN, the server the second, and the client the last ACK (FINs by sender, last segment)",
         |p| {
-            let fins: Vec<_> = p
-                .segments
-                .iter()
-                .filter(|s| s.flags.fin)
-                .map(|s| s.src == p.client)
-                .collect();
-            let last_ack_from_client = p
-                .segments
-                .last()
-                .is_some_and(|s| s.src == p.client && s.flags.ack && !s.flags.fin);
-            (fins == [true, false] && last_ack_from_client, p.summary())
+            let sender = |s: &crate::wire::Segment| if s.src == p.client { Client } else { Server };
+            let fins: Vec<_> = p.segments.iter().filter(|s| s.flags.fin).map(sender).collect();
+            let last = p.segments.last().map(|s| (sender(s), s.flags.to_string()));
+            ((fins, last), (vec![Client, Server], Some((Client, "ACK".to_string()))))
         },
     )?;
     Ok(())

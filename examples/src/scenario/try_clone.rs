@@ -12,6 +12,8 @@ use crate::observe::State;
 use crate::scenario::Run;
 use crate::transcript::outcome;
 use crate::transcript::Role::{Client, Server};
+use crate::transcript::SegmentCount;
+use crate::transcript::SegmentKind::{Any, Fin};
 
 pub fn perform(run: &mut Run) -> anyhow::Result<()> {
     let (client, server) = run.connect()?;
@@ -21,12 +23,14 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
     let before = run.segment_count()?;
     drop(client);
     run.record(Client, "drop(stream)", String::new());
-    run.check_packets("dropping one of two handles sends nothing", |p| {
-        (
-            p.segments.len() == before,
-            format!("{before} segments before, {} after", p.segments.len()),
-        )
-    })?;
+    run.check_segments_since(
+        "dropping one of two handles sends nothing",
+        before,
+        &[
+            SegmentCount::exactly(Client, Any, 0),
+            SegmentCount::exactly(Server, Any, 0),
+        ],
+    )?;
     run.expect_states(
         "the connection is untouched: both ends still ESTABLISHED",
         Some(State::Established),
@@ -63,12 +67,14 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
         &woken,
         0,
     );
-    run.check_packets("shutdown(Read) woke it without sending anything", |p| {
-        (
-            p.segments.len() == before,
-            format!("{before} segments before, {} after", p.segments.len()),
-        )
-    })?;
+    run.check_segments_since(
+        "shutdown(Read) woke it without sending anything",
+        before,
+        &[
+            SegmentCount::exactly(Client, Any, 0),
+            SegmentCount::exactly(Server, Any, 0),
+        ],
+    )?;
 
     drop(clone);
     run.record(Client, "drop(clone)", String::new());
@@ -77,9 +83,10 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
         Some(State::FinWait2),
         Some(State::CloseWait),
     )?;
-    run.check_packets("the FIN left with the last handle, and only once", |p| {
-        (p.count(Client, |s| s.flags.fin) == 1, p.summary())
-    })?;
+    run.check_segments(
+        "the FIN left with the last handle, and only once",
+        &[SegmentCount::exactly(Client, Fin, 1)],
+    )?;
     drop(server);
     run.record(Server, "drop(stream)", String::new());
     run.expect_states(

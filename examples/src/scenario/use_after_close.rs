@@ -10,6 +10,8 @@ use std::net::Shutdown;
 use crate::observe::State;
 use crate::scenario::Run;
 use crate::transcript::Role::{Client, Server};
+use crate::transcript::SegmentCount;
+use crate::transcript::SegmentKind::{Data, Fin, Rst};
 
 const EPIPE: i32 = 32;
 
@@ -50,15 +52,14 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
     run.wait_packets("the server's ACK of the client's FIN", |p| {
         p.count(Server, |s| s.flags.ack) >= 2
     })?;
-    run.check_packets(
+    run.check_segments(
         "on the wire: the client's FIN and no data from the client, no RST",
-        |p| {
-            let ok = p.count(Client, |s| s.flags.fin) == 1
-                && p.count(Client, |s| s.len > 0) == 0
-                && p.count(Client, |s| s.flags.rst) == 0
-                && p.count(Server, |s| s.flags.rst) == 0;
-            (ok, p.summary())
-        },
+        &[
+            SegmentCount::exactly(Client, Fin, 1),
+            SegmentCount::exactly(Client, Data, 0),
+            SegmentCount::exactly(Client, Rst, 0),
+            SegmentCount::exactly(Server, Rst, 0),
+        ],
     )?;
 
     drop(clone);
