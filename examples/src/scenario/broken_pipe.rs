@@ -6,13 +6,22 @@
 use std::io::{ErrorKind, Read, Write};
 
 use crate::observe::State;
-use crate::scenario::Run;
+use crate::scenario::{Run, Scenario};
 use crate::transcript::Role::{Client, Server};
 use crate::transcript::SegmentCount;
 use crate::transcript::SegmentKind::{Data, DataOf, Rst};
 
 /// The errno Linux gives for a write to a connection that was reset.
 const EPIPE: i32 = 32;
+
+
+pub const SCENARIO: Scenario = Scenario {
+    id: "broken-pipe",
+    title: "writing after the peer closed: one write succeeds, draws an RST, the next is BrokenPipe",
+    chapter: "broken-pipe.md",
+    alone: false,
+    perform,
+};
 
 pub fn perform(run: &mut Run) -> anyhow::Result<()> {
     let (client, mut server) = run.connect()?;

@@ -8,10 +8,19 @@ use std::net::SocketAddr;
 
 use socket2::{Domain, Socket, Type};
 
-use crate::scenario::Run;
+use crate::scenario::{Run, Scenario};
 use crate::transcript::Role::{Client, Server};
 use crate::transcript::SegmentCount;
 use crate::transcript::SegmentKind::Syn;
+
+
+pub const SCENARIO: Scenario = Scenario {
+    id: "connect-refused",
+    title: "connecting to a port nobody listens on: RST to the SYN, ConnectionRefused",
+    chapter: "connect-refused.md",
+    alone: false,
+    perform,
+};
 
 pub fn perform(run: &mut Run) -> anyhow::Result<()> {
     // A port that was just free: bind a listener to port 0, note the port,

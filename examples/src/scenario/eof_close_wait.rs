@@ -5,10 +5,19 @@
 use std::io::Read;
 
 use crate::observe::State;
-use crate::scenario::Run;
+use crate::scenario::{Run, Scenario};
 use crate::transcript::Role::{Client, Server};
 use crate::transcript::SegmentCount;
 use crate::transcript::SegmentKind::Fin;
+
+
+pub const SCENARIO: Scenario = Scenario {
+    id: "eof-close-wait",
+    title: "the peer closes: read returns Ok(0), and CLOSE_WAIT lasts until the stream is dropped",
+    chapter: "eof-close-wait.md",
+    alone: false,
+    perform,
+};
 
 pub fn perform(run: &mut Run) -> anyhow::Result<()> {
     let (client, mut server) = run.connect()?;

@@ -15,7 +15,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::Duration;
 
 use crate::observe::{End, State};
-use crate::scenario::Run;
+use crate::scenario::{Run, Scenario};
 use crate::transcript::Role::{Client, Server};
 
 /// The child's descriptor limit: stdin, stdout, stderr, the listener and
@@ -23,6 +23,15 @@ use crate::transcript::Role::{Client, Server};
 const LIMIT: u64 = 13;
 /// The child's pause after a failed accept.
 const BACKOFF: Duration = Duration::from_millis(100);
+
+
+pub const SCENARIO: Scenario = Scenario {
+    id: "fd-exhaustion",
+    title: "a server leaking CLOSE_WAIT runs out of descriptors: accept fails with EMFILE",
+    chapter: "fd-exhaustion.md",
+    alone: true,
+    perform,
+};
 
 pub fn perform(run: &mut Run) -> anyhow::Result<()> {
     run.no_packets("many connections; the claims are about calls and states");

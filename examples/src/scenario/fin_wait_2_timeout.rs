@@ -9,13 +9,22 @@ use std::net::Shutdown;
 use std::time::{Duration, Instant};
 
 use crate::observe::{End, State};
-use crate::scenario::Run;
+use crate::scenario::{Run, Scenario};
 use crate::sockopt::set_tcp_linger2;
 use crate::transcript::Role::{Client, Server};
 use crate::transcript::SegmentCount;
 use crate::transcript::SegmentKind::Rst;
 
 const LINGER2: Duration = Duration::from_secs(1);
+
+
+pub const SCENARIO: Scenario = Scenario {
+    id: "fin-wait-2-timeout",
+    title: "an orphaned FIN_WAIT_2 expires; one whose owner still holds it does not",
+    chapter: "fin-wait-2.md",
+    alone: false,
+    perform,
+};
 
 pub fn perform(run: &mut Run) -> anyhow::Result<()> {
     run.check_kernel_default("tcp_fin_timeout", "60")?;

@@ -8,7 +8,7 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::Shutdown;
 
 use crate::observe::{End, State};
-use crate::scenario::Run;
+use crate::scenario::{Run, Scenario};
 use crate::transcript::Role::{Client, Server};
 use crate::transcript::SegmentCount;
 use crate::transcript::SegmentKind::{Any, Data, Rst};
@@ -21,6 +21,15 @@ fn wait_for_unread(end: End, bytes: u32) -> std::io::Result<()> {
         || Ok(end.view()?.filter(|v| v.recv_queue == bytes).map(|_| ())),
     )
 }
+
+
+pub const SCENARIO: Scenario = Scenario {
+    id: "half-close",
+    title: "shutdown(Write): a FIN, and reading goes on; shutdown(Read) sends nothing",
+    chapter: "half-close.md",
+    alone: false,
+    perform,
+};
 
 pub fn perform(run: &mut Run) -> anyhow::Result<()> {
     let (mut client, mut server) = run.connect()?;

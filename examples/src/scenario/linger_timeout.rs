@@ -9,12 +9,21 @@ use std::time::{Duration, Instant};
 use socket2::SockRef;
 
 use crate::observe::State;
-use crate::scenario::Run;
+use crate::scenario::{Run, Scenario};
 use crate::transcript::Role::{Client, Server};
 use crate::transcript::SegmentCount;
 use crate::transcript::SegmentKind::{Fin, Rst};
 
 const LINGER: Duration = Duration::from_secs(1);
+
+
+pub const SCENARIO: Scenario = Scenario {
+    id: "linger-timeout",
+    title: "SO_LINGER 1 s and a peer that does not read: close blocks, then the data still goes out",
+    chapter: "so-linger.md#linger-timeout",
+    alone: false,
+    perform,
+};
 
 pub fn perform(run: &mut Run) -> anyhow::Result<()> {
     run.bulk();

@@ -7,10 +7,19 @@ use std::time::Duration;
 
 use socket2::SockRef;
 
-use crate::scenario::Run;
+use crate::scenario::{Run, Scenario};
 use crate::transcript::Role::{Client, Server};
 use crate::transcript::SegmentCount;
 use crate::transcript::SegmentKind::{Fin, Rst};
+
+
+pub const SCENARIO: Scenario = Scenario {
+    id: "linger-zero",
+    title: "SO_LINGER 0: close sends RST and leaves no TIME_WAIT",
+    chapter: "so-linger.md#linger-zero",
+    alone: false,
+    perform,
+};
 
 pub fn perform(run: &mut Run) -> anyhow::Result<()> {
     let (client, mut server) = run.connect()?;

@@ -9,13 +9,22 @@ use std::net::Shutdown;
 
 use crate::experiment::{self, CloseStyle};
 use crate::observe::State;
-use crate::scenario::Run;
+use crate::scenario::{Run, Scenario};
 use crate::transcript::Role::{Client, Server};
 use crate::transcript::SegmentCount;
 use crate::transcript::SegmentKind::{Fin, Rst};
 
 /// Exchanges per close style in the experiment.
 pub const EXCHANGES: usize = 1000;
+
+
+pub const SCENARIO: Scenario = Scenario {
+    id: "lingering-close",
+    title: "the lingering close: shutdown(Write), read to EOF, drop; no response lost",
+    chapter: "lingering-close.md",
+    alone: false,
+    perform,
+};
 
 pub fn perform(run: &mut Run) -> anyhow::Result<()> {
     let (mut client, mut server) = run.connect()?;

@@ -2,22 +2,18 @@
 //! the test name and the transcript file stem), a title, and a `run` that
 //! performs it on real sockets over loopback and checks its claims.
 
-mod broken_pipe;
-mod connect_refused;
+/// Declares each scenario's module (one file, with its `SCENARIO`) and
+/// lists them in [`ALL`]: adding a scenario is its file and one line here.
+macro_rules! scenarios {
+    ($($module:ident),* $(,)?) => {
+        $(mod $module;)*
+        /// Every scenario, in the book's order.
+        pub const ALL: &[Scenario] = &[$($module::SCENARIO),*];
+    };
+}
+
+/// What keepalive-dead-peer and user-timeout share.
 mod dead_peer;
-mod eof_close_wait;
-mod fd_exhaustion;
-mod fin_wait_2_timeout;
-mod half_close;
-mod linger_timeout;
-mod linger_zero;
-mod lingering_close;
-mod rebind;
-mod reset_while_reading;
-mod time_wait;
-mod try_clone;
-mod unread_data_rst;
-mod use_after_close;
 
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -42,127 +38,24 @@ pub struct Scenario {
     perform: fn(&mut Run) -> anyhow::Result<()>,
 }
 
-/// Every scenario, in the book's order.
-pub const ALL: &[Scenario] = &[
-    Scenario {
-        id: "eof-close-wait",
-        title: "the peer closes: read returns Ok(0), and CLOSE_WAIT lasts until the stream is dropped",
-        chapter: "eof-close-wait.md",
-        alone: false,
-        perform: eof_close_wait::perform,
-    },
-    Scenario {
-        id: "broken-pipe",
-        title: "writing after the peer closed: one write succeeds, draws an RST, the next is BrokenPipe",
-        chapter: "broken-pipe.md",
-        alone: false,
-        perform: broken_pipe::perform,
-    },
-    Scenario {
-        id: "use-after-close",
-        title: "using a stream after closing it: a compile error in Rust, EOF and EPIPE through a clone",
-        chapter: "use-after-close.md",
-        alone: false,
-        perform: use_after_close::perform,
-    },
-    Scenario {
-        id: "unread-data-rst",
-        title: "closing with unread data: the kernel sends RST, and the data still queued is lost",
-        chapter: "unread-data-rst.md",
-        alone: false,
-        perform: unread_data_rst::perform,
-    },
-    Scenario {
-        id: "reset-while-reading",
-        title: "an RST while ESTABLISHED: queued bytes first, then ConnectionReset once",
-        chapter: "reset-while-reading.md",
-        alone: false,
-        perform: reset_while_reading::perform,
-    },
-    Scenario {
-        id: "linger-zero",
-        title: "SO_LINGER 0: close sends RST and leaves no TIME_WAIT",
-        chapter: "so-linger.md#linger-zero",
-        alone: false,
-        perform: linger_zero::perform,
-    },
-    Scenario {
-        id: "linger-timeout",
-        title: "SO_LINGER 1 s and a peer that does not read: close blocks, then the data still goes out",
-        chapter: "so-linger.md#linger-timeout",
-        alone: false,
-        perform: linger_timeout::perform,
-    },
-    Scenario {
-        id: "lingering-close",
-        title: "the lingering close: shutdown(Write), read to EOF, drop; no response lost",
-        chapter: "lingering-close.md",
-        alone: false,
-        perform: lingering_close::perform,
-    },
-    Scenario {
-        id: "connect-refused",
-        title: "connecting to a port nobody listens on: RST to the SYN, ConnectionRefused",
-        chapter: "connect-refused.md",
-        alone: false,
-        perform: connect_refused::perform,
-    },
-    Scenario {
-        id: "half-close",
-        title: "shutdown(Write): a FIN, and reading goes on; shutdown(Read) sends nothing",
-        chapter: "half-close.md",
-        alone: false,
-        perform: half_close::perform,
-    },
-    Scenario {
-        id: "try-clone",
-        title: "clones share one socket: the FIN leaves with the last one, shutdown reaches them all",
-        chapter: "try-clone.md",
-        alone: false,
-        perform: try_clone::perform,
-    },
-    Scenario {
-        id: "time-wait",
-        title: "the side that closes first keeps TIME_WAIT for 60 s, the other keeps nothing",
-        chapter: "time-wait.md",
-        alone: false,
-        perform: time_wait::perform,
-    },
-    Scenario {
-        id: "rebind",
-        title: "binding a port with TIME_WAIT on it, and running out of client ports",
-        chapter: "time-wait.md#rebind",
-        alone: false,
-        perform: rebind::perform,
-    },
-    Scenario {
-        id: "fin-wait-2-timeout",
-        title: "an orphaned FIN_WAIT_2 expires; one whose owner still holds it does not",
-        chapter: "fin-wait-2.md",
-        alone: false,
-        perform: fin_wait_2_timeout::perform,
-    },
-    Scenario {
-        id: "keepalive-dead-peer",
-        title: "a peer that vanishes: unnoticed without keepalive, TimedOut with it",
-        chapter: "dead-peers.md#keepalive-dead-peer",
-        alone: false,
-        perform: dead_peer::keepalive,
-    },
-    Scenario {
-        id: "user-timeout",
-        title: "unacknowledged data to a vanished peer: TCP_USER_TIMEOUT ends it, keepalive does not",
-        chapter: "dead-peers.md#user-timeout",
-        alone: false,
-        perform: dead_peer::user_timeout,
-    },
-    Scenario {
-        id: "fd-exhaustion",
-        title: "a server leaking CLOSE_WAIT runs out of descriptors: accept fails with EMFILE",
-        chapter: "fd-exhaustion.md",
-        alone: true,
-        perform: fd_exhaustion::perform,
-    },
+scenarios![
+    eof_close_wait,
+    broken_pipe,
+    use_after_close,
+    unread_data_rst,
+    reset_while_reading,
+    linger_zero,
+    linger_timeout,
+    lingering_close,
+    connect_refused,
+    half_close,
+    try_clone,
+    time_wait,
+    rebind,
+    fin_wait_2_timeout,
+    keepalive_dead_peer,
+    user_timeout,
+    fd_exhaustion,
 ];
 
 /// Runs `scenarios`, each on a thread and in a network namespace of its

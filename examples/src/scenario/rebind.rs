@@ -11,9 +11,18 @@ use socket2::{Domain, SockRef, Socket, Type};
 
 use crate::netns;
 use crate::observe::State;
-use crate::scenario::Run;
+use crate::scenario::{Run, Scenario};
 use crate::transcript::outcome;
 use crate::transcript::Role::{Client, Server};
+
+
+pub const SCENARIO: Scenario = Scenario {
+    id: "rebind",
+    title: "binding a port with TIME_WAIT on it, and running out of client ports",
+    chapter: "time-wait.md#rebind",
+    alone: false,
+    perform,
+};
 
 pub fn perform(run: &mut Run) -> anyhow::Result<()> {
     // The port range and tcp_tw_reuse are changed in the scenario's own

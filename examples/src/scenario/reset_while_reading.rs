@@ -9,10 +9,19 @@ use std::time::Duration;
 
 use socket2::SockRef;
 
-use crate::scenario::Run;
+use crate::scenario::{Run, Scenario};
 use crate::transcript::Role::{Client, Server};
 use crate::transcript::SegmentCount;
 use crate::transcript::SegmentKind::{Data, DataOf, Fin, Rst};
+
+
+pub const SCENARIO: Scenario = Scenario {
+    id: "reset-while-reading",
+    title: "an RST while ESTABLISHED: queued bytes first, then ConnectionReset once",
+    chapter: "reset-while-reading.md",
+    alone: false,
+    perform,
+};
 
 pub fn perform(run: &mut Run) -> anyhow::Result<()> {
     let (mut client, mut server) = run.connect()?;

@@ -7,11 +7,20 @@ use std::io::Read;
 use std::time::Duration;
 
 use crate::observe::{State, TimerKind};
-use crate::scenario::Run;
+use crate::scenario::{Run, Scenario};
 use crate::sockopt::set_tcp_linger2;
 use crate::transcript::Role::{Client, Server};
 
 const LINGER2: Duration = Duration::from_secs(20);
+
+
+pub const SCENARIO: Scenario = Scenario {
+    id: "time-wait",
+    title: "the side that closes first keeps TIME_WAIT for 60 s, the other keeps nothing",
+    chapter: "time-wait.md",
+    alone: false,
+    perform,
+};
 
 pub fn perform(run: &mut Run) -> anyhow::Result<()> {
     let (client, mut server) = run.connect()?;

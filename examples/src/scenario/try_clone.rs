@@ -9,11 +9,20 @@ use std::sync::mpsc;
 use std::thread;
 
 use crate::observe::State;
-use crate::scenario::Run;
+use crate::scenario::{Run, Scenario};
 use crate::transcript::outcome;
 use crate::transcript::Role::{Client, Server};
 use crate::transcript::SegmentCount;
 use crate::transcript::SegmentKind::{Any, Fin};
+
+
+pub const SCENARIO: Scenario = Scenario {
+    id: "try-clone",
+    title: "clones share one socket: the FIN leaves with the last one, shutdown reaches them all",
+    chapter: "try-clone.md",
+    alone: false,
+    perform,
+};
 
 pub fn perform(run: &mut Run) -> anyhow::Result<()> {
     let (client, server) = run.connect()?;

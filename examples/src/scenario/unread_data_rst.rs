@@ -7,13 +7,22 @@
 use std::io::{ErrorKind, Read, Write};
 
 use crate::observe::{tcp_ext_counter, End};
-use crate::scenario::Run;
+use crate::scenario::{Run, Scenario};
 use crate::transcript::Role::{Client, Server};
 use crate::transcript::SegmentCount;
 use crate::transcript::SegmentKind::{Fin, Rst};
 
 const ECONNRESET: i32 = 104;
 const RESPONSE: usize = 4 << 20;
+
+
+pub const SCENARIO: Scenario = Scenario {
+    id: "unread-data-rst",
+    title: "closing with unread data: the kernel sends RST, and the data still queued is lost",
+    chapter: "unread-data-rst.md",
+    alone: false,
+    perform,
+};
 
 pub fn perform(run: &mut Run) -> anyhow::Result<()> {
     run.bulk();

@@ -8,12 +8,21 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::Shutdown;
 
 use crate::observe::State;
-use crate::scenario::Run;
+use crate::scenario::{Run, Scenario};
 use crate::transcript::Role::{Client, Server};
 use crate::transcript::SegmentCount;
 use crate::transcript::SegmentKind::{Data, Fin, Rst};
 
 const EPIPE: i32 = 32;
+
+
+pub const SCENARIO: Scenario = Scenario {
+    id: "use-after-close",
+    title: "using a stream after closing it: a compile error in Rust, EOF and EPIPE through a clone",
+    chapter: "use-after-close.md",
+    alone: false,
+    perform,
+};
 
 pub fn perform(run: &mut Run) -> anyhow::Result<()> {
     let (client, server) = run.connect()?;
