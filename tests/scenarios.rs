@@ -49,8 +49,9 @@ fn main() {
         on_the_wire.count()
     );
 
-    // The state page comes from every run at once.
-    let state_page = (transcripts.len() == scenario::ALL.len()).then(|| book::state_page(&transcripts));
+    // The state page and the errors table need every run at once.
+    let all_ran = transcripts.len() == scenario::ALL.len();
+    let state_page = all_ran.then(|| book::state_page(&transcripts));
     let mut trials: Vec<Trial> = transcripts
         .into_iter()
         .map(|t| {
@@ -88,6 +89,13 @@ fn main() {
         "values_the_book_shows_satisfy_their_checks",
         values_the_book_shows_satisfy_their_checks,
     ));
+    trials.push(Trial::test("generated_pages_are_current", generated_pages_are_current));
+    if all_ran {
+        let all_checks: Vec<Check> = checks_by_scenario.iter().flatten().cloned().collect();
+        trials.push(Trial::test("every_row_of_the_errors_table_is_proven", move || {
+            every_row_of_the_errors_table_is_proven(&all_checks)
+        }));
+    }
     trials.push(Trial::test("claims_agree_with_their_expectations", move || {
         claims_agree_with_their_expectations(&checks_by_scenario)
     }));
@@ -275,6 +283,63 @@ fn claims_agree_with_their_expectations(scenarios: &[Vec<Check>]) -> Result<(), 
                 )
                 .into());
             }
+        }
+    }
+    Ok(())
+}
+
+/// Pages generated from data alone, without a run.
+fn generated_pages_are_current() -> Result<(), Failed> {
+    let path = src().join(book::ERRORS_TABLE);
+    if read(&path) != tcpclose::errors::table() {
+        return Err(format!("{} is stale: {BLESS}", path.display()).into());
+    }
+    Ok(())
+}
+
+/// Every row of the errors table names checks that ran here, were
+/// confirmed, and expect exactly the row's result; its advice names
+/// confirmed checks too. A row no scenario produces points at a test on the
+/// page itself.
+fn every_row_of_the_errors_table_is_proven(checks: &[Check]) -> Result<(), Failed> {
+    use tcpclose::errors::{Seen, ROWS};
+    let page = read(&src().join("errors.md"));
+    for row in ROWS {
+        let confirmed = |id: &str| -> Result<&Check, Failed> {
+            let check = checks
+                .iter()
+                .find(|c| c.id == id)
+                .ok_or_else(|| format!("{}: no check {id}", row.sees()))?;
+            if check.verdict != Verdict::Confirmed {
+                return Err(format!("{}: {id} was not confirmed", row.sees()).into());
+            }
+            Ok(check)
+        };
+        for id in row.proofs {
+            let check = confirmed(id)?;
+            let agrees = match (&row.seen, &check.expected) {
+                (Seen::Ok(value), Expected::Ok { value: expected }) => value == expected,
+                (Seen::Err(kind, Some(errno)), Expected::Err { kind: k, errno: e }) => {
+                    format!("{kind:?}") == *k && errno == e
+                }
+                (Seen::Errno(errno), Expected::Equal { value }) => errno.to_string() == *value,
+                _ => false,
+            };
+            if !agrees {
+                return Err(format!("{}: {id} expects {}", row.sees(), check.expected).into());
+            }
+        }
+        for id in row.advice_proofs {
+            confirmed(id)?;
+        }
+        match row.on_this_page {
+            Some(anchor) if !page.contains(&format!("{{#{anchor}}}")) => {
+                return Err(format!("{}: errors.md has no heading {{#{anchor}}}", row.sees()).into());
+            }
+            None if row.proofs.is_empty() => {
+                return Err(format!("{}: no proof", row.sees()).into());
+            }
+            _ => {}
         }
     }
     Ok(())

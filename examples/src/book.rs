@@ -17,6 +17,7 @@ pub fn generated_files(transcripts: &[Transcript]) -> Vec<(PathBuf, String)> {
         files.push((diagram_path(&t.id), crate::diagram::sequence_svg(t)));
     }
     files.push((PathBuf::from(STATE_PAGE), state_page(transcripts)));
+    files.push((PathBuf::from(ERRORS_TABLE), crate::errors::table()));
     files
 }
 
@@ -29,6 +30,9 @@ pub fn transcript_path(id: &str) -> PathBuf {
 pub fn diagram_path(id: &str) -> PathBuf {
     PathBuf::from(format!("diagrams/{id}.svg"))
 }
+
+/// The errors page's table, included by `src/errors.md`.
+pub const ERRORS_TABLE: &str = "diagrams/errors-table.fragment";
 
 /// The state-machine page's generated part, included by `src/states.md`.
 pub const STATE_PAGE: &str = "diagrams/tcp-states.fragment";

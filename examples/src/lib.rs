@@ -7,6 +7,7 @@ pub mod book;
 pub mod cli;
 pub mod close;
 pub mod diagram;
+pub mod errors;
 pub mod experiment;
 pub mod netns;
 pub mod observe;
