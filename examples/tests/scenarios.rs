@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use libtest_mimic::{Arguments, Failed, Trial};
 use tcpclose::scenario::{self, Options};
-use tcpclose::transcript::{mask_measurements, Check, Expected, Transcript, Verdict, OBSERVED};
+use tcpclose::transcript::{mask_measurements, Check, Expected, RunOutcome, Transcript, Verdict, OBSERVED};
 use tcpclose::{book, sandbox};
 
 const BLESS: &str = "regenerate with `cargo run -- bless` and review the diff";
@@ -114,8 +114,9 @@ fn is_selected(args: &Arguments, name: &str) -> bool {
     }
 }
 
+/// The book's source, beside the examples crate.
 fn src() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../src")
 }
 
 fn read(path: &Path) -> String {
@@ -138,6 +139,9 @@ fn scenario_holds_and_book_is_current(t: &Transcript) -> Result<(), Failed> {
             )
             .into());
         }
+    }
+    if t.outcome() != RunOutcome::Confirmed {
+        return Err(format!("{}: the run's outcome is {:?}", t.id, t.outcome()).into());
     }
     // Measured values (bytes, seconds, counts) vary from run to run; the
     // book shows those of the run that generated it.
