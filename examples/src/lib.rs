@@ -11,6 +11,7 @@ pub mod errors;
 pub mod experiment;
 pub mod netns;
 pub mod observe;
+pub mod proof;
 pub mod sandbox;
 pub mod scenario;
 pub mod sockdiag;

@@ -92,8 +92,12 @@ fn main() {
     trials.push(Trial::test("generated_pages_are_current", generated_pages_are_current));
     if all_ran {
         let all_checks: Vec<Check> = checks_by_scenario.iter().flatten().cloned().collect();
+        let marked_checks = all_checks.clone();
         trials.push(Trial::test("every_row_of_the_errors_table_is_proven", move || {
             every_row_of_the_errors_table_is_proven(&all_checks)
+        }));
+        trials.push(Trial::test("prose_markers_name_proofs_that_hold", move || {
+            prose_markers_name_proofs_that_hold(&marked_checks)
         }));
     }
     trials.push(Trial::test("claims_agree_with_their_expectations", move || {
@@ -259,27 +263,7 @@ fn claims_agree_with_their_expectations(scenarios: &[Vec<Check>]) -> Result<(), 
             return Err(format!("two checks share the id {}", pair[0]).into());
         }
         for check in checks {
-            let named = |prefix: &str, end: char| -> Vec<String> {
-                check
-                    .claim
-                    .match_indices(prefix)
-                    .filter_map(|(at, _)| check.claim[at + prefix.len()..].split(end).next())
-                    .map(str::to_string)
-                    .collect()
-            };
-            let wrong = match &check.expected {
-                Expected::Err { kind, errno } => {
-                    let kinds = named("ErrorKind::", ' ');
-                    let errnos = named("os error ", ')');
-                    kinds.iter().any(|k| k.trim_end_matches([',', ':']) != kind)
-                        || errnos
-                            .iter()
-                            .any(|e| e.split(',').next() != Some(errno.to_string().as_str()))
-                }
-                Expected::Ok { value } => named("Ok(", ')').iter().any(|v| v != value),
-                _ => false,
-            };
-            if wrong {
+            if contradicts(&check.claim, &check.expected) {
                 return Err(format!(
                     "{}: the sentence contradicts its check: {}",
                     check.id,
@@ -345,6 +329,84 @@ fn every_row_of_the_errors_table_is_proven(checks: &[Check]) -> Result<(), Faile
             }
             _ => {}
         }
+    }
+    Ok(())
+}
+
+/// Whether `sentence` names an `ErrorKind`, an errno or an `Ok(n)` other
+/// than the one `expected` holds.
+fn contradicts(sentence: &str, expected: &Expected) -> bool {
+    let named = |prefix: &str, end: char| -> Vec<&str> {
+        sentence
+            .match_indices(prefix)
+            .filter_map(|(at, _)| sentence[at + prefix.len()..].split(end).next())
+            .collect()
+    };
+    match expected {
+        Expected::Err { kind, errno } => {
+            named("ErrorKind::", ' ')
+                .iter()
+                .any(|k| k.trim_end_matches([',', ':', ')']) != kind)
+                || named("os error ", ')')
+                    .iter()
+                    .any(|e| e.split(',').next() != Some(errno.to_string().as_str()))
+        }
+        Expected::Ok { value } => named("Ok(", ')').iter().any(|v| v != value),
+        _ => false,
+    }
+}
+
+/// The book's proof markers ({{#check ID}}, {{#test PATH}}): each check
+/// ran here, was confirmed and agrees with the sentence it closes; each
+/// test file exists. Every rule of the checklist carries one.
+fn prose_markers_name_proofs_that_hold(checks: &[Check]) -> Result<(), Failed> {
+    use tcpclose::proof::{markers, sentence_before, Marker};
+    let mut pages: Vec<PathBuf> = std::fs::read_dir(src())?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "md"))
+        .collect();
+    pages.sort();
+    let mut seen = 0;
+    for page in &pages {
+        let text = read(page);
+        for (at, marker) in markers(&text) {
+            seen += 1;
+            let sentence = sentence_before(&text, at);
+            match marker {
+                Marker::Check(id) => {
+                    let check = checks
+                        .iter()
+                        .find(|c| c.id == id)
+                        .ok_or_else(|| format!("{}: no check {id} (after {sentence:?})", page.display()))?;
+                    if check.verdict != Verdict::Confirmed {
+                        return Err(format!("{}: {id} was not confirmed", page.display()).into());
+                    }
+                    if contradicts(sentence, &check.expected) {
+                        return Err(format!(
+                            "{}: {sentence:?} contradicts {id}, which expects {}",
+                            page.display(),
+                            check.expected
+                        )
+                        .into());
+                    }
+                }
+                Marker::Test(path) => {
+                    if !src().join("..").join(&path).is_file() {
+                        return Err(format!("{}: no test file {path}", page.display()).into());
+                    }
+                }
+            }
+        }
+    }
+    let checklist = read(&src().join("checklist.md"));
+    for rule in checklist.split("\n- ").skip(1) {
+        if markers(rule).is_empty() {
+            return Err(format!("checklist.md: a rule with no proof marker: {rule:?}").into());
+        }
+    }
+    if seen == 0 {
+        return Err("no proof marker in the book".into());
     }
     Ok(())
 }

@@ -1,0 +1,53 @@
+//! mdbook-checks: the book's preprocessor for proof markers
+//! (`{{#check ID}}`, `{{#test PATH}}`; see tcpclose::proof). mdBook runs it
+//! as `mdbook-checks supports RENDERER`, then with `[context, book]` as JSON
+//! on standard input, and reads the book back from standard output.
+
+use std::io::{self, Read};
+use std::process::ExitCode;
+
+use serde_json::Value;
+
+fn main() -> ExitCode {
+    if std::env::args().nth(1).as_deref() == Some("supports") {
+        return ExitCode::SUCCESS; // plain Markdown: every renderer
+    }
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("mdbook-checks: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> io::Result<()> {
+    let mut input = String::new();
+    io::stdin().read_to_string(&mut input)?;
+    let value: Value = serde_json::from_str(&input).map_err(io::Error::other)?;
+    let mut book = value
+        .get(1)
+        .cloned()
+        .ok_or_else(|| io::Error::other("expected [context, book] on standard input"))?;
+    // mdBook 0.4 calls the list "sections", 0.5 "items".
+    for key in ["items", "sections"] {
+        if let Some(items) = book.get_mut(key) {
+            render_items(items);
+        }
+    }
+    serde_json::to_writer(io::stdout(), &book).map_err(io::Error::other)
+}
+
+fn render_items(items: &mut Value) {
+    let Some(items) = items.as_array_mut() else { return };
+    for item in items {
+        if let Some(chapter) = item.get_mut("Chapter") {
+            if let Some(Value::String(content)) = chapter.get_mut("content") {
+                *content = tcpclose::proof::render(content);
+            }
+            if let Some(sub_items) = chapter.get_mut("sub_items") {
+                render_items(sub_items);
+            }
+        }
+    }
+}
