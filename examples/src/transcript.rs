@@ -508,3 +508,33 @@ pub fn outcome<T: fmt::Debug>(result: Result<&T, &io::Error>) -> String {
         Err(e) => format!("Err({:?}) \"{e}\"", e.kind()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segment_counts_hold_only_for_their_number() {
+        let exactly = SegmentCount::exactly(Role::Client, SegmentKind::Fin, 1);
+        assert!(exactly.holds(1));
+        assert!(!exactly.holds(0) && !exactly.holds(2));
+        let at_least = SegmentCount::at_least(Role::Server, SegmentKind::Data, 2);
+        assert!(at_least.holds(2) && at_least.holds(3));
+        assert!(!at_least.holds(1));
+    }
+
+    #[test]
+    fn masking_hides_measured_values_and_nothing_else() {
+        let text = "x: a title\n\
+                    \x20         measured: bytes written: 3910656\n\
+                    \x20 confirmed    close blocks → 0.9 s to 3 s, observed 1.012 s\n\
+                    \x20 confirmed    a read returns → Ok(0)\n";
+        assert_eq!(
+            mask_measurements(text),
+            "x: a title\n\
+             \x20         measured: bytes written: …\n\
+             \x20 confirmed    close blocks → 0.9 s to 3 s, observed …\n\
+             \x20 confirmed    a read returns → Ok(0)\n"
+        );
+    }
+}

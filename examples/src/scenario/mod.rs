@@ -606,3 +606,101 @@ impl Packets<'_> {
         format!("{}; {}", side(Role::Client), side(Role::Server))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A run with no connection and no capture, to call checks on.
+    fn bare_run() -> Run {
+        Run {
+            options: Options::default(),
+            private: Ok(()),
+            held: false,
+            capture: Err("no capture".into()),
+            transcript: Transcript::empty("test", "checks"),
+        }
+    }
+
+    /// Negative controls: every kind of check refutes a wrong observation
+    /// (a checker that always confirms would pass every correct run).
+    #[test]
+    fn every_check_refutes_what_it_does_not_expect() {
+        let mut run = bare_run();
+        run.check_eq("equal", 1, 2);
+        run.check_seconds("in range", Duration::from_secs(5), 1.0, 2.0);
+        run.check_count("count in range", 5, 1, 4, "ports");
+        run.check_at_least("at least", 1, 2, "bytes");
+        run.check_ok("ok", &Ok::<usize, io::Error>(3), 4);
+        run.check_ok("ok, not err", &Err::<usize, _>(io::Error::from_raw_os_error(32)), 4);
+        run.check_err("err", &Ok::<usize, io::Error>(3), io::ErrorKind::BrokenPipe, 32);
+        let reset = io::Error::from_raw_os_error(104);
+        run.check_err("other err", &Err::<usize, _>(reset), io::ErrorKind::BrokenPipe, 32);
+        let verdicts: Vec<_> = run
+            .transcript
+            .checks
+            .iter()
+            .map(|c| (c.claim.as_str(), c.verdict.clone()))
+            .collect();
+        assert!(verdicts.iter().all(|(_, v)| *v == Verdict::Refuted), "{verdicts:?}");
+        assert_eq!(verdicts.len(), 8);
+        assert_eq!(run.transcript.outcome(), crate::transcript::RunOutcome::Refuted);
+    }
+
+    /// The same checks confirm what they expect.
+    #[test]
+    fn every_check_confirms_what_it_expects() {
+        let mut run = bare_run();
+        run.check_eq("equal", 2, 2);
+        run.check_seconds("in range", Duration::from_millis(1500), 1.0, 2.0);
+        run.check_count("count in range", 4, 1, 4, "ports");
+        run.check_at_least("at least", 2, 2, "bytes");
+        run.check_ok("ok", &Ok::<usize, io::Error>(4), 4);
+        run.check_err(
+            "err",
+            &Err::<usize, _>(io::Error::from_raw_os_error(32)),
+            io::ErrorKind::BrokenPipe,
+            32,
+        );
+        assert!(run.transcript.checks.iter().all(|c| c.verdict == Verdict::Confirmed));
+        assert_eq!(run.transcript.outcome(), crate::transcript::RunOutcome::Confirmed);
+    }
+
+    /// Without a capture, a claim about packets is not checked: neither
+    /// confirmed nor refuted.
+    #[test]
+    fn packet_claims_without_a_capture_are_not_checked() {
+        let mut run = bare_run();
+        run.transcript.client = Some("127.0.0.1:1".parse().unwrap());
+        run.transcript.server = Some("127.0.0.1:2".parse().unwrap());
+        let fin = SegmentCount::exactly(Role::Client, crate::transcript::SegmentKind::Fin, 1);
+        run.check_segments("a FIN", &[fin]).unwrap();
+        run.check_packets_eq("equal", |_| (1, 1)).unwrap();
+        assert!(run.transcript.checks.iter().all(|c| c.verdict == Verdict::NotChecked));
+        assert_eq!(run.transcript.outcome(), crate::transcript::RunOutcome::NotChecked);
+    }
+
+    fn panics(_: &mut Run) -> anyhow::Result<()> {
+        panic!("a scenario that panics");
+    }
+
+    /// A scenario whose thread dies is reported as stopped, with why, and
+    /// never as confirmed.
+    #[test]
+    fn a_panicking_scenario_is_stopped_not_confirmed() {
+        let scenario = Scenario {
+            id: "panics",
+            title: "a scenario that panics",
+            chapter: "none.md",
+            alone: false,
+            perform: panics,
+        };
+        let transcript = scenario.run(&Options::default());
+        assert_eq!(transcript.outcome(), crate::transcript::RunOutcome::Stopped);
+        assert!(
+            transcript.error.as_deref().is_some_and(|e| e.contains("panicked")),
+            "{:?}",
+            transcript.error
+        );
+    }
+}
