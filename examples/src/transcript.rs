@@ -256,6 +256,8 @@ pub struct Transcript {
     pub error: Option<String>,
     /// How long the run took, in seconds (not shown in the text).
     pub seconds: f64,
+    /// The kernel the run came from (`uname -r`).
+    pub kernel: String,
 }
 
 impl Transcript {
@@ -274,6 +276,7 @@ impl Transcript {
             bulk: false,
             error: None,
             seconds: 0.0,
+            kernel: kernel_release(),
         }
     }
 
@@ -400,6 +403,7 @@ impl Transcript {
     pub fn to_text(&self) -> String {
         let mut out = String::new();
         writeln!(out, "{}: {}", self.id, self.title).unwrap();
+        writeln!(out, "{KERNEL}{}", self.kernel).unwrap();
         writeln!(out, "\ncalls and states").unwrap();
         for step in &self.steps {
             match step {
@@ -467,6 +471,14 @@ pub struct PacketRow {
 /// Marks a run of identical segments (retransmissions, probes).
 const REPEATED: &str = "  (the same segment again, one or more times)";
 
+/// The line that names the kernel a transcript came from.
+const KERNEL: &str = "on Linux ";
+
+/// This machine's kernel release, as `uname -r` prints it.
+pub fn kernel_release() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease").map_or_else(|_| "?".into(), |s| s.trim().to_string())
+}
+
 /// What precedes a measured value on a claim's line.
 pub const OBSERVED: &str = "observed ";
 
@@ -475,7 +487,9 @@ pub const OBSERVED: &str = "observed ";
 pub fn mask_measurements(text: &str) -> String {
     text.lines()
         .map(|line| {
-            if let Some((head, rest)) = line.split_once("measured: ") {
+            if line.starts_with(KERNEL) {
+                format!("{KERNEL}…")
+            } else if let Some((head, rest)) = line.split_once("measured: ") {
                 let what = rest.rsplit_once(": ").map_or(rest, |(what, _)| what);
                 format!("{head}measured: {what}: …")
             } else if let Some((head, _)) = line.rsplit_once(&format!(", {OBSERVED}")) {
@@ -526,12 +540,14 @@ mod tests {
     #[test]
     fn masking_hides_measured_values_and_nothing_else() {
         let text = "x: a title\n\
+                    on Linux 6.1.0\n\
                     \x20         measured: bytes written: 3910656\n\
                     \x20 confirmed    close blocks → 0.9 s to 3 s, observed 1.012 s\n\
                     \x20 confirmed    a read returns → Ok(0)\n";
         assert_eq!(
             mask_measurements(text),
             "x: a title\n\
+             on Linux …\n\
              \x20         measured: bytes written: …\n\
              \x20 confirmed    close blocks → 0.9 s to 3 s, observed …\n\
              \x20 confirmed    a read returns → Ok(0)\n"

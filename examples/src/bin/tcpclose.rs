@@ -171,7 +171,7 @@ fn catalogue(json: bool, sandbox: &Sandbox) -> anyhow::Result<RunOutcome> {
         "\n{} scenarios on Linux {}, in {sandbox}, {seconds:.1} s: {confirmed} claims confirmed, \
          {refuted} refuted, {unchecked} not checked; {stopped} scenarios stopped",
         transcripts.len(),
-        kernel_release(),
+        tcpclose::transcript::kernel_release(),
     );
     Ok(worst(&transcripts))
 }
@@ -258,8 +258,4 @@ fn bless(book: &Path) -> anyhow::Result<RunOutcome> {
         book.display()
     );
     Ok(RunOutcome::Confirmed)
-}
-
-fn kernel_release() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/osrelease").map_or_else(|_| "?".into(), |s| s.trim().to_string())
 }

@@ -135,16 +135,25 @@ fn exhaust_ports(run: &mut Run) -> anyhow::Result<()> {
         ErrorKind::AddrNotAvailable,
         99,
     );
+    // tcp_tw_reuse tells old segments from new by their TCP timestamps.
+    run.check_kernel_default("tcp_timestamps", "1")?;
     netns::sysctl("net/ipv4/tcp_tw_reuse", "1")?;
     run.record(Client, "sysctl net.ipv4.tcp_tw_reuse=1", "(this namespace only)".into());
-    // A TIME_WAIT socket may be reused once it is tcp_tw_reuse_delay old
-    // (1 s by default; the sysctl exists since Linux 6.13).
-    netns::sysctl("net/ipv4/tcp_tw_reuse_delay", "1")?;
-    run.record(
-        Client,
-        "sysctl net.ipv4.tcp_tw_reuse_delay=1 (ms)",
-        "(this namespace only)".into(),
-    );
+    // A TIME_WAIT socket may be reused once it is tcp_tw_reuse_delay old:
+    // 1 s by default, a sysctl since Linux 6.13, a constant before.
+    match netns::sysctl("net/ipv4/tcp_tw_reuse_delay", "1") {
+        Ok(()) => run.record(
+            Client,
+            "sysctl net.ipv4.tcp_tw_reuse_delay=1 (ms)",
+            "(this namespace only)".into(),
+        ),
+        Err(e) if e.kind() == ErrorKind::NotFound => run.record(
+            Client,
+            "sysctl net.ipv4.tcp_tw_reuse_delay",
+            "(not on this kernel: a port is reused after 1 s)".into(),
+        ),
+        Err(e) => return Err(e.into()),
+    }
     // The youngest TIME_WAIT may be less than 1 ms old: try until one is old enough.
     let again = crate::wait::until(
         "a TIME_WAIT port old enough to reuse",
