@@ -496,6 +496,16 @@ impl Run {
         Ok(())
     }
 
+    /// Checks that neither side sent a segment after the first `since`.
+    pub fn check_nothing_sent_since(&mut self, claim: &str, since: usize) -> io::Result<()> {
+        use crate::transcript::SegmentKind::Any;
+        let nothing = [
+            SegmentCount::exactly(Role::Client, Any, 0),
+            SegmentCount::exactly(Role::Server, Any, 0),
+        ];
+        self.check_segments_since(claim, since, &nothing)
+    }
+
     /// Checks a claim about the segments that counting cannot express (an
     /// order, a sequence number): `look` returns what was observed and what
     /// the claim expects, in the same terms. Without a capture the claim is

@@ -13,7 +13,7 @@ use crate::scenario::{Run, Scenario};
 use crate::transcript::outcome;
 use crate::transcript::Role::{Client, Server};
 use crate::transcript::SegmentCount;
-use crate::transcript::SegmentKind::{Any, Fin};
+use crate::transcript::SegmentKind::Fin;
 
 
 pub const SCENARIO: Scenario = Scenario {
@@ -32,13 +32,9 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
     let before = run.segment_count()?;
     drop(client);
     run.record(Client, "drop(stream)", String::new());
-    run.check_segments_since(
+    run.check_nothing_sent_since(
         "dropping one of two handles sends nothing",
         before,
-        &[
-            SegmentCount::exactly(Client, Any, 0),
-            SegmentCount::exactly(Server, Any, 0),
-        ],
     )?;
     run.expect_states(
         "the connection is untouched: both ends still ESTABLISHED",
@@ -76,13 +72,9 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
         &woken,
         0,
     );
-    run.check_segments_since(
+    run.check_nothing_sent_since(
         "shutdown(Read) woke it without sending anything",
         before,
-        &[
-            SegmentCount::exactly(Client, Any, 0),
-            SegmentCount::exactly(Server, Any, 0),
-        ],
     )?;
 
     drop(clone);
