@@ -405,8 +405,67 @@ fn prose_markers_name_proofs_that_hold(checks: &[Check]) -> Result<(), Failed> {
             return Err(format!("checklist.md: a rule with no proof marker: {rule:?}").into());
         }
     }
+    // Each chapter's rules: one that states a behaviour needs a proof.
+    for page in &pages {
+        let text = read(page);
+        let Some((_, rules)) = text.split_once("\n## The rule\n") else {
+            continue;
+        };
+        let rules = rules.split("\n## ").next().unwrap_or_default();
+        for rule in rules.split("\n- ").skip(1) {
+            let rule = rule.split("\n\n").next().unwrap_or_default();
+            if let Some(named) = names_a_behaviour(rule) {
+                if markers(rule).is_empty() {
+                    return Err(format!(
+                        "{}: a rule names {named:?} but carries no proof marker: {rule:?}",
+                        page.display()
+                    )
+                    .into());
+                }
+            }
+        }
+    }
     if seen == 0 {
         return Err("no proof marker in the book".into());
     }
     Ok(())
+}
+
+/// What in `text` makes it a claim about behaviour: a state, an
+/// `ErrorKind`, an errno, an `Ok(n)` or a duration.
+fn names_a_behaviour(text: &str) -> Option<String> {
+    const STATES: [&str; 9] = [
+        "CLOSE_WAIT",
+        "FIN_WAIT_1",
+        "FIN_WAIT_2",
+        "TIME_WAIT",
+        "LAST_ACK",
+        "CLOSING",
+        "ESTABLISHED",
+        "SYN_SENT",
+        "SYN_RECV",
+    ];
+    const KINDS: [&str; 11] = [
+        "BrokenPipe",
+        "ConnectionReset",
+        "ConnectionAborted",
+        "ConnectionRefused",
+        "TimedOut",
+        "WouldBlock",
+        "AddrInUse",
+        "AddrNotAvailable",
+        "NotConnected",
+        "UnexpectedEof",
+        "Ok(",
+    ];
+    const ERRNOS: [&str; 5] = ["EPIPE", "ECONNRESET", "EMFILE", "ENFILE", "os error"];
+    if let Some(word) = STATES.iter().chain(&KINDS).chain(&ERRNOS).find(|w| text.contains(*w)) {
+        return Some(word.to_string());
+    }
+    let words: Vec<&str> = text.split_whitespace().collect();
+    words.windows(2).find_map(|w| {
+        let number = w[0].trim_start_matches('(').parse::<f64>().is_ok();
+        let unit = ["s", "ms", "seconds", "minutes", "hours"].contains(&w[1].trim_end_matches([',', '.', ';', ')']));
+        (number && unit).then(|| format!("{} {}", w[0], w[1]))
+    })
 }
