@@ -621,19 +621,6 @@ impl Packets<'_> {
     pub fn count(&self, who: Role, pick: impl Fn(&Segment) -> bool) -> usize {
         self.from(who).filter(|s| pick(s)).count()
     }
-
-    /// A short summary: `client FIN 1, RST 0, data 0; server FIN 0, ...`.
-    pub fn summary(&self) -> String {
-        let side = |who| {
-            format!(
-                "{who}: FIN {}, RST {}, data segments {}",
-                self.count(who, |s| s.flags.fin),
-                self.count(who, |s| s.flags.rst),
-                self.count(who, |s| s.len > 0)
-            )
-        };
-        format!("{}; {}", side(Role::Client), side(Role::Server))
-    }
 }
 
 #[cfg(test)]
