@@ -58,9 +58,16 @@ pub fn render(text: &str) -> String {
 /// or sentence to the marker.
 pub fn sentence_before(text: &str, at: usize) -> &str {
     let head = &text[..at];
-    let start = ["\n- ", "\n\n", ". "]
+    // A sentence ends at ". ", unless a parenthesis of links follows it.
+    let full_stop = head
+        .match_indices(". ")
+        .filter(|(i, _)| !head[i + 2..].trim_start().starts_with('('))
+        .map(|(i, _)| i + 2)
+        .last();
+    let start = ["\n- ", "\n\n"]
         .iter()
         .filter_map(|b| head.rfind(b).map(|i| i + b.len()))
+        .chain(full_stop)
         .max()
         .unwrap_or(0);
     head[start..].trim()

@@ -263,7 +263,7 @@ fn claims_agree_with_their_expectations(scenarios: &[Vec<Check>]) -> Result<(), 
             return Err(format!("two checks share the id {}", pair[0]).into());
         }
         for check in checks {
-            if contradicts(&check.claim, &check.expected) {
+            if contradicts(&check.claim, &check.expected, false) {
                 return Err(format!(
                     "{}: the sentence contradicts its check: {}",
                     check.id,
@@ -333,25 +333,50 @@ fn every_row_of_the_errors_table_is_proven(checks: &[Check]) -> Result<(), Faile
     Ok(())
 }
 
-/// Whether `sentence` names an `ErrorKind`, an errno or an `Ok(n)` other
-/// than the one `expected` holds.
-fn contradicts(sentence: &str, expected: &Expected) -> bool {
+/// Whether `sentence` contradicts what `expected` holds: it names an
+/// `ErrorKind`, an errno or an `Ok(n)` other than the expected one, or
+/// durations none of which lies in the expected range. In `prose` (a
+/// marker's sentence) that quotes values with a unit, a number the check
+/// expects exactly must be among them.
+fn contradicts(sentence: &str, expected: &Expected, prose: bool) -> bool {
     let named = |prefix: &str, end: char| -> Vec<&str> {
         sentence
             .match_indices(prefix)
             .filter_map(|(at, _)| sentence[at + prefix.len()..].split(end).next())
+            .map(|word| word.trim_end_matches(|c: char| !c.is_ascii_alphanumeric()))
             .collect()
     };
+    let words: Vec<&str> = sentence
+        .split(|c: char| c.is_whitespace() || "(),;:`".contains(c))
+        .filter(|w| !w.is_empty())
+        .collect();
     match expected {
         Expected::Err { kind, errno } => {
-            named("ErrorKind::", ' ')
-                .iter()
-                .any(|k| k.trim_end_matches([',', ':', ')']) != kind)
-                || named("os error ", ')')
-                    .iter()
-                    .any(|e| e.split(',').next() != Some(errno.to_string().as_str()))
+            named("ErrorKind::", ' ').iter().any(|k| k != kind)
+                || named("os error ", ')').iter().any(|e| {
+                    !e.starts_with(&errno.to_string()) || e[errno.to_string().len()..].starts_with(char::is_numeric)
+                })
         }
         Expected::Ok { value } => named("Ok(", ')').iter().any(|v| v != value),
+        Expected::Range { low, high, unit } if unit == "s" => {
+            let seconds: Vec<f64> = words
+                .windows(2)
+                .filter(|w| ["s", "seconds", "s."].contains(&w[1]))
+                .filter_map(|w| w[0].parse().ok())
+                .collect();
+            !seconds.is_empty() && !seconds.iter().any(|s| (*low..=*high).contains(s))
+        }
+        Expected::Equal { value } if prose => {
+            let value = value.trim_matches('"');
+            // Values as prose quotes them: a number and its unit.
+            let units = ["s", "ms", "seconds", "probes", "bytes", "ports"];
+            let quoted: Vec<&str> = words
+                .windows(2)
+                .filter(|w| units.contains(&w[1].trim_end_matches('.')) && w[0].parse::<f64>().is_ok())
+                .map(|w| w[0])
+                .collect();
+            value.parse::<f64>().is_ok() && !quoted.is_empty() && !quoted.contains(&value)
+        }
         _ => false,
     }
 }
@@ -382,7 +407,7 @@ fn prose_markers_name_proofs_that_hold(checks: &[Check]) -> Result<(), Failed> {
                     if check.verdict != Verdict::Confirmed {
                         return Err(format!("{}: {id} was not confirmed", page.display()).into());
                     }
-                    if contradicts(sentence, &check.expected) {
+                    if contradicts(sentence, &check.expected, true) {
                         return Err(format!(
                             "{}: {sentence:?} contradicts {id}, which expects {}",
                             page.display(),
