@@ -9,6 +9,12 @@
 pub enum Marker {
     Check(String),
     Test(String),
+    /// The code block after the marker (or before it, `{{#snippet above}}`),
+    /// which the book's tests run and which must assert what the sentence says.
+    Snippet { above: bool },
+    /// A statement the lab cannot check on this kernel (another system's
+    /// behaviour, a definition), with the reason: shown as such.
+    Unchecked(String),
 }
 
 /// Every marker of `text`, with its byte offset.
@@ -21,6 +27,9 @@ pub fn markers(text: &str) -> Vec<(usize, Marker)> {
         match inner.split_once(' ') {
             Some(("check", id)) => found.push((at, Marker::Check(id.trim().into()))),
             Some(("test", path)) => found.push((at, Marker::Test(path.trim().into()))),
+            Some(("snippet", "above")) => found.push((at, Marker::Snippet { above: true })),
+            Some(("unchecked", why)) => found.push((at, Marker::Unchecked(why.trim().into()))),
+            None if inner == "snippet" => found.push((at, Marker::Snippet { above: false })),
             _ => {}
         }
     }
@@ -47,11 +56,32 @@ pub fn render(text: &str) -> String {
                 }
             }
             Marker::Test(path) => out.push_str(&format!("<sup title=\"proven by the test {path}\">✓</sup>")),
+            Marker::Unchecked(why) => out.push_str(&format!("<sup title=\"not checked by the lab: {why}\">‡</sup>")),
+            Marker::Snippet { above } => {
+                let which = if *above { "above" } else { "below" };
+                out.push_str(&format!("<sup title=\"proven by the snippet {which}, run as a test\">✓</sup>"));
+            }
         }
         from = end;
     }
     out.push_str(&text[from..]);
     out
+}
+
+/// The markers of `text` grouped as they close sentences: markers with
+/// only white space between them form one cluster, at the first one's offset.
+pub fn clusters(text: &str) -> Vec<(usize, Vec<Marker>)> {
+    let mut found: Vec<(usize, Vec<Marker>)> = Vec::new();
+    let mut last_end = 0;
+    for (at, marker) in markers(text) {
+        let end = at + text[at..].find("}}").map_or(0, |e| e + 2);
+        match found.last_mut() {
+            Some((_, cluster)) if last_end > 0 && text[last_end..at].trim().is_empty() => cluster.push(marker),
+            _ => found.push((at, vec![marker])),
+        }
+        last_end = end;
+    }
+    found
 }
 
 /// The sentence a marker closes: from the start of its bullet, paragraph
@@ -64,11 +94,216 @@ pub fn sentence_before(text: &str, at: usize) -> &str {
         .filter(|(i, _)| !head[i + 2..].trim_start().starts_with('('))
         .map(|(i, _)| i + 2)
         .last();
-    let start = ["\n- ", "\n\n"]
+    // Nor does it reach back past an earlier marker.
+    let previous_marker = head.rfind("}}").map(|i| i + 2);
+    let start = ["\n- ", "\n\n", "\n|"]
         .iter()
         .filter_map(|b| head.rfind(b).map(|i| i + b.len()))
         .chain(full_stop)
+        .chain(previous_marker)
         .max()
         .unwrap_or(0);
     head[start..].trim()
+}
+
+/// The prose of a page, one sentence (or table row) at a time: what the
+/// book asserts outside its code blocks, headings, includes and pictures.
+/// A marker written right after a sentence's full stop belongs to it.
+pub fn sentences(page: &str) -> Vec<String> {
+    let mut prose = String::new();
+    let mut rows = Vec::new();
+    let mut in_code = false;
+    for line in page.lines() {
+        let trimmed = line.trim_start();
+        if trimmed.starts_with("```") {
+            in_code = !in_code;
+            prose.push('\n');
+            continue;
+        }
+        let skipped = ["#", "{{#include", "![", "<", "|---", "| ---"];
+        if in_code || skipped.iter().any(|s| trimmed.starts_with(s)) {
+            prose.push('\n');
+            continue;
+        }
+        if trimmed.starts_with('|') {
+            // A table row is a statement of its own, however many cells.
+            rows.push(trimmed.to_string());
+            prose.push('\n');
+            continue;
+        }
+        // A bullet starts a statement of its own.
+        if trimmed.starts_with("- ") {
+            prose.push('\n');
+        }
+        prose.push_str(line);
+        prose.push('\n');
+    }
+    let mut found = Vec::new();
+    for paragraph in prose.split("\n\n") {
+        let paragraph = paragraph.split_whitespace().collect::<Vec<_>>().join(" ");
+        let mut start = 0;
+        let bytes = paragraph.as_bytes();
+        for i in 1..bytes.len().saturating_sub(1) {
+            let ends = matches!(bytes[i - 1], b'.' | b':' | b';' | b'?' | b'!') && bytes[i] == b' ';
+            // A parenthesis of links after a full stop still belongs to it.
+            let links = bytes[i + 1..].starts_with(b"([");
+            let next_starts = !links && (bytes[i + 1].is_ascii_uppercase() || b"`(*\"[".contains(&bytes[i + 1]));
+            if ends && next_starts {
+                found.push(paragraph[start..i].trim().to_string());
+                start = i + 1;
+            }
+        }
+        found.push(paragraph[start..].trim().to_string());
+    }
+    found.extend(rows);
+    found.retain(|s| !s.is_empty());
+    found
+}
+
+/// What in `text` makes it a claim about behaviour: a state, an
+/// `ErrorKind`, an errno, an `Ok(n)` or a duration.
+pub fn names_a_behaviour(text: &str) -> Option<String> {
+    let text = without_markers(text);
+    if let Some(word) = behaviour_words(&text).into_iter().next() {
+        return Some(word);
+    }
+    let words: Vec<&str> = text.split_whitespace().collect();
+    words.windows(2).find_map(|w| {
+        let number = w[0].trim_start_matches('(').parse::<f64>().is_ok();
+        let unit = ["s", "ms", "seconds", "minutes", "hours"].contains(&w[1].trim_end_matches([',', '.', ';', ')']));
+        (number && unit).then(|| format!("{} {}", w[0], w[1]))
+    })
+}
+
+/// The TCP states the book names, as it writes them.
+pub const STATES: [&str; 10] = [
+    "CLOSE_WAIT",
+    "FIN_WAIT_1",
+    "FIN_WAIT_2",
+    "TIME_WAIT",
+    "LAST_ACK",
+    "CLOSING",
+    "ESTABLISHED",
+    "SYN_SENT",
+    "SYN_RECV",
+    "LISTEN",
+];
+
+const KINDS: [&str; 10] = [
+    "BrokenPipe",
+    "ConnectionReset",
+    "ConnectionAborted",
+    "ConnectionRefused",
+    "TimedOut",
+    "WouldBlock",
+    "AddrInUse",
+    "AddrNotAvailable",
+    "NotConnected",
+    "UnexpectedEof",
+];
+
+const ERRNOS: [&str; 9] = [
+    "EPIPE",
+    "ECONNRESET",
+    "ECONNABORTED",
+    "ECONNREFUSED",
+    "ETIMEDOUT",
+    "EAGAIN",
+    "EMFILE",
+    "ENFILE",
+    "os error",
+];
+
+/// The states, `ErrorKind`s, errnos and `Ok(n)`s `text` names, in the
+/// order of the lists above.
+pub fn behaviour_words(text: &str) -> Vec<String> {
+    let mut found: Vec<String> = STATES
+        .iter()
+        .chain(&KINDS)
+        .chain(&ERRNOS)
+        .filter(|w| text.match_indices(*w).any(|(at, _)| is_whole_word(text, at, w.len())))
+        .map(|w| w.to_string())
+        .collect();
+    for (at, _) in text.match_indices("Ok(") {
+        // A value (`Ok(0)`, `Ok(())`), not a placeholder (`Ok(n)`).
+        let Some(end) = text[at..].find(')') else { continue };
+        let value = &text[at + 3..at + end];
+        if value.is_empty() || value == "(" || value.parse::<u64>().is_ok() {
+            let close = if value == "(" { end + 2 } else { end + 1 };
+            found.push(text[at..(at + close).min(text.len())].to_string());
+        }
+    }
+    found
+}
+
+fn is_whole_word(text: &str, at: usize, len: usize) -> bool {
+    let word_char = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    !text[..at].ends_with(word_char) && !text[at + len..].starts_with(word_char)
+}
+
+fn without_markers(text: &str) -> String {
+    let mut out = text.to_string();
+    while let Some(at) = out.find("{{#") {
+        let end = out[at..].find("}}").map_or(out.len(), |e| at + e + 2);
+        out.replace_range(at..end, "");
+    }
+    out
+}
+
+/// The code block a `{{#snippet}}` marker at `at` points at: the next one,
+/// or with `above`, the one before; with the words after its opening
+/// fence (`rust`, `rust,ignore`, ...).
+pub fn snippet_at(page: &str, at: usize, above: bool) -> Option<(&str, &str)> {
+    let fences: Vec<usize> = page
+        .match_indices("```")
+        .filter(|(i, _)| *i == 0 || page[..*i].ends_with('\n'))
+        .map(|(i, _)| i)
+        .collect();
+    let blocks: Vec<(usize, usize)> = fences.chunks(2).filter(|c| c.len() == 2).map(|c| (c[0], c[1])).collect();
+    let (open, close) = if above {
+        *blocks.iter().rev().find(|(_, close)| *close < at)?
+    } else {
+        *blocks.iter().find(|(open, _)| *open > at)?
+    };
+    let header_end = open + page[open..].find('\n')?;
+    Some((page[open + 3..header_end].trim(), &page[header_end + 1..close]))
+}
+
+/// How a snippet writes what prose names: `CLOSE_WAIT` is
+/// `State::CloseWait`, `Ok(0)` is a zero compared in an assert.
+pub fn snippet_names(code: &str, word: &str) -> bool {
+    if code.contains(word) {
+        return true;
+    }
+    if STATES.contains(&word) {
+        let camel: String = word
+            .split('_')
+            .map(|part| {
+                let lower = part.to_lowercase();
+                let mut chars = lower.chars();
+                chars.next().map_or(String::new(), |c| c.to_ascii_uppercase().to_string() + chars.as_str())
+            })
+            .collect();
+        return code.contains(&camel);
+    }
+    if let Some(value) = word.strip_prefix("Ok(").and_then(|v| v.strip_suffix(')')) {
+        return code.contains(&format!(", {value})")) || code.contains(&format!("== {value}"));
+    }
+    false
+}
+
+/// The source of the function `name` in `source`, from `fn` to its closing
+/// brace.
+pub fn function_body<'a>(source: &'a str, name: &str) -> Option<&'a str> {
+    let start = source.find(&format!("fn {name}("))?;
+    let mut depth = 0;
+    for (i, c) in source[start..].char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' if depth == 1 => return Some(&source[start..start + i + 1]),
+            '}' => depth -= 1,
+            _ => {}
+        }
+    }
+    None
 }

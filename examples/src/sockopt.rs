@@ -2,7 +2,7 @@
 
 use std::io;
 use std::net::TcpStream;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::time::Duration;
 
 /// Sets an integer socket option (the C `setsockopt` with one `int`).
@@ -37,8 +37,9 @@ pub fn set_tcp_linger2(stream: &TcpStream, timeout: Duration) -> io::Result<()> 
 /// discard everything that arrives for this socket, before TCP sees it, so
 /// it never answers again: no ACK, no RST. Needs CAP_NET_ADMIN over the
 /// network namespace on some kernels (the lab's sandbox has it).
-pub fn discard_everything(stream: &TcpStream) -> io::Result<()> {
-    socket2::SockRef::from(stream).attach_filter(&[socket2::SockFilter::new(
+/// On a listener, it discards the SYNs of new connections.
+pub fn discard_everything(socket: &impl AsFd) -> io::Result<()> {
+    socket2::SockRef::from(socket).attach_filter(&[socket2::SockFilter::new(
         (libc::BPF_RET | libc::BPF_K) as u16,
         0,
         0,
@@ -47,6 +48,6 @@ pub fn discard_everything(stream: &TcpStream) -> io::Result<()> {
 }
 
 /// Removes the filter of [`discard_everything`]: the socket hears again.
-pub fn hear_again(stream: &TcpStream) -> io::Result<()> {
-    socket2::SockRef::from(stream).detach_filter()
+pub fn hear_again(socket: &impl AsFd) -> io::Result<()> {
+    socket2::SockRef::from(socket).detach_filter()
 }

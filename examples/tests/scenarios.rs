@@ -123,6 +123,11 @@ fn src() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../src")
 }
 
+/// A page of the book as its messages name it: `src/time-wait.md`.
+fn page_name(page: &Path) -> String {
+    format!("src/{}", page.file_name().unwrap_or_default().to_string_lossy())
+}
+
 fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
 }
@@ -351,14 +356,16 @@ fn contradicts(sentence: &str, expected: &Expected, prose: bool) -> bool {
         .filter(|w| !w.is_empty())
         .collect();
     match expected {
-        Expected::Err { kind, errno } => {
+        // In prose, each name must be backed by some proof of the sentence
+        // instead: a sentence may name several results, each with its check.
+        Expected::Err { kind, errno } if !prose => {
             named("ErrorKind::", ' ').iter().any(|k| k != kind)
                 || named("os error ", ')').iter().any(|e| {
                     !e.starts_with(&errno.to_string()) || e[errno.to_string().len()..].starts_with(char::is_numeric)
                 })
         }
-        Expected::Ok { value } => named("Ok(", ')').iter().any(|v| v != value),
-        Expected::Range { low, high, unit } if unit == "s" => {
+        Expected::Ok { value } if !prose => named("Ok(", ')').iter().any(|v| v != value),
+        Expected::Range { low, high, unit } if unit == "s" && !prose => {
             let seconds: Vec<f64> = words
                 .windows(2)
                 .filter(|w| ["s", "seconds", "s."].contains(&w[1]))
@@ -381,45 +388,62 @@ fn contradicts(sentence: &str, expected: &Expected, prose: bool) -> bool {
     }
 }
 
-/// The book's proof markers ({{#check ID}}, {{#test PATH}}): each check
-/// ran here, was confirmed and agrees with the sentence it closes; each
-/// test file exists. Every rule of the checklist carries one.
+/// The book's proof markers ({{#check ID}}, {{#test PATH}}, {{#snippet}},
+/// {{#unchecked WHY}}), taken as the cluster that closes a sentence: each
+/// check ran here, was confirmed and does not contradict the sentence; each
+/// test and snippet exists, runs and asserts; and every state, `ErrorKind`,
+/// errno and `Ok(n)` the sentence names is named by one of its proofs.
+/// Every sentence, table row and rule that names one carries a marker.
 fn prose_markers_name_proofs_that_hold(checks: &[Check]) -> Result<(), Failed> {
-    use tcpclose::proof::{markers, sentence_before, Marker};
+    use tcpclose::proof::{behaviour_words, clusters, markers, names_a_behaviour, sentence_before, sentences};
     let mut pages: Vec<PathBuf> = std::fs::read_dir(src())?
         .filter_map(Result::ok)
         .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "md"))
+        .filter(|p| p.extension().is_some_and(|x| x == "md") && !p.ends_with("SUMMARY.md"))
         .collect();
     pages.sort();
     let mut seen = 0;
+    let mut problems = Vec::new();
     for page in &pages {
         let text = read(page);
-        for (at, marker) in markers(&text) {
-            seen += 1;
+        for (at, cluster) in clusters(&text) {
+            seen += cluster.len();
             let sentence = sentence_before(&text, at);
-            match marker {
-                Marker::Check(id) => {
-                    let check = checks
-                        .iter()
-                        .find(|c| c.id == id)
-                        .ok_or_else(|| format!("{}: no check {id} (after {sentence:?})", page.display()))?;
-                    if check.verdict != Verdict::Confirmed {
-                        return Err(format!("{}: {id} was not confirmed", page.display()).into());
-                    }
-                    if contradicts(sentence, &check.expected, true) {
-                        return Err(format!(
-                            "{}: {sentence:?} contradicts {id}, which expects {}",
-                            page.display(),
-                            check.expected
-                        )
-                        .into());
-                    }
+            let mut proofs: Vec<String> = Vec::new();
+            for marker in cluster {
+                match proof_text(&text, at, &marker, checks, sentence) {
+                    Ok(text) => proofs.push(text),
+                    Err(problem) => problems.push(format!("{}: {problem}", page_name(page))),
                 }
-                Marker::Test(path) => {
-                    if !src().join("..").join(&path).is_file() {
-                        return Err(format!("{}: no test file {path}", page.display()).into());
-                    }
+            }
+            let backed = |word: &String| proofs.iter().any(|p| p == UNCHECKED || names(p, word));
+            if let Some(word) = behaviour_words(sentence).into_iter().find(|w| !backed(w)) {
+                problems.push(format!(
+                    "{}: {sentence:?} names {word}, which none of its proofs does",
+                    page_name(page)
+                ));
+            }
+            // A duration the sentence quotes is one a check measured or
+            // expects, or one its snippet or test uses.
+            let cluster_checks: Vec<&Check> = clusters_checks(&text, at, checks);
+            for (seconds, quoted) in quoted_durations(sentence) {
+                let in_check = cluster_checks.iter().any(|c| match &c.expected {
+                    Expected::Range { low, high, unit } if unit == "s" => (*low..=*high).contains(&seconds),
+                    Expected::Equal { value } => value.trim_matches('"').parse::<f64>() == Ok(seconds),
+                    _ => false,
+                });
+                let number = quoted.split_whitespace().next().unwrap_or_default().trim_start_matches('(');
+                let in_proof = |p: &String| match p.split_once(" → ") {
+                    // A check's sentence may quote a setting of its run.
+                    Some((claim, _)) => claim.contains(&format!("{number} s")),
+                    None => p == UNCHECKED || p.contains(number),
+                };
+                let in_code = proofs.iter().any(in_proof);
+                if !in_check && !in_code {
+                    problems.push(format!(
+                        "{}: {sentence:?} quotes {quoted}, which none of its proofs measures or expects",
+                        page_name(page)
+                    ));
                 }
             }
         }
@@ -430,25 +454,19 @@ fn prose_markers_name_proofs_that_hold(checks: &[Check]) -> Result<(), Failed> {
             return Err(format!("checklist.md: a rule with no proof marker: {rule:?}").into());
         }
     }
-    // Each chapter's rules: one that states a behaviour needs a proof.
+    let mut unbound = Vec::new();
     for page in &pages {
-        let text = read(page);
-        let Some((_, rules)) = text.split_once("\n## The rule\n") else {
-            continue;
-        };
-        let rules = rules.split("\n## ").next().unwrap_or_default();
-        for rule in rules.split("\n- ").skip(1) {
-            let rule = rule.split("\n\n").next().unwrap_or_default();
-            if let Some(named) = names_a_behaviour(rule) {
-                if markers(rule).is_empty() {
-                    return Err(format!(
-                        "{}: a rule names {named:?} but carries no proof marker: {rule:?}",
-                        page.display()
-                    )
-                    .into());
+        for sentence in sentences(&read(page)) {
+            if let Some(named) = names_a_behaviour(&sentence) {
+                if markers(&sentence).is_empty() {
+                    unbound.push(format!("{}: names {named:?} with no proof marker: {sentence:?}", page_name(page)));
                 }
             }
         }
+    }
+    problems.extend(unbound);
+    if !problems.is_empty() {
+        return Err(format!("{} problems with the book's proofs:\n{}", problems.len(), problems.join("\n")).into());
     }
     if seen == 0 {
         return Err("no proof marker in the book".into());
@@ -456,41 +474,128 @@ fn prose_markers_name_proofs_that_hold(checks: &[Check]) -> Result<(), Failed> {
     Ok(())
 }
 
-/// What in `text` makes it a claim about behaviour: a state, an
-/// `ErrorKind`, an errno, an `Ok(n)` or a duration.
-fn names_a_behaviour(text: &str) -> Option<String> {
-    const STATES: [&str; 9] = [
-        "CLOSE_WAIT",
-        "FIN_WAIT_1",
-        "FIN_WAIT_2",
-        "TIME_WAIT",
-        "LAST_ACK",
-        "CLOSING",
-        "ESTABLISHED",
-        "SYN_SENT",
-        "SYN_RECV",
-    ];
-    const KINDS: [&str; 11] = [
-        "BrokenPipe",
-        "ConnectionReset",
-        "ConnectionAborted",
-        "ConnectionRefused",
-        "TimedOut",
-        "WouldBlock",
-        "AddrInUse",
-        "AddrNotAvailable",
-        "NotConnected",
-        "UnexpectedEof",
-        "Ok(",
-    ];
-    const ERRNOS: [&str; 5] = ["EPIPE", "ECONNRESET", "EMFILE", "ENFILE", "os error"];
-    if let Some(word) = STATES.iter().chain(&KINDS).chain(&ERRNOS).find(|w| text.contains(*w)) {
-        return Some(word.to_string());
+/// Whether `sentence` says the opposite of `claim` in one of the ways a
+/// sentence about closing can be turned round: the claim says "first" and
+/// the sentence only "second", and so on.
+const UNCHECKED: &str = "\u{0}unchecked";
+
+/// The checks of the marker cluster at `at`.
+fn clusters_checks<'a>(text: &str, at: usize, checks: &'a [Check]) -> Vec<&'a Check> {
+    use tcpclose::proof::{clusters, Marker};
+    clusters(text)
+        .into_iter()
+        .filter(|(start, _)| *start == at)
+        .flat_map(|(_, cluster)| cluster)
+        .filter_map(|m| match m {
+            Marker::Check(id) => checks.iter().find(|c| c.id == id),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The durations `sentence` quotes, in seconds, with the words quoted.
+fn quoted_durations(sentence: &str) -> Vec<(f64, String)> {
+    let words: Vec<&str> = sentence.split_whitespace().collect();
+    words
+        .windows(2)
+        .filter_map(|w| {
+            let number: f64 = w[0].trim_start_matches('(').parse().ok()?;
+            let scale = match w[1].trim_end_matches([',', '.', ';', ')', ':']) {
+                "s" | "seconds" | "second" => 1.0,
+                "ms" => 0.001,
+                "minutes" => 60.0,
+                "hours" => 3600.0,
+                _ => return None,
+            };
+            Some((number * scale, format!("{} {}", w[0], w[1])))
+        })
+        .collect()
+}
+
+/// What a marker's proof says, as text in which the sentence's words are
+/// looked for, or why the marker is wrong.
+fn proof_text(
+    page: &str,
+    at: usize,
+    marker: &tcpclose::proof::Marker,
+    checks: &[Check],
+    sentence: &str,
+) -> Result<String, String> {
+    use tcpclose::proof::{function_body, snippet_at, Marker};
+    match marker {
+        Marker::Check(id) => {
+            let check = checks
+                .iter()
+                .find(|c| c.id == *id)
+                .ok_or_else(|| format!("no check {id} (after {sentence:?})"))?;
+            if check.verdict != Verdict::Confirmed {
+                return Err(format!("{id} was not confirmed"));
+            }
+            if contradicts(sentence, &check.expected, true) || reverses(sentence, &check.claim) {
+                return Err(format!("{sentence:?} contradicts {id}: {}", check.statement()));
+            }
+            Ok(format!("{} {}", check.statement(), errno_names(&check.statement())))
+        }
+        Marker::Test(path) => {
+            // PATH or PATH::function.
+            let (file, function) = path.split_once("::").map_or((path.as_str(), None), |(f, n)| (f, Some(n)));
+            let source = read(&src().join("..").join(file));
+            let body = match function {
+                None => Some(source.as_str()),
+                Some(name) => function_body(&source, name),
+            };
+            body.filter(|b| !b.is_empty())
+                .map(str::to_string)
+                .ok_or_else(|| format!("no test {path} (after {sentence:?})"))
+        }
+        Marker::Snippet { above } => {
+            let (header, code) = snippet_at(page, at, *above).ok_or_else(|| format!("no snippet for {sentence:?}"))?;
+            let runs = header == "rust" || header == "rust,should_panic";
+            if !runs || !code.contains("assert") {
+                return Err(format!(
+                    "the snippet for {sentence:?} is not a running, asserting `rust` block ({header:?})"
+                ));
+            }
+            Ok(code.to_string())
+        }
+        Marker::Unchecked(why) if why.split_whitespace().count() >= 3 => Ok(UNCHECKED.into()),
+        Marker::Unchecked(_) => Err(format!("{sentence:?} is unchecked without a reason")),
     }
-    let words: Vec<&str> = text.split_whitespace().collect();
-    words.windows(2).find_map(|w| {
-        let number = w[0].trim_start_matches('(').parse::<f64>().is_ok();
-        let unit = ["s", "ms", "seconds", "minutes", "hours"].contains(&w[1].trim_end_matches([',', '.', ';', ')']));
-        (number && unit).then(|| format!("{} {}", w[0], w[1]))
+}
+
+/// Whether a proof's text names `word` as prose writes it.
+fn names(proof: &str, word: &str) -> bool {
+    tcpclose::proof::snippet_names(proof, word)
+}
+
+/// The errno names of the OS errors `text` quotes ("os error 32" is EPIPE).
+fn errno_names(text: &str) -> String {
+    const ERRNOS: [(&str, i32); 8] = [
+        ("EPIPE", libc::EPIPE),
+        ("ECONNRESET", libc::ECONNRESET),
+        ("ECONNABORTED", libc::ECONNABORTED),
+        ("ECONNREFUSED", libc::ECONNREFUSED),
+        ("ETIMEDOUT", libc::ETIMEDOUT),
+        ("EAGAIN", libc::EAGAIN),
+        ("EMFILE", libc::EMFILE),
+        ("ENFILE", libc::ENFILE),
+    ];
+    ERRNOS
+        .iter()
+        .filter(|(_, n)| text.contains(&format!("os error {n}")) || text.ends_with(&format!("→ {n}")))
+        .map(|(name, _)| *name)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn reverses(sentence: &str, claim: &str) -> bool {
+    const OPPOSITES: [(&str, &str); 3] = [("first", "second"), ("succeeds", "fails"), ("never", "always")];
+    let has = |text: &str, word: &str| {
+        text.split(|c: char| !c.is_ascii_alphanumeric())
+            .any(|w| w == word || w.eq_ignore_ascii_case(word) && word.chars().all(|c| c.is_lowercase()))
+    };
+    OPPOSITES.iter().any(|(a, b)| {
+        let turned = |x: &str, y: &str| has(claim, x) && !has(claim, y) && has(sentence, y) && !has(sentence, x);
+        turned(a, b) || turned(b, a)
     })
 }

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use socket2::SockRef;
 
+use crate::observe::State;
 use crate::scenario::{Run, Scenario};
 use crate::transcript::Role::{Client, Server};
 use crate::transcript::SegmentCount;
@@ -28,6 +29,11 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
 
     server.write_all(b"last words")?;
     run.record(Server, "stream.write_all(b\"last words\")", "Ok(())".into());
+    run.expect_states(
+        "the RST will arrive while both ends are ESTABLISHED",
+        Some(State::Established),
+        Some(State::Established),
+    )?;
     run.hold("the client has 10 unread bytes; the server is about to abort");
     SockRef::from(&server).set_linger(Some(Duration::ZERO))?;
     run.record(
