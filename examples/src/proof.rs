@@ -11,7 +11,9 @@ pub enum Marker {
     Test(String),
     /// The code block after the marker (or before it, `{{#snippet above}}`),
     /// which the book's tests run and which must assert what the sentence says.
-    Snippet { above: bool },
+    Snippet {
+        above: bool,
+    },
     /// A statement the lab cannot check on this kernel (another system's
     /// behaviour, a definition), with the reason: shown as such.
     Unchecked(String),
@@ -59,7 +61,9 @@ pub fn render(text: &str) -> String {
             Marker::Unchecked(why) => out.push_str(&format!("<sup title=\"not checked by the lab: {why}\">‡</sup>")),
             Marker::Snippet { above } => {
                 let which = if *above { "above" } else { "below" };
-                out.push_str(&format!("<sup title=\"proven by the snippet {which}, run as a test\">✓</sup>"));
+                out.push_str(&format!(
+                    "<sup title=\"proven by the snippet {which}, run as a test\">✓</sup>"
+                ));
             }
         }
         from = end;
@@ -259,7 +263,11 @@ pub fn snippet_at(page: &str, at: usize, above: bool) -> Option<(&str, &str)> {
         .filter(|(i, _)| *i == 0 || page[..*i].ends_with('\n'))
         .map(|(i, _)| i)
         .collect();
-    let blocks: Vec<(usize, usize)> = fences.chunks(2).filter(|c| c.len() == 2).map(|c| (c[0], c[1])).collect();
+    let blocks: Vec<(usize, usize)> = fences
+        .chunks(2)
+        .filter(|c| c.len() == 2)
+        .map(|c| (c[0], c[1]))
+        .collect();
     let (open, close) = if above {
         *blocks.iter().rev().find(|(_, close)| *close < at)?
     } else {
@@ -281,7 +289,9 @@ pub fn snippet_names(code: &str, word: &str) -> bool {
             .map(|part| {
                 let lower = part.to_lowercase();
                 let mut chars = lower.chars();
-                chars.next().map_or(String::new(), |c| c.to_ascii_uppercase().to_string() + chars.as_str())
+                chars
+                    .next()
+                    .map_or(String::new(), |c| c.to_ascii_uppercase().to_string() + chars.as_str())
             })
             .collect();
         return code.contains(&camel);
@@ -306,4 +316,67 @@ pub fn function_body<'a>(source: &'a str, name: &str) -> Option<&'a str> {
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_marker_after_a_full_stop_and_links_belongs_to_its_sentence() {
+        let page = "# T\n\nFirst `Ok(0)` here. Then CLOSE_WAIT stays.\n([a](a.md))\n{{#check a/b}}\n\n```rust\nassert!(true);\n```\n";
+        let found = sentences(page);
+        assert_eq!(
+            found,
+            [
+                "First `Ok(0)` here.",
+                "Then CLOSE_WAIT stays. ([a](a.md)) {{#check a/b}}"
+            ]
+        );
+    }
+
+    #[test]
+    fn table_rows_are_statements_and_code_is_not_prose() {
+        let page = "| a | b |\n|---|---|\n| x: `Ok(1)` | y. Z |\n\n```text\nTIME_WAIT\n```\n";
+        assert_eq!(sentences(page), ["| a | b |", "| x: `Ok(1)` | y. Z |"]);
+    }
+
+    #[test]
+    fn markers_with_only_space_between_them_form_one_cluster() {
+        let text = "A {{#check x/y}} {{#snippet}}. B {{#test t.rs}}";
+        let found = clusters(text);
+        assert_eq!(found.len(), 2);
+        assert_eq!(
+            found[0].1,
+            [Marker::Check("x/y".into()), Marker::Snippet { above: false }]
+        );
+        assert_eq!(sentence_before(text, found[1].0), "B");
+    }
+
+    #[test]
+    fn behaviour_words_are_states_kinds_errnos_and_values() {
+        let words = behaviour_words("CLOSE_WAIT, not CLOSE_WAITING; `Ok(0)`, `Ok(n)`, `Ok(())`, EPIPE");
+        assert_eq!(words, ["CLOSE_WAIT", "EPIPE", "Ok(0)", "Ok(())"]);
+        assert_eq!(names_a_behaviour("after 60 seconds"), Some("60 seconds".into()));
+        assert_eq!(names_a_behaviour("nothing to see"), None);
+    }
+
+    #[test]
+    fn snippets_name_states_in_rust_and_values_in_asserts() {
+        assert!(snippet_names("wait_for(State::CloseWait)", "CLOSE_WAIT"));
+        assert!(!snippet_names("wait_for(State::TimeWait)", "CLOSE_WAIT"));
+        assert!(snippet_names("assert_eq!(n, 0);", "Ok(0)"));
+        assert!(!snippet_names("assert_eq!(n, 10);", "Ok(0)"));
+        let page = "```rust\nfirst\n```\ntext {{#snippet above}} {{#snippet}}\n```rust,ignore\nsecond\n```\n";
+        let at = page.find("{{#snippet above").unwrap();
+        assert_eq!(snippet_at(page, at, true), Some(("rust", "first\n")));
+        assert_eq!(snippet_at(page, at, false), Some(("rust,ignore", "second\n")));
+    }
+
+    #[test]
+    fn a_function_body_ends_at_its_closing_brace() {
+        let source = "fn a() { if x { y } }\nfn b() {}";
+        assert_eq!(function_body(source, "a"), Some("fn a() { if x { y } }"));
+        assert_eq!(function_body(source, "c"), None);
+    }
 }

@@ -432,7 +432,11 @@ fn prose_markers_name_proofs_that_hold(checks: &[Check]) -> Result<(), Failed> {
                     Expected::Equal { value } => value.trim_matches('"').parse::<f64>() == Ok(seconds),
                     _ => false,
                 });
-                let number = quoted.split_whitespace().next().unwrap_or_default().trim_start_matches('(');
+                let number = quoted
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or_default()
+                    .trim_start_matches('(');
                 let in_proof = |p: &String| match p.split_once(" → ") {
                     // A check's sentence may quote a setting of its run.
                     Some((claim, _)) => claim.contains(&format!("{number} s")),
@@ -459,14 +463,22 @@ fn prose_markers_name_proofs_that_hold(checks: &[Check]) -> Result<(), Failed> {
         for sentence in sentences(&read(page)) {
             if let Some(named) = names_a_behaviour(&sentence) {
                 if markers(&sentence).is_empty() {
-                    unbound.push(format!("{}: names {named:?} with no proof marker: {sentence:?}", page_name(page)));
+                    unbound.push(format!(
+                        "{}: names {named:?} with no proof marker: {sentence:?}",
+                        page_name(page)
+                    ));
                 }
             }
         }
     }
     problems.extend(unbound);
     if !problems.is_empty() {
-        return Err(format!("{} problems with the book's proofs:\n{}", problems.len(), problems.join("\n")).into());
+        return Err(format!(
+            "{} problems with the book's proofs:\n{}",
+            problems.len(),
+            problems.join("\n")
+        )
+        .into());
     }
     if seen == 0 {
         return Err("no proof marker in the book".into());
@@ -474,9 +486,6 @@ fn prose_markers_name_proofs_that_hold(checks: &[Check]) -> Result<(), Failed> {
     Ok(())
 }
 
-/// Whether `sentence` says the opposite of `claim` in one of the ways a
-/// sentence about closing can be turned round: the claim says "first" and
-/// the sentence only "second", and so on.
 const UNCHECKED: &str = "\u{0}unchecked";
 
 /// The checks of the marker cluster at `at`.
@@ -538,7 +547,9 @@ fn proof_text(
         }
         Marker::Test(path) => {
             // PATH or PATH::function.
-            let (file, function) = path.split_once("::").map_or((path.as_str(), None), |(f, n)| (f, Some(n)));
+            let (file, function) = path
+                .split_once("::")
+                .map_or((path.as_str(), None), |(f, n)| (f, Some(n)));
             let source = read(&src().join("..").join(file));
             let body = match function {
                 None => Some(source.as_str()),
@@ -588,14 +599,26 @@ fn errno_names(text: &str) -> String {
         .join(" ")
 }
 
+/// Whether `sentence` says the opposite of `claim` in one of the ways a
+/// sentence about closing can be turned round: a clause of the claim that
+/// names a state or result the sentence names too (or else the whole claim) says
+/// "first" and the sentence only "second", and so on.
 fn reverses(sentence: &str, claim: &str) -> bool {
+    use tcpclose::proof::behaviour_words;
     const OPPOSITES: [(&str, &str); 3] = [("first", "second"), ("succeeds", "fails"), ("never", "always")];
-    let has = |text: &str, word: &str| {
-        text.split(|c: char| !c.is_ascii_alphanumeric())
-            .any(|w| w == word || w.eq_ignore_ascii_case(word) && word.chars().all(|c| c.is_lowercase()))
-    };
-    OPPOSITES.iter().any(|(a, b)| {
-        let turned = |x: &str, y: &str| has(claim, x) && !has(claim, y) && has(sentence, y) && !has(sentence, x);
-        turned(a, b) || turned(b, a)
+    let has = |text: &str, word: &str| text.split(|c: char| !c.is_ascii_alphanumeric()).any(|w| w == word);
+    let named = behaviour_words(sentence);
+    let mut clauses: Vec<&str> = claim
+        .split([';', ':'])
+        .filter(|clause| behaviour_words(clause).iter().any(|w| named.contains(w)))
+        .collect();
+    if clauses.is_empty() {
+        clauses.push(claim);
+    }
+    clauses.into_iter().any(|clause| {
+        OPPOSITES.iter().any(|(a, b)| {
+            let turned = |x: &str, y: &str| has(clause, x) && !has(clause, y) && has(sentence, y) && !has(sentence, x);
+            turned(a, b) || turned(b, a)
+        })
     })
 }

@@ -49,7 +49,10 @@ fn opening_states_listen_syn_sent_syn_recv() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let unspecified: SocketAddr = "0.0.0.0:0".parse().unwrap();
-    let listening = End { local: addr, remote: unspecified };
+    let listening = End {
+        local: addr,
+        remote: unspecified,
+    };
     assert_eq!(listening.state().unwrap(), Some(State::Listen));
 
     // The listener discards the SYN: the client waits for a SYN ACK.
