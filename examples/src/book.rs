@@ -15,6 +15,7 @@ pub fn generated_files(transcripts: &[Transcript]) -> Vec<(PathBuf, String)> {
     for t in transcripts {
         files.push((transcript_path(&t.id), t.to_text()));
         files.push((diagram_path(&t.id), crate::diagram::sequence_svg(t)));
+        files.push((checks_path(&t.id), checks_json(t)));
     }
     files.push((PathBuf::from(STATE_PAGE), state_page(transcripts)));
     files.push((PathBuf::from(ERRORS_TABLE), crate::errors::table()));
@@ -24,6 +25,37 @@ pub fn generated_files(transcripts: &[Transcript]) -> Vec<(PathBuf, String)> {
 /// Where the book keeps a scenario's transcript.
 pub fn transcript_path(id: &str) -> PathBuf {
     PathBuf::from(format!("transcripts/{id}.txt"))
+}
+
+/// Where the book keeps a scenario's checks as data: what the prose's
+/// `{{#value ID}}` markers show, and what the preprocessor links to.
+pub fn checks_path(id: &str) -> PathBuf {
+    PathBuf::from(format!("transcripts/{id}.checks.json"))
+}
+
+/// A run's checks as JSON: id, claim, typed expectation, verdict and the
+/// value observed.
+pub fn checks_json(t: &Transcript) -> String {
+    serde_json::to_string_pretty(&t.checks).unwrap_or_default() + "\n"
+}
+
+/// The checks data with the values that vary from run to run (those of a
+/// range or a minimum) masked, for comparing one run with another.
+pub fn mask_measured_checks(checks: &serde_json::Value) -> serde_json::Value {
+    let mut checks = checks.clone();
+    for check in checks.as_array_mut().into_iter().flatten() {
+        let measured = matches!(check["expected"]["type"].as_str(), Some("range" | "at_least"));
+        if measured {
+            check["observed"] = serde_json::Value::Null;
+        }
+    }
+    checks
+}
+
+/// The value a check observed, as the book shows it (`"7200"` is 7200).
+pub fn observed_value(checks: &serde_json::Value, id: &str) -> Option<String> {
+    let check = checks.as_array()?.iter().find(|c| c["id"] == id)?;
+    Some(check["observed"].as_str()?.trim_matches('"').to_string())
 }
 
 /// Where the book keeps a scenario's sequence diagram.

@@ -8,6 +8,9 @@
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Marker {
     Check(String),
+    /// The value a check observed in the run that generated the book,
+    /// shown in place, with the link of a check.
+    Value(String),
     Test(String),
     /// The code block after the marker (or before it, `{{#snippet above}}`),
     /// which the book's tests run and which must assert what the sentence says.
@@ -28,6 +31,7 @@ pub fn markers(text: &str) -> Vec<(usize, Marker)> {
         let inner = &rest[..end];
         match inner.split_once(' ') {
             Some(("check", id)) => found.push((at, Marker::Check(id.trim().into()))),
+            Some(("value", id)) => found.push((at, Marker::Value(id.trim().into()))),
             Some(("test", path)) => found.push((at, Marker::Test(path.trim().into()))),
             Some(("snippet", "above")) => found.push((at, Marker::Snippet { above: true })),
             Some(("unchecked", why)) => found.push((at, Marker::Unchecked(why.trim().into()))),
@@ -39,23 +43,20 @@ pub fn markers(text: &str) -> Vec<(usize, Marker)> {
 }
 
 /// `text` with its markers rendered as Markdown links: a check to the
-/// chapter of its scenario, a test as its path.
-pub fn render(text: &str) -> String {
+/// chapter of its scenario, a test as its path; a value as what
+/// `observed(id)` says the check observed, followed by the check's link.
+pub fn render(text: &str, observed: impl Fn(&str) -> Option<String>) -> String {
     let mut out = String::with_capacity(text.len());
     let mut from = 0;
     for (at, marker) in markers(text) {
         let end = at + text[at..].find("}}").map_or(0, |e| e + 2);
         out.push_str(&text[from..at]);
         match &marker {
-            Marker::Check(id) => {
-                let scenario = id.split('/').next().and_then(crate::scenario::find);
-                match scenario {
-                    Some(s) => out.push_str(&format!(
-                        "<sup>[✓]({} \"checked on the kernel by the lab: {id}\")</sup>",
-                        s.chapter
-                    )),
-                    None => out.push_str(&format!("<sup>✓ {id}</sup>")),
-                }
+            Marker::Check(id) => out.push_str(&check_link(id)),
+            Marker::Value(id) => {
+                let value = observed(id).unwrap_or_else(|| format!("(no value for {id})"));
+                out.push_str(&value);
+                out.push_str(&check_link(id));
             }
             Marker::Test(path) => out.push_str(&format!("<sup title=\"proven by the test {path}\">✓</sup>")),
             Marker::Unchecked(why) => out.push_str(&format!("<sup title=\"not checked by the lab: {why}\">‡</sup>")),
@@ -72,12 +73,27 @@ pub fn render(text: &str) -> String {
     out
 }
 
+fn check_link(id: &str) -> String {
+    match id.split('/').next().and_then(crate::scenario::find) {
+        Some(s) => format!(
+            "<sup>[✓]({} \"checked on the kernel by the lab: {id}\")</sup>",
+            s.chapter
+        ),
+        None => format!("<sup>✓ {id}</sup>"),
+    }
+}
+
 /// The markers of `text` grouped as they close sentences: markers with
-/// only white space between them form one cluster, at the first one's offset.
+/// only white space between them form one cluster, at the first one's
+/// offset. Values (`{{#value ID}}`) stand inside sentences and close none.
 pub fn clusters(text: &str) -> Vec<(usize, Vec<Marker>)> {
     let mut found: Vec<(usize, Vec<Marker>)> = Vec::new();
     let mut last_end = 0;
-    for (at, marker) in markers(text) {
+    // A value stands in the sentence: it closes nothing.
+    let closing = markers(text)
+        .into_iter()
+        .filter(|(_, m)| !matches!(m, Marker::Value(_)));
+    for (at, marker) in closing {
         let end = at + text[at..].find("}}").map_or(0, |e| e + 2);
         match found.last_mut() {
             Some((_, cluster)) if last_end > 0 && text[last_end..at].trim().is_empty() => cluster.push(marker),
@@ -98,8 +114,11 @@ pub fn sentence_before(text: &str, at: usize) -> &str {
         .filter(|(i, _)| !head[i + 2..].trim_start().starts_with('('))
         .map(|(i, _)| i + 2)
         .last();
-    // Nor does it reach back past an earlier marker.
-    let previous_marker = head.rfind("}}").map(|i| i + 2);
+    // Nor does it reach back past an earlier marker (a value stands in it).
+    let previous_marker = markers(head)
+        .into_iter()
+        .rfind(|(_, m)| !matches!(m, Marker::Value(_)))
+        .map(|(i, _)| i + head[i..].find("}}").map_or(0, |e| e + 2));
     let start = ["\n- ", "\n\n", "\n|"]
         .iter()
         .filter_map(|b| head.rfind(b).map(|i| i + b.len()))

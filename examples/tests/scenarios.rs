@@ -164,6 +164,13 @@ fn scenario_holds_and_book_is_current(t: &Transcript) -> Result<(), Failed> {
         )
         .into());
     }
+    // The checks as data: the same, measured values apart.
+    let path = src().join(book::checks_path(&t.id));
+    let shown: serde_json::Value = serde_json::from_str(&read(&path)).unwrap_or_default();
+    let fresh = serde_json::to_value(&t.checks)?;
+    if book::mask_measured_checks(&shown) != book::mask_measured_checks(&fresh) {
+        return Err(format!("{} is stale: {BLESS}", path.display()).into());
+    }
     let path = src().join(book::diagram_path(&t.id));
     if read(&path) != tcpclose::diagram::sequence_svg(t) {
         return Err(format!("{} is stale: {BLESS}", path.display()).into());
@@ -245,6 +252,33 @@ fn values_the_book_shows_satisfy_their_checks() -> Result<(), Failed> {
             if !holds {
                 return Err(format!(
                     "{}: the value shown does not satisfy its check: {line:?}",
+                    path.display()
+                )
+                .into());
+            }
+            seen += 1;
+        }
+    }
+    // The same for the checks as data, which `{{#value ID}}` shows.
+    for s in scenario::ALL {
+        let path = src().join(book::checks_path(s.id));
+        let checks: serde_json::Value =
+            serde_json::from_str(&read(&path)).map_err(|e| format!("{}: {e}", path.display()))?;
+        for check in checks.as_array().into_iter().flatten() {
+            let expected = &check["expected"];
+            let observed = check["observed"].as_str().unwrap_or_default();
+            let value: Option<f64> = observed.split_whitespace().next().and_then(|v| v.parse().ok());
+            let holds = match (expected["type"].as_str(), value) {
+                (Some("range"), Some(v)) => (expected["low"].as_f64().unwrap_or(f64::NAN)
+                    ..=expected["high"].as_f64().unwrap_or(f64::NAN))
+                    .contains(&v),
+                (Some("at_least"), Some(v)) => v >= expected["low"].as_f64().unwrap_or(f64::NAN),
+                (Some("range" | "at_least"), None) => false,
+                _ => continue,
+            };
+            if !holds {
+                return Err(format!(
+                    "{}: the value shown does not satisfy its check: {check}",
                     path.display()
                 )
                 .into());
@@ -395,7 +429,7 @@ fn contradicts(sentence: &str, expected: &Expected, prose: bool) -> bool {
 /// errno and `Ok(n)` the sentence names is named by one of its proofs.
 /// Every sentence, table row and rule that names one carries a marker.
 fn prose_markers_name_proofs_that_hold(checks: &[Check]) -> Result<(), Failed> {
-    use tcpclose::proof::{behaviour_words, clusters, markers, names_a_behaviour, sentence_before, sentences};
+    use tcpclose::proof::{behaviour_words, clusters, markers, names_a_behaviour, sentence_before, sentences, Marker};
     let mut pages: Vec<PathBuf> = std::fs::read_dir(src())?
         .filter_map(Result::ok)
         .map(|e| e.path())
@@ -410,7 +444,12 @@ fn prose_markers_name_proofs_that_hold(checks: &[Check]) -> Result<(), Failed> {
             seen += cluster.len();
             let sentence = sentence_before(&text, at);
             let mut proofs: Vec<String> = Vec::new();
-            for marker in cluster {
+            // Values shown in the sentence are proofs of it too.
+            let values = markers(sentence)
+                .into_iter()
+                .map(|(_, m)| m)
+                .filter(|m| matches!(m, Marker::Value(_)));
+            for marker in cluster.into_iter().chain(values) {
                 match proof_text(&text, at, &marker, checks, sentence) {
                     Ok(text) => proofs.push(text),
                     Err(problem) => problems.push(format!("{}: {problem}", page_name(page))),
@@ -448,6 +487,18 @@ fn prose_markers_name_proofs_that_hold(checks: &[Check]) -> Result<(), Failed> {
                         "{}: {sentence:?} quotes {quoted}, which none of its proofs measures or expects",
                         page_name(page)
                     ));
+                }
+            }
+        }
+    }
+    // Every value names a confirmed check, wherever it stands.
+    for page in &pages {
+        let text = read(page);
+        for (at, marker) in markers(&text) {
+            if let Marker::Value(_) = marker {
+                let sentence = sentence_before(&text, at);
+                if let Err(problem) = proof_text(&text, at, &marker, checks, sentence) {
+                    problems.push(format!("{}: {problem}", page_name(page)));
                 }
             }
         }
@@ -496,7 +547,7 @@ fn clusters_checks<'a>(text: &str, at: usize, checks: &'a [Check]) -> Vec<&'a Ch
         .filter(|(start, _)| *start == at)
         .flat_map(|(_, cluster)| cluster)
         .filter_map(|m| match m {
-            Marker::Check(id) => checks.iter().find(|c| c.id == id),
+            Marker::Check(id) | Marker::Value(id) => checks.iter().find(|c| c.id == id),
             _ => None,
         })
         .collect()
@@ -532,7 +583,7 @@ fn proof_text(
 ) -> Result<String, String> {
     use tcpclose::proof::{function_body, snippet_at, Marker};
     match marker {
-        Marker::Check(id) => {
+        Marker::Check(id) | Marker::Value(id) => {
             let check = checks
                 .iter()
                 .find(|c| c.id == *id)
