@@ -2,16 +2,6 @@
 //! the test name and the transcript file stem), a title, and a `run` that
 //! performs it on real sockets over loopback and checks its claims.
 
-/// Declares each scenario's module (one file, with its `SCENARIO`) and
-/// lists them in [`ALL`]: adding a scenario is its file and one line here.
-macro_rules! scenarios {
-    ($($module:ident),* $(,)?) => {
-        $(mod $module;)*
-        /// Every scenario, in the book's order.
-        pub const ALL: &[Scenario] = &[$($module::SCENARIO),*];
-    };
-}
-
 /// What keepalive-dead-peer and user-timeout share.
 mod dead_peer;
 
@@ -38,25 +28,28 @@ pub struct Scenario {
     perform: fn(&mut Run) -> anyhow::Result<()>,
 }
 
-scenarios![
-    eof_close_wait,
-    broken_pipe,
-    use_after_close,
-    unread_data_rst,
-    reset_while_reading,
-    linger_zero,
-    linger_timeout,
-    lingering_close,
-    connect_refused,
-    half_close,
-    try_clone,
-    time_wait,
-    rebind,
-    fin_wait_2_timeout,
-    keepalive_dead_peer,
-    user_timeout,
-    fd_exhaustion,
-];
+// Every scenario, in the book's order: its module, one file with its
+// `SCENARIO`. Adding a scenario is its file and one line here; the build
+// script (examples/build.rs) lists these modules in `ALL`.
+mod eof_close_wait;
+mod broken_pipe;
+mod use_after_close;
+mod unread_data_rst;
+mod reset_while_reading;
+mod linger_zero;
+mod linger_timeout;
+mod lingering_close;
+mod connect_refused;
+mod half_close;
+mod try_clone;
+mod time_wait;
+mod rebind;
+mod fin_wait_2_timeout;
+mod keepalive_dead_peer;
+mod user_timeout;
+mod fd_exhaustion;
+
+include!(concat!(env!("OUT_DIR"), "/all_scenarios.rs"));
 
 /// Runs `scenarios`, each on a thread and in a network namespace of its
 /// own: first those that must run alone, one after another, then all the
