@@ -63,6 +63,10 @@ pub fn diagram_path(id: &str) -> PathBuf {
     PathBuf::from(format!("diagrams/{id}.svg"))
 }
 
+/// The report of `tcpclose inspect` on a leaking server, included by
+/// `src/diagnosing.md`.
+pub const INSPECT_EXAMPLE: &str = "transcripts/inspect-leak.txt";
+
 /// The errors page's table, included by `src/errors.md`.
 pub const ERRORS_TABLE: &str = "diagrams/errors-table.fragment";
 

@@ -26,7 +26,8 @@ pub fn parse<T: Parser>() -> T {
             std::process::exit(2);
         }
         Err(e) => {
-            print!("{e}");
+            // `--help | head` closes the pipe early: EPIPE is no reason to panic.
+            let _ = write!(io::stdout(), "{e}");
             std::process::exit(0);
         }
     }
@@ -48,4 +49,26 @@ pub fn seconds(text: &str) -> Result<Duration, String> {
 pub fn say(line: String) {
     let mut out = io::stdout().lock();
     let _ = writeln!(out, "{line}").and_then(|_| out.flush());
+}
+
+/// Writes to standard output. A reader that went away (`tcpclose list |
+/// head`) ends the program quietly, as SIGPIPE would a C program, instead
+/// of the panic of `println!`: Rust ignores SIGPIPE, so the write fails
+/// with `BrokenPipe`.
+pub fn out(text: std::fmt::Arguments) {
+    let mut stdout = io::stdout().lock();
+    if let Err(e) = stdout.write_fmt(text).and_then(|()| stdout.flush()) {
+        if e.kind() != io::ErrorKind::BrokenPipe {
+            eprintln!("cannot write to standard output: {e}");
+        }
+        std::process::exit(if e.kind() == io::ErrorKind::BrokenPipe { 0 } else { 2 });
+    }
+}
+
+/// `println!` through [`out`].
+#[macro_export]
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::cli::out(format_args!("{}\n", format_args!($($arg)*)))
+    };
 }

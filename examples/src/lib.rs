@@ -9,6 +9,7 @@ pub mod close;
 pub mod diagram;
 pub mod errors;
 pub mod experiment;
+pub mod inspect;
 pub mod netns;
 pub mod observe;
 pub mod proof;

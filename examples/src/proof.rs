@@ -273,7 +273,7 @@ fn without_markers(text: &str) -> String {
     out
 }
 
-/// The code block a `{{#snippet}}` marker at `at` points at: the next one,
+/// The Rust block a `{{#snippet}}` marker at `at` points at: the next one,
 /// or with `above`, the one before; with the words after its opening
 /// fence (`rust`, `rust,ignore`, ...).
 pub fn snippet_at(page: &str, at: usize, above: bool) -> Option<(&str, &str)> {
@@ -282,9 +282,10 @@ pub fn snippet_at(page: &str, at: usize, above: bool) -> Option<(&str, &str)> {
         .filter(|(i, _)| *i == 0 || page[..*i].ends_with('\n'))
         .map(|(i, _)| i)
         .collect();
+    // Rust blocks only: a console or text block is no proof.
     let blocks: Vec<(usize, usize)> = fences
         .chunks(2)
-        .filter(|c| c.len() == 2)
+        .filter(|c| c.len() == 2 && page[c[0] + 3..].starts_with("rust"))
         .map(|c| (c[0], c[1]))
         .collect();
     let (open, close) = if above {
@@ -386,7 +387,7 @@ mod tests {
         assert!(!snippet_names("wait_for(State::TimeWait)", "CLOSE_WAIT"));
         assert!(snippet_names("assert_eq!(n, 0);", "Ok(0)"));
         assert!(!snippet_names("assert_eq!(n, 10);", "Ok(0)"));
-        let page = "```rust\nfirst\n```\ntext {{#snippet above}} {{#snippet}}\n```rust,ignore\nsecond\n```\n";
+        let page = "```rust\nfirst\n```\n```text\nno\n```\ntext {{#snippet above}} {{#snippet}}\n```rust,ignore\nsecond\n```\n";
         let at = page.find("{{#snippet above").unwrap();
         assert_eq!(snippet_at(page, at, true), Some(("rust", "first\n")));
         assert_eq!(snippet_at(page, at, false), Some(("rust,ignore", "second\n")));

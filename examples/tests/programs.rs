@@ -195,3 +195,167 @@ fn bad_input_is_one_line_and_a_non_zero_exit() {
     one_line_error(client, &["--connect", "nowhere"], 2, "invalid socket address");
     one_line_error(client, &["--connect", "127.0.0.1:0"], 1, "");
 }
+
+/// `tcpclose inspect ARGS` as JSON.
+fn inspect(args: &[&str]) -> serde_json::Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_tcpclose"))
+        .arg("inspect")
+        .args(args)
+        .arg("--json")
+        .output()
+        .expect("tcpclose runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("inspect --json prints JSON")
+}
+
+/// The descriptors of the findings of `kind`.
+fn finding_fds(report: &serde_json::Value, kind: &str) -> Vec<i64> {
+    let findings = report["findings"].as_array().expect("findings");
+    findings
+        .iter()
+        .filter(|f| f["kind"] == kind)
+        .filter_map(|f| f["fd"].as_i64())
+        .collect()
+}
+
+/// Connects `n` clients to `port` and closes them; returns the server's ends.
+fn connect_and_close(port: u16, n: usize) -> Vec<tcpclose::observe::End> {
+    (0..n)
+        .map(|_| {
+            let client = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+            tcpclose::observe::End::of(&client).unwrap().peer()
+        })
+        .collect()
+}
+
+#[test]
+fn inspect_finds_every_close_wait_of_a_leaking_server() {
+    let mut server = Server::start("leak");
+    connect_and_close(server.port, 3);
+    for _ in 0..3 {
+        server.expect_line("keeping the stream");
+    }
+    let report = inspect(&[&server.child.id().to_string()]);
+    let sockets = report["sockets"].as_array().unwrap();
+    let close_wait: Vec<i64> = sockets
+        .iter()
+        .filter(|s| s["state"] == "CLOSE_WAIT")
+        .map(|s| s["fd"].as_i64().unwrap())
+        .collect();
+    assert_eq!(close_wait.len(), 3, "{report:#}");
+    assert_eq!(finding_fds(&report, "close-wait"), close_wait);
+    let listener = sockets.iter().find(|s| s["state"] == "LISTEN").expect("the listener");
+    assert_eq!(listener["local"], format!("127.0.0.1:{}", server.port));
+    for key in ["fd", "state", "local", "remote", "recv_q", "send_q"] {
+        assert!(sockets.iter().all(|s| s.get(key).is_some()), "{key}");
+    }
+}
+
+#[test]
+fn inspect_reports_nothing_false_for_a_healthy_server() {
+    let mut server = Server::start("close");
+    let ends = connect_and_close(server.port, 3);
+    for _ in 0..3 {
+        server.expect_line("dropped the stream");
+    }
+    // The server's sockets pass through LAST_ACK: wait until they are gone.
+    for end in ends {
+        end.wait_gone().unwrap();
+    }
+    let report = inspect(&[&server.child.id().to_string()]);
+    assert_eq!(report["findings"], serde_json::json!([]), "{report:#}");
+    let states: Vec<&str> = report["sockets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["state"].as_str())
+        .collect();
+    assert_eq!(states, ["LISTEN"]);
+}
+
+#[test]
+fn inspect_finds_a_socket_gone_from_the_table_but_still_held() {
+    use std::os::fd::AsRawFd;
+    // This test's own process holds the socket.
+    let (client, server) = tcpclose::pair().unwrap();
+    let server_end = tcpclose::observe::End::of(&server).unwrap();
+    socket2::SockRef::from(&client)
+        .set_linger(Some(std::time::Duration::ZERO))
+        .unwrap();
+    drop(client); // an RST: the server's socket leaves the table
+    server_end.wait_gone().unwrap();
+    let report = inspect(&[&std::process::id().to_string()]);
+    let fd = i64::from(server.as_raw_fd());
+    assert!(finding_fds(&report, "not-in-table").contains(&fd), "{report:#}");
+    let socket = report["sockets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["fd"] == fd)
+        .unwrap();
+    assert_eq!(socket["state"], serde_json::Value::Null);
+}
+
+#[test]
+fn inspect_watch_times_close_wait_and_counts_resets() {
+    let mut server = Server::start("leak");
+    connect_and_close(server.port, 1);
+    server.expect_line("keeping the stream");
+    let mut watch = Command::new(env!("CARGO_BIN_EXE_tcpclose"))
+        .args(["inspect", &server.child.id().to_string(), "--watch", "2", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Once it has read the counters, an abort: a zero linger sends an RST.
+    let mut said = BufReader::new(watch.stderr.take().unwrap());
+    let mut line = String::new();
+    said.read_line(&mut line).unwrap();
+    assert!(line.contains("watching process"), "{line}");
+    let (client, _server) = tcpclose::pair().unwrap();
+    socket2::SockRef::from(&client)
+        .set_linger(Some(std::time::Duration::ZERO))
+        .unwrap();
+    drop(client);
+    let out = watch.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(report["counters"]["TcpOutRsts"].as_u64() >= Some(1), "{report:#}");
+    let close_wait = report["sockets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["state"] == "CLOSE_WAIT")
+        .unwrap();
+    assert!(close_wait["seen_for"].as_f64() >= Some(1.5), "{report:#}");
+}
+
+#[test]
+fn inspect_of_no_such_process_is_one_line_and_exit_2() {
+    let lab = env!("CARGO_BIN_EXE_tcpclose");
+    one_line_error(lab, &["inspect", "4194304"], 2, "no process 4194304");
+    one_line_error(lab, &["inspect", "me"], 2, "invalid value 'me'");
+}
+
+#[test]
+fn inspect_counts_orphans_on_the_process_ports() {
+    // This test's own process: a listener, and a connection its server
+    // side closed first, orphaned in FIN_WAIT_2 while the client holds on.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let _client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (server, _) = listener.accept().unwrap();
+    let server_end = tcpclose::observe::End::of(&server).unwrap();
+    drop(server);
+    server_end.wait_for(tcpclose::observe::State::FinWait2).unwrap();
+    let report = inspect(&[&std::process::id().to_string()]);
+    assert!(
+        report["without_descriptor"]["FIN_WAIT_2"].as_u64() >= Some(1),
+        "{report:#}"
+    );
+    let orphans = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["kind"] == "orphans");
+    assert!(orphans.is_some(), "{report:#}");
+}

@@ -90,6 +90,14 @@ fn main() {
         values_the_book_shows_satisfy_their_checks,
     ));
     trials.push(Trial::test("generated_pages_are_current", generated_pages_are_current));
+    trials.push(Trial::test("inspect_example_is_current", || {
+        let path = src().join(book::INSPECT_EXAMPLE);
+        let fresh = tcpclose::inspect::demo(Path::new(env!("CARGO_BIN_EXE_tcpclose")))?;
+        if read(&path) != fresh {
+            return Err(format!("{} is stale: {BLESS}\n--- this run\n{fresh}", path.display()).into());
+        }
+        Ok(())
+    }));
     if all_ran {
         let all_checks: Vec<Check> = checks_by_scenario.iter().flatten().cloned().collect();
         let marked_checks = all_checks.clone();

@@ -61,6 +61,25 @@ enum Command {
         #[arg(long, value_name = "SECS", value_parser = cli::seconds)]
         hold: Option<Duration>,
     },
+    /// List a live process's TCP sockets by descriptor, with their states,
+    /// queues and timers, and flag what the book explains: CLOSE_WAIT,
+    /// sockets gone from the table but still held, orphans, zero windows.
+    /// Needs the right to read /proc/PID/fd: your own processes, or root.
+    Inspect {
+        /// The process to look at.
+        pid: u32,
+        /// Sample every second for SECS: how long each CLOSE_WAIT lasts,
+        /// and which reset and abort counters move meanwhile.
+        #[arg(long, value_name = "SECS", value_parser = cli::seconds)]
+        watch: Option<Duration>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Become the leaking server of the book's inspect example, print
+    /// `ready`, and wait for standard input to close.
+    #[command(hide = true)]
+    LeakDemo,
     /// Run every scenario and write what the book shows of them: the
     /// transcripts, the sequence diagrams and the state-machine page.
     Bless {
@@ -71,9 +90,29 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // Parsing starts no thread: the sandbox can still be entered after it.
+    let cli: Cli = cli::parse();
+    if let Some(Command::Inspect { pid, watch, json }) = cli.command {
+        // Another process is looked at from the machine's own namespaces.
+        return match inspect(pid, watch, json) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("tcpclose: {e:#}");
+                ExitCode::from(2)
+            }
+        };
+    }
+    if let Some(Command::LeakDemo) = cli.command {
+        return match leak_demo() {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("tcpclose: {e:#}");
+                ExitCode::from(2)
+            }
+        };
+    }
     // First, while the process has one thread: see tcpclose::sandbox.
     let sandbox = sandbox::enter();
-    let cli: Cli = cli::parse();
     if let Some(notice) = sandbox.notice() {
         eprintln!("tcpclose: {notice}");
     }
@@ -109,7 +148,7 @@ fn run(cli: Cli, sandbox: &Sandbox) -> anyhow::Result<RunOutcome> {
         None => catalogue(cli.json, sandbox),
         Some(Command::List) => {
             for s in scenario::ALL {
-                println!("{:<20} {}", s.id, s.title);
+                tcpclose::outln!("{:<20} {}", s.id, s.title);
             }
             Ok(RunOutcome::Confirmed)
         }
@@ -121,7 +160,35 @@ fn run(cli: Cli, sandbox: &Sandbox) -> anyhow::Result<RunOutcome> {
             hold,
         }) => run_some(&ids, pcap, svg, json, hold),
         Some(Command::Bless { book }) => bless(&book),
+        Some(Command::Inspect { pid, watch, json }) => inspect(pid, watch, json).map(|()| RunOutcome::Confirmed),
+        Some(Command::LeakDemo) => leak_demo().map(|()| RunOutcome::Confirmed),
     }
+}
+
+fn leak_demo() -> anyhow::Result<()> {
+    let _open = tcpclose::inspect::leak_demo().context("cannot set up the leaking server")?;
+    tcpclose::outln!("ready");
+    // Until the one who started us closes our standard input.
+    std::io::copy(&mut std::io::stdin(), &mut std::io::sink())?;
+    Ok(())
+}
+
+fn inspect(pid: u32, watch: Option<Duration>, json: bool) -> anyhow::Result<()> {
+    let report = tcpclose::inspect::inspect(pid, watch, |command| {
+        if let Some(watch) = watch {
+            eprintln!(
+                "tcpclose: watching process {pid} ({command}) for {} s",
+                watch.as_secs_f64()
+            );
+        }
+    })
+    .with_context(|| format!("cannot inspect process {pid} (your own processes, or root)"))?;
+    if json {
+        tcpclose::outln!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        tcpclose::cli::out(format_args!("{}", tcpclose::inspect::to_text(&report)));
+    }
+    Ok(())
 }
 
 fn options() -> Options {
@@ -135,12 +202,12 @@ fn catalogue(json: bool, sandbox: &Sandbox) -> anyhow::Result<RunOutcome> {
     let scenarios: Vec<_> = scenario::ALL.iter().collect();
     let transcripts = scenario::run_all(&scenarios, &options());
     if json {
-        println!("{}", serde_json::to_string_pretty(&transcripts)?);
+        tcpclose::outln!("{}", serde_json::to_string_pretty(&transcripts)?);
         return Ok(worst(&transcripts));
     }
     let (mut confirmed, mut refuted, mut unchecked, mut stopped) = (0, 0, 0, 0);
     for t in &transcripts {
-        println!("{}  {}", t.id, t.title);
+        tcpclose::outln!("{}  {}", t.id, t.title);
         for c in &t.checks {
             let mark = match c.verdict {
                 Verdict::Confirmed => {
@@ -156,18 +223,18 @@ fn catalogue(json: bool, sandbox: &Sandbox) -> anyhow::Result<RunOutcome> {
                     "not checked"
                 }
             };
-            println!("  {mark}  {}", c.claim);
+            tcpclose::outln!("  {mark}  {}", c.claim);
             if c.verdict != Verdict::Confirmed {
-                println!("               observed: {}", c.observed);
+                tcpclose::outln!("               observed: {}", c.observed);
             }
         }
         if let Some(e) = &t.error {
             stopped += 1;
-            println!("  STOPPED      {e}");
+            tcpclose::outln!("  STOPPED      {e}");
         }
     }
     let seconds: f64 = transcripts.iter().map(|t| t.seconds).fold(0.0, f64::max);
-    println!(
+    tcpclose::outln!(
         "\n{} scenarios on Linux {}, in {sandbox}, {seconds:.1} s: {confirmed} claims confirmed, \
          {refuted} refuted, {unchecked} not checked; {stopped} scenarios stopped",
         transcripts.len(),
@@ -207,10 +274,10 @@ fn run_some(
     writable(&svg, "--svg")?;
     let transcripts = scenario::run_all(&scenarios, &Options { hold, capture: true });
     if json {
-        println!("{}", serde_json::to_string_pretty(&transcripts)?);
+        tcpclose::outln!("{}", serde_json::to_string_pretty(&transcripts)?);
     } else {
         for t in &transcripts {
-            println!("{}", t.to_text());
+            tcpclose::outln!("{}", t.to_text());
         }
     }
     if let Some(path) = svg {
@@ -253,6 +320,9 @@ fn bless(book: &Path) -> anyhow::Result<RunOutcome> {
         let path = book.join(path);
         std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
     }
+    let example = tcpclose::inspect::demo(&std::env::current_exe()?).context("the inspect example")?;
+    let path = book.join(tcpclose::book::INSPECT_EXAMPLE);
+    std::fs::write(&path, example).with_context(|| format!("cannot write {}", path.display()))?;
     eprintln!(
         "tcpclose: wrote the transcripts, diagrams and state page under {}",
         book.display()

@@ -14,7 +14,6 @@ use crate::transcript::SegmentKind::{Data, DataOf, Rst};
 /// The errno Linux gives for a write to a connection that was reset.
 const EPIPE: i32 = 32;
 
-
 pub const SCENARIO: Scenario = Scenario {
     id: "broken-pipe",
     title: "writing after the peer closed: one write succeeds, draws an RST, the next is BrokenPipe",

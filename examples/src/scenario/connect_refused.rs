@@ -13,7 +13,6 @@ use crate::transcript::Role::{Client, Server};
 use crate::transcript::SegmentCount;
 use crate::transcript::SegmentKind::Syn;
 
-
 pub const SCENARIO: Scenario = Scenario {
     id: "connect-refused",
     title: "connecting to a port nobody listens on: RST to the SYN, ConnectionRefused",

@@ -10,7 +10,6 @@ use crate::transcript::Role::{Client, Server};
 use crate::transcript::SegmentCount;
 use crate::transcript::SegmentKind::Fin;
 
-
 pub const SCENARIO: Scenario = Scenario {
     id: "eof-close-wait",
     title: "the peer closes: read returns Ok(0), and CLOSE_WAIT lasts until the stream is dropped",

@@ -24,7 +24,6 @@ const LIMIT: u64 = 13;
 /// The child's pause after a failed accept.
 const BACKOFF: Duration = Duration::from_millis(100);
 
-
 pub const SCENARIO: Scenario = Scenario {
     id: "fd-exhaustion",
     title: "a server leaking CLOSE_WAIT runs out of descriptors: accept fails with EMFILE",

@@ -17,7 +17,6 @@ use crate::transcript::SegmentKind::Rst;
 
 const LINGER2: Duration = Duration::from_secs(1);
 
-
 pub const SCENARIO: Scenario = Scenario {
     id: "fin-wait-2-timeout",
     title: "an orphaned FIN_WAIT_2 expires; one whose owner still holds it does not",

@@ -22,7 +22,6 @@ fn wait_for_unread(end: End, bytes: u32) -> std::io::Result<()> {
     )
 }
 
-
 pub const SCENARIO: Scenario = Scenario {
     id: "half-close",
     title: "shutdown(Write): a FIN, and reading goes on; shutdown(Read) sends nothing",
@@ -97,10 +96,7 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
     let before = run.segment_count()?;
     let shut_read = client.shutdown(Shutdown::Read);
     run.call(Client, "stream.shutdown(Shutdown::Read)", &shut_read);
-    run.check_nothing_sent_since(
-        "shutdown(Read) sends nothing: no segment left either side",
-        before,
-    )?;
+    run.check_nothing_sent_since("shutdown(Read) sends nothing: no segment left either side", before)?;
     let read = client.read(&mut buf);
     run.call(Client, "stream.read(&mut [0; 64])", &read);
     run.check_ok(

@@ -16,7 +16,6 @@ use crate::transcript::SegmentKind::{Fin, Rst};
 
 const LINGER: Duration = Duration::from_secs(1);
 
-
 pub const SCENARIO: Scenario = Scenario {
     id: "linger-timeout",
     title: "SO_LINGER 1 s and a peer that does not read: close blocks, then the data still goes out",

@@ -12,7 +12,6 @@ use crate::transcript::Role::{Client, Server};
 use crate::transcript::SegmentCount;
 use crate::transcript::SegmentKind::{Fin, Rst};
 
-
 pub const SCENARIO: Scenario = Scenario {
     id: "linger-zero",
     title: "SO_LINGER 0: close sends RST and leaves no TIME_WAIT",

@@ -17,7 +17,6 @@ use crate::transcript::SegmentKind::{Fin, Rst};
 /// Exchanges per close style in the experiment.
 pub const EXCHANGES: usize = 1000;
 
-
 pub const SCENARIO: Scenario = Scenario {
     id: "lingering-close",
     title: "the lingering close: shutdown(Write), read to EOF, drop; no response lost",

@@ -31,23 +31,23 @@ pub struct Scenario {
 // Every scenario, in the book's order: its module, one file with its
 // `SCENARIO`. Adding a scenario is its file and one line here; the build
 // script (examples/build.rs) lists these modules in `ALL`.
-mod eof_close_wait;
 mod broken_pipe;
-mod use_after_close;
-mod unread_data_rst;
-mod reset_while_reading;
-mod linger_zero;
-mod linger_timeout;
-mod lingering_close;
 mod connect_refused;
-mod half_close;
-mod try_clone;
-mod time_wait;
-mod rebind;
-mod fin_wait_2_timeout;
-mod keepalive_dead_peer;
-mod user_timeout;
+mod eof_close_wait;
 mod fd_exhaustion;
+mod fin_wait_2_timeout;
+mod half_close;
+mod keepalive_dead_peer;
+mod linger_timeout;
+mod linger_zero;
+mod lingering_close;
+mod rebind;
+mod reset_while_reading;
+mod time_wait;
+mod try_clone;
+mod unread_data_rst;
+mod use_after_close;
+mod user_timeout;
 
 include!(concat!(env!("OUT_DIR"), "/all_scenarios.rs"));
 
@@ -629,6 +629,23 @@ mod tests {
             capture: Err("no capture".into()),
             transcript: Transcript::empty("test", "checks"),
         }
+    }
+
+    /// In the machine's own network namespace a default or a counter is
+    /// not the scenario's to read: the claim is recorded as not checked, in
+    /// a private one it is checked.
+    #[test]
+    fn a_kernel_default_is_not_checked_in_a_shared_namespace() {
+        let mut shared = Run {
+            private: Err("no namespace".into()),
+            ..bare_run()
+        };
+        shared.check_kernel_default("tcp_fin_timeout", "60").unwrap();
+        assert_eq!(shared.transcript.checks[0].verdict, Verdict::NotChecked);
+        let mut private = bare_run();
+        let expected = Expected::Equal { value: "\"60\"".into() };
+        assert!(!private.not_checked_in_a_shared_namespace("a default", expected));
+        assert!(private.transcript.checks.is_empty());
     }
 
     /// Negative controls: every kind of check refutes a wrong observation

@@ -15,7 +15,6 @@ use crate::scenario::{Run, Scenario};
 use crate::transcript::outcome;
 use crate::transcript::Role::{Client, Server};
 
-
 pub const SCENARIO: Scenario = Scenario {
     id: "rebind",
     title: "binding a port with TIME_WAIT on it, and running out of client ports",

@@ -15,7 +15,6 @@ use crate::transcript::Role::{Client, Server};
 use crate::transcript::SegmentCount;
 use crate::transcript::SegmentKind::{Data, DataOf, Fin, Rst};
 
-
 pub const SCENARIO: Scenario = Scenario {
     id: "reset-while-reading",
     title: "an RST while ESTABLISHED: queued bytes first, then ConnectionReset once",

@@ -13,7 +13,6 @@ use crate::transcript::Role::{Client, Server};
 
 const LINGER2: Duration = Duration::from_secs(20);
 
-
 pub const SCENARIO: Scenario = Scenario {
     id: "time-wait",
     title: "the side that closes first keeps TIME_WAIT for 60 s, the other keeps nothing",

@@ -15,7 +15,6 @@ use crate::transcript::Role::{Client, Server};
 use crate::transcript::SegmentCount;
 use crate::transcript::SegmentKind::Fin;
 
-
 pub const SCENARIO: Scenario = Scenario {
     id: "try-clone",
     title: "clones share one socket: the FIN leaves with the last one, shutdown reaches them all",
@@ -32,10 +31,7 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
     let before = run.segment_count()?;
     drop(client);
     run.record(Client, "drop(stream)", String::new());
-    run.check_nothing_sent_since(
-        "dropping one of two handles sends nothing",
-        before,
-    )?;
+    run.check_nothing_sent_since("dropping one of two handles sends nothing", before)?;
     run.expect_states(
         "the connection is untouched: both ends still ESTABLISHED",
         Some(State::Established),
@@ -72,10 +68,7 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
         &woken,
         0,
     );
-    run.check_nothing_sent_since(
-        "shutdown(Read) woke it without sending anything",
-        before,
-    )?;
+    run.check_nothing_sent_since("shutdown(Read) woke it without sending anything", before)?;
 
     drop(clone);
     run.record(Client, "drop(clone)", String::new());

@@ -9,12 +9,11 @@ use std::io::{ErrorKind, Read, Write};
 use crate::observe::{tcp_ext_counter, End};
 use crate::scenario::{Run, Scenario};
 use crate::transcript::Role::{Client, Server};
-use crate::transcript::{Expected, SegmentCount};
 use crate::transcript::SegmentKind::{Fin, Rst};
+use crate::transcript::{Expected, SegmentCount};
 
 const ECONNRESET: i32 = 104;
 const RESPONSE: usize = 4 << 20;
-
 
 pub const SCENARIO: Scenario = Scenario {
     id: "unread-data-rst",

@@ -15,7 +15,6 @@ use crate::transcript::SegmentKind::{Data, Fin, Rst};
 
 const EPIPE: i32 = 32;
 
-
 pub const SCENARIO: Scenario = Scenario {
     id: "use-after-close",
     title: "using a stream after closing it: a compile error in Rust, EOF and EPIPE through a clone",
