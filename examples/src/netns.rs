@@ -74,3 +74,25 @@ pub fn sysctl(name: &str, value: &str) -> io::Result<()> {
     std::fs::write(format!("/proc/sys/{name}"), value)
         .map_err(|e| io::Error::new(e.kind(), format!("cannot set {name}: {e}")))
 }
+
+/// Sets a sysctl that older kernels lack: `Ok(false)` when this kernel has
+/// no such setting.
+pub fn sysctl_if_present(name: &str, value: &str) -> io::Result<bool> {
+    match sysctl(name, value) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sysctl_this_kernel_lacks_is_reported_absent() {
+        assert!(!sysctl_if_present("net/ipv4/no_such_setting", "1").unwrap());
+        let denied = sysctl_if_present("net", "1").unwrap_err();
+        assert_ne!(denied.kind(), io::ErrorKind::NotFound);
+    }
+}

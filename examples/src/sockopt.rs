@@ -51,3 +51,34 @@ pub fn discard_everything(socket: &impl AsFd) -> io::Result<()> {
 pub fn hear_again(socket: &impl AsFd) -> io::Result<()> {
     socket2::SockRef::from(socket).detach_filter()
 }
+
+/// Writes to `stream`, made non-blocking, until the kernel accepts no
+/// more: the peer does not read, so its receive buffer and our send buffer
+/// fill. Returns how many bytes were accepted; an error other than
+/// `WouldBlock` is returned as it is.
+pub fn fill(stream: &mut TcpStream) -> io::Result<usize> {
+    use std::io::Write;
+    stream.set_nonblocking(true)?;
+    let chunk = vec![b'd'; 1 << 16];
+    let mut queued = 0;
+    loop {
+        match stream.write(&chunk) {
+            Ok(n) => queued += n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(queued),
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fill_stops_when_the_buffers_are_full_and_reports_other_errors() {
+        let (mut client, _server) = crate::pair().unwrap();
+        assert!(fill(&mut client).unwrap() > 0);
+        client.shutdown(std::net::Shutdown::Write).unwrap();
+        assert_eq!(fill(&mut client).unwrap_err().kind(), io::ErrorKind::BrokenPipe);
+    }
+}

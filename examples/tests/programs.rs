@@ -359,3 +359,21 @@ fn inspect_counts_orphans_on_the_process_ports() {
         .find(|f| f["kind"] == "orphans");
     assert!(orphans.is_some(), "{report:#}");
 }
+
+#[test]
+fn a_reader_that_goes_away_ends_the_programs_quietly() {
+    // `tcpclose list | head -1`, `server --help | head -1`: the pipe's
+    // reader is gone before anything is written.
+    for (bin, arg) in [
+        (env!("CARGO_BIN_EXE_tcpclose"), "list"),
+        (env!("CARGO_BIN_EXE_tcpclose"), "--help"),
+        (env!("CARGO_BIN_EXE_server"), "--help"),
+    ] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = Command::new(bin).arg(arg).stdout(writer).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{bin} {arg}: {stderr}");
+        assert!(stderr.is_empty(), "{bin} {arg}: {stderr}");
+    }
+}

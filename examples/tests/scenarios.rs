@@ -37,6 +37,7 @@ fn main() {
         },
     );
     let descriptors_after = sandbox::open_descriptors().expect("/proc/self/fd");
+    let children_after = child_processes();
 
     let checks: Vec<_> = transcripts.iter().flat_map(|t| &t.checks).collect();
     let checks_by_scenario: Vec<Vec<Check>> = transcripts.iter().map(|t| t.checks.clone()).collect();
@@ -60,6 +61,12 @@ fn main() {
             })
         })
         .collect();
+    trials.push(Trial::test("no_child_process_is_left_after_the_scenarios", move || {
+        if !children_after.is_empty() {
+            return Err(format!("child processes left running or unreaped: {children_after:?}").into());
+        }
+        Ok(())
+    }));
     trials.push(Trial::test(
         "descriptors_are_all_closed_after_the_scenarios",
         move || {
@@ -112,6 +119,16 @@ fn main() {
         claims_agree_with_their_expectations(&checks_by_scenario)
     }));
     libtest_mimic::run(&args, trials).exit();
+}
+
+/// The children of every thread of this process, running or not yet reaped.
+fn child_processes() -> Vec<String> {
+    let tasks = std::fs::read_dir("/proc/self/task").expect("/proc/self/task");
+    tasks
+        .filter_map(Result::ok)
+        .filter_map(|task| std::fs::read_to_string(task.path().join("children")).ok())
+        .flat_map(|children| children.split_whitespace().map(String::from).collect::<Vec<_>>())
+        .collect()
 }
 
 fn trial_name(id: &str) -> String {

@@ -109,3 +109,31 @@ pub fn sigpipe_disposition() -> &'static str {
         _ => "handled",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::sigpipe_disposition;
+
+    /// Each disposition is told apart: in a child, whose signals are its own.
+    #[test]
+    fn tells_the_default_disposition_from_an_ignored_one() {
+        assert_eq!(sigpipe_disposition(), "ignored");
+        // SAFETY: the child only calls signal, sigaction and _exit, which
+        // are async-signal-safe, before it exits.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            unsafe {
+                libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+                let code = if sigpipe_disposition() == "default" { 0 } else { 1 };
+                libc::_exit(code);
+            }
+        }
+        let mut status = 0;
+        // SAFETY: waits for the child forked above.
+        assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+        assert!(
+            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+            "status {status}"
+        );
+    }
+}

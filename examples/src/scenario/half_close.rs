@@ -8,18 +8,26 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::Shutdown;
 
 use crate::observe::{End, State};
-use crate::scenario::{Run, Scenario};
+use crate::scenario::{Packets, Run, Scenario};
 use crate::transcript::Role::{Client, Server};
 use crate::transcript::SegmentCount;
 use crate::transcript::SegmentKind::{Data, Rst};
 
-/// Waits until `end` has `bytes` received and unread.
-fn wait_for_unread(end: End, bytes: u32) -> std::io::Result<()> {
-    crate::wait::until(
-        &format!("{bytes} unread bytes at {end}"),
-        crate::wait::DEFAULT_DEADLINE,
-        || Ok(end.view()?.filter(|v| v.recv_queue == bytes).map(|_| ())),
-    )
+/// Waits until `end` has `bytes` received and unread, at most `deadline`.
+fn wait_for_unread(end: End, bytes: u32, deadline: std::time::Duration) -> std::io::Result<()> {
+    crate::wait::until(&format!("{bytes} unread bytes at {end}"), deadline, || {
+        Ok(end.view()?.filter(|v| v.recv_queue == bytes).map(|_| ()))
+    })
+}
+
+/// Whether the client acknowledged the server's last segment of `len` bytes.
+fn client_acked(p: &Packets, len: u32) -> bool {
+    let end = p
+        .from(Server)
+        .filter(|s| s.len == len)
+        .map(|s| s.seq.wrapping_add(len))
+        .last();
+    p.from(Client).any(|s| Some(s.ack) == end)
 }
 
 pub const SCENARIO: Scenario = Scenario {
@@ -82,17 +90,10 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
     server.write_all(b"queued")?;
     run.record(Server, "stream.write_all(b\"queued\")", "Ok(())".into());
     let client_end = run.ends()?.0;
-    wait_for_unread(client_end, 6)?;
+    wait_for_unread(client_end, 6, crate::wait::DEFAULT_DEADLINE)?;
     // (The client's ACK of them must be in the capture before the count,
     // or it could land between the count and the check.)
-    run.wait_packets("the client's ACK of the queued bytes", |p| {
-        let end = p
-            .from(Server)
-            .filter(|s| s.len == 6)
-            .map(|s| s.seq.wrapping_add(6))
-            .last();
-        p.from(Client).any(|s| Some(s.ack) == end)
-    })?;
+    run.wait_packets("the client's ACK of the queued bytes", |p| client_acked(p, 6))?;
     let before = run.segment_count()?;
     let shut_read = client.shutdown(Shutdown::Read);
     run.call(Client, "stream.shutdown(Shutdown::Read)", &shut_read);
@@ -144,4 +145,52 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
     );
     drop(client);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::time::Duration;
+
+    fn segment(from: &str, to: &str, seq: u32, ack: u32, len: u32) -> crate::wire::Segment {
+        crate::wire::Segment {
+            time: std::time::SystemTime::now(),
+            src: from.parse().unwrap(),
+            dst: to.parse().unwrap(),
+            flags: Default::default(),
+            seq,
+            ack,
+            len,
+            packet: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_client_acked_the_bytes_only_when_its_ack_is_past_them() {
+        let (client, server) = ("127.0.0.1:5000", "127.0.0.1:80");
+        let data = segment(server, client, 100, 1, 6);
+        let packets = |ack| {
+            let segments = vec![data.clone(), segment(client, server, 1, ack, 0)];
+            client_acked(
+                &Packets {
+                    segments: &segments,
+                    client: client.parse().unwrap(),
+                    server: server.parse().unwrap(),
+                },
+                6,
+            )
+        };
+        assert!(packets(106));
+        assert!(!packets(100));
+    }
+
+    #[test]
+    fn waiting_for_unread_bytes_waits_for_them() {
+        let (mut client, server) = crate::pair().unwrap();
+        let server_end = End::of(&server).unwrap();
+        assert!(wait_for_unread(server_end, 6, Duration::from_millis(50)).is_err());
+        client.write_all(b"queued").unwrap();
+        wait_for_unread(server_end, 6, crate::wait::DEFAULT_DEADLINE).unwrap();
+    }
 }

@@ -3,7 +3,7 @@
 //! a non-blocking socket. When the time runs out Linux sends no RST: the
 //! orphaned socket goes on delivering the queued data, then the FIN.
 
-use std::io::{self, Read, Write};
+use std::io::Read;
 use std::time::{Duration, Instant};
 
 use socket2::SockRef;
@@ -31,16 +31,7 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
     // Fill the buffers: the server does not read, so the client's writes
     // stop being accepted once its send buffer and the server's receive
     // buffer are full.
-    client.set_nonblocking(true)?;
-    let chunk = vec![b'd'; 1 << 16];
-    let mut queued = 0;
-    loop {
-        match client.write(&chunk) {
-            Ok(n) => queued += n,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-            Err(e) => return Err(e.into()),
-        }
-    }
+    let queued = crate::sockopt::fill(&mut client)?;
     run.record(
         Client,
         "stream.write(..) until WouldBlock (non-blocking)",

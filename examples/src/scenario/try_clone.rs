@@ -98,3 +98,15 @@ fn in_recvfrom(tid: libc::pid_t) -> bool {
         .and_then(|s| s.split_whitespace().next().and_then(|n| n.parse::<libc::c_long>().ok()))
         == Some(libc::SYS_recvfrom)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::in_recvfrom;
+
+    #[test]
+    fn a_thread_that_is_not_reading_a_socket_is_not_in_recvfrom() {
+        // This thread is running (reading its own syscall file), not in recvfrom.
+        // SAFETY: gettid has no preconditions.
+        assert!(!in_recvfrom(unsafe { libc::gettid() }));
+    }
+}
