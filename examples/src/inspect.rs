@@ -410,31 +410,6 @@ pub fn to_text(report: &Report) -> String {
     out
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_a_row_of_proc_net_tcp() {
-        let line =
-            "   1: 0100007F:9582 0100007F:91B1 08 0000000A:00000004 04:000007F3 00000000     0        0 4242 3 0";
-        let row = parse_row(line).unwrap();
-        assert_eq!(row.local, "127.0.0.1:38274".parse().unwrap());
-        assert_eq!(row.remote, "127.0.0.1:37297".parse().unwrap());
-        assert_eq!(row.state, State::CloseWait);
-        assert_eq!((row.send_q, row.recv_q), (10, 4));
-        assert_eq!(row.timer, Some(TimerKind::ZeroWindowProbe));
-        assert_eq!(row.timer_left, 20.35);
-        assert_eq!(row.inode, 4242);
-    }
-
-    #[test]
-    fn parses_an_ipv6_address() {
-        let loopback = "00000000000000000000000001000000:1F90";
-        assert_eq!(parse_addr(loopback), Some("[::1]:8080".parse().unwrap()));
-    }
-}
-
 /// The server port of [`leak_demo`].
 pub const DEMO_PORT: u16 = 8080;
 
@@ -497,4 +472,29 @@ pub fn demo(lab: &Path) -> io::Result<String> {
     drop(child.stdin.take());
     child.wait()?;
     Ok(demo_text(&report?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_row_of_proc_net_tcp() {
+        let line =
+            "   1: 0100007F:9582 0100007F:91B1 08 0000000A:00000004 04:000007F3 00000000     0        0 4242 3 0";
+        let row = parse_row(line).unwrap();
+        assert_eq!(row.local, "127.0.0.1:38274".parse().unwrap());
+        assert_eq!(row.remote, "127.0.0.1:37297".parse().unwrap());
+        assert_eq!(row.state, State::CloseWait);
+        assert_eq!((row.send_q, row.recv_q), (10, 4));
+        assert_eq!(row.timer, Some(TimerKind::ZeroWindowProbe));
+        assert_eq!(row.timer_left, 20.35);
+        assert_eq!(row.inode, 4242);
+    }
+
+    #[test]
+    fn parses_an_ipv6_address() {
+        let loopback = "00000000000000000000000001000000:1F90";
+        assert_eq!(parse_addr(loopback), Some("[::1]:8080".parse().unwrap()));
+    }
 }
