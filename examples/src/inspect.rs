@@ -466,9 +466,11 @@ pub fn demo(lab: &Path) -> io::Result<String> {
         // The child waits for its states with deadlines, then says ready or exits.
         std::io::BufReader::new(out).read_line(&mut line)?;
     }
-    let report = (line.trim() == "ready")
-        .then(|| inspect(child.id(), None, |_| {}))
-        .unwrap_or_else(|| Err(io::Error::other(format!("{} leak-demo did not start", lab.display()))));
+    let report = if line.trim() == "ready" {
+        inspect(child.id(), None, |_| {})
+    } else {
+        Err(io::Error::other(format!("{} leak-demo did not start", lab.display())))
+    };
     drop(child.stdin.take());
     child.wait()?;
     Ok(demo_text(&report?))
