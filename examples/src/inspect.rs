@@ -422,6 +422,13 @@ pub const DEMO_PORT: u16 = 8080;
 pub fn leak_demo() -> io::Result<(std::net::TcpListener, Vec<std::net::TcpStream>)> {
     use crate::observe::End;
     use socket2::{Domain, SockRef, Socket, Type};
+    // Descriptors inherited from whoever started us (cargo's jobserver
+    // pipes, say) would shift the numbers the book shows: close them.
+    // SAFETY: this process owns nothing yet beyond standard input, output
+    // and error; close_range leaves those open.
+    if unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
     let listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, DEMO_PORT))?;
     let mut kept = Vec::new();
     for (port, reset) in [(50001, false), (50002, false), (50003, true)] {
