@@ -296,6 +296,16 @@ impl End {
             .and_then(|row| TimerKind::from_kernel(row.timer).map(|kind| (kind, row.expires))))
     }
 
+    /// Waits until the kernel runs a timer of `kind` on this socket;
+    /// returns the time left on it.
+    pub fn wait_for_timer(self, kind: TimerKind) -> io::Result<Duration> {
+        crate::wait::until(
+            &format!("a {kind:?} timer on {self}"),
+            crate::wait::DEFAULT_DEADLINE,
+            || Ok(self.timer()?.filter(|(k, _)| *k == kind).map(|(_, left)| left)),
+        )
+    }
+
     /// The same, from the whole `/proc/net/tcp` table (in 10 ms ticks).
     pub fn timer_in_proc(self) -> io::Result<Option<(TimerKind, Duration)>> {
         let file = if self.local.is_ipv4() { "tcp" } else { "tcp6" };

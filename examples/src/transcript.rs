@@ -157,6 +157,11 @@ pub enum SegmentKind {
     Data,
     /// A segment that carries exactly this many bytes.
     DataOf(u32),
+    /// A segment that advertises a closed (zero) window.
+    ZeroWindow,
+    /// A segment with no data and no SYN, FIN or RST: an ACK alone, or a
+    /// window probe.
+    Bare,
     /// Any segment at all.
     Any,
 }
@@ -169,6 +174,8 @@ impl SegmentKind {
             SegmentKind::Rst => s.flags.rst,
             SegmentKind::Data => s.len > 0,
             SegmentKind::DataOf(len) => s.len == len,
+            SegmentKind::ZeroWindow => s.window == 0 && !s.flags.rst,
+            SegmentKind::Bare => s.len == 0 && !(s.flags.syn || s.flags.fin || s.flags.rst),
             SegmentKind::Any => true,
         }
     }
@@ -182,6 +189,8 @@ impl fmt::Display for SegmentKind {
             SegmentKind::Rst => f.write_str("RST"),
             SegmentKind::Data => f.write_str("data segments"),
             SegmentKind::DataOf(len) => write!(f, "segments of {len} bytes"),
+            SegmentKind::ZeroWindow => f.write_str("zero-window segments"),
+            SegmentKind::Bare => f.write_str("bare ACKs"),
             SegmentKind::Any => f.write_str("segments"),
         }
     }

@@ -90,6 +90,8 @@ pub struct Segment {
     pub ack: u32,
     /// Payload length in bytes.
     pub len: u32,
+    /// The window field as sent (unscaled): 0 is a closed window.
+    pub window: u16,
     /// The whole IP packet, for the pcap file.
     #[serde(skip)]
     pub packet: Vec<u8>,
@@ -122,6 +124,7 @@ impl Segment {
             seq: tcp.sequence_number(),
             ack: tcp.acknowledgment_number(),
             len: tcp.payload().len() as u32,
+            window: tcp.window_size(),
             packet: ip_packet.to_vec(),
         })
     }

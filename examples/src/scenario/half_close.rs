@@ -162,6 +162,7 @@ mod tests {
             seq,
             ack,
             len,
+            window: 1,
             packet: Vec::new(),
         }
     }

@@ -31,23 +31,28 @@ pub struct Scenario {
 // Every scenario, in the book's order: its module, one file with its
 // `SCENARIO`. Adding a scenario is its file and one line here; the build
 // script (examples/build.rs) lists these modules in `ALL`.
+mod backlog_overflow;
 mod broken_pipe;
 mod connect_refused;
 mod eof_close_wait;
 mod fd_exhaustion;
 mod fin_wait_2_timeout;
 mod half_close;
+mod idle_timeout_chain;
 mod keepalive_dead_peer;
 mod linger_timeout;
 mod linger_zero;
 mod lingering_close;
+mod orphan_fin_wait_1;
 mod rebind;
 mod reset_while_reading;
+mod syn_retries;
 mod time_wait;
 mod try_clone;
 mod unread_data_rst;
 mod use_after_close;
 mod user_timeout;
+mod zero_window;
 
 include!(concat!(env!("OUT_DIR"), "/all_scenarios.rs"));
 
@@ -188,7 +193,16 @@ impl Run {
 
     /// Binds a listener on 127.0.0.1, port 0, and starts capturing its port.
     pub fn listen(&mut self) -> io::Result<TcpListener> {
-        let listener = TcpListener::bind("127.0.0.1:0")?;
+        self.listen_backlog(128)
+    }
+
+    /// [`Run::listen`] with a listen backlog of `backlog` connections.
+    pub fn listen_backlog(&mut self, backlog: i32) -> io::Result<TcpListener> {
+        let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
+        socket.set_reuse_address(true)?;
+        socket.bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())?;
+        socket.listen(backlog)?;
+        let listener: TcpListener = socket.into();
         let addr = listener.local_addr()?;
         self.transcript.server = Some(addr);
         if self.options.capture {

@@ -1,0 +1,192 @@
+//! `idle-timeout-chain`: a client with a connection pool talks to a server
+//! through a proxy (a load balancer, a NAT), and each of the three closes
+//! connections that stay idle too long. The proxy here, like many load
+//! balancers, resets them. When the proxy's idle timeout is shorter than
+//! the pool's, the pool hands out a connection the proxy has already reset,
+//! and the request fails; ordered pool < proxy < server, the pool always
+//! closes first, and every request goes out on a live connection.
+
+use std::io::{self, ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use socket2::SockRef;
+
+use crate::observe::End;
+use crate::scenario::{Run, Scenario};
+use crate::transcript::Role::{Client, Server};
+
+const POOL_IDLE_TOO_LONG: Duration = Duration::from_secs(2);
+const PROXY_IDLE: Duration = Duration::from_secs(1);
+const SERVER_IDLE: Duration = Duration::from_secs(3);
+const POOL_IDLE: Duration = Duration::from_millis(200);
+/// The connections the scenario makes: one in the wrong order, two in the right.
+const CONNECTIONS: usize = 3;
+
+pub const SCENARIO: Scenario = Scenario {
+    id: "idle-timeout-chain",
+    title: "idle timeouts through a proxy: a pool that outlives the proxy's timeout sends into a reset connection",
+    chapter: "refuse-to-die.md#idle-timeout-chain",
+    alone: false,
+    perform,
+};
+
+pub fn perform(run: &mut Run) -> anyhow::Result<()> {
+    let upstream = TcpListener::bind("127.0.0.1:0")?;
+    let upstream_addr = upstream.local_addr()?;
+    let server = thread::spawn(move || serve(&upstream));
+    let front = run.listen()?;
+    // Three connections: only which of SYN, FIN and RST each side sent.
+    run.bulk();
+    let proxy = thread::spawn(move || relay(&front, upstream_addr));
+    run.record(
+        Server,
+        "proxy (idle timeout 1 s: then it resets both sides) in front of a server (idle timeout 3 s)",
+        "listening".into(),
+    );
+    let proxy_addr = run.server_addr()?;
+
+    // The wrong order: the pool keeps idle connections for 2 s, longer than the proxy's 1 s.
+    let mut pooled = TcpStream::connect(proxy_addr)?;
+    run.set_client(pooled.local_addr()?);
+    let first = request(&mut pooled);
+    run.call(Client, "pool (idle timeout 2 s): request on a new connection", &first);
+    run.check_ok(
+        "the first request through the proxy (idle timeout 1 s) to the server (3 s) gets its response",
+        &first,
+        3,
+    );
+    let idle = Instant::now();
+    End::of(&pooled)?.wait_gone()?;
+    run.check_seconds(
+        "the proxy resets the connection once it has been idle for the proxy's timeout (1 s)",
+        idle.elapsed(),
+        PROXY_IDLE.mul_f64(0.9).as_secs_f64(),
+        (PROXY_IDLE * 4).as_secs_f64(),
+    );
+    run.expect_states("the RST removes the client's socket", None, None)?;
+    anyhow::ensure!(
+        idle.elapsed() < POOL_IDLE_TOO_LONG,
+        "idle longer than the pool's timeout"
+    );
+    let reused = pooled.write(b"GET\n");
+    run.call(
+        Client,
+        "pool: the connection has been idle less than 2 s, reuse it: write",
+        &reused,
+    );
+    run.check_err(
+        "the pool (idle timeout 2 s) reuses it, and the request fails with ErrorKind::ConnectionReset (os error 104)",
+        &reused,
+        ErrorKind::ConnectionReset,
+        104,
+    );
+    let reused_addr = pooled.local_addr()?;
+    run.check_packets_eq("on the wire: the proxy sent the RST, and the client never a FIN", |p| {
+        let on_it = |s: &&crate::wire::Segment| s.src == reused_addr || s.dst == reused_addr;
+        let rst = p.from(Server).filter(on_it).filter(|s| s.flags.rst).count();
+        let fin = p.from(Client).filter(on_it).filter(|s| s.flags.fin).count();
+        ((rst, fin), (1, 0))
+    })?;
+    drop(pooled);
+
+    // The right order: the pool's 0.2 s is the shortest.
+    let mut pooled = TcpStream::connect(proxy_addr)?;
+    let first = request(&mut pooled);
+    run.call(Client, "pool (idle timeout 0.2 s): request on a new connection", &first);
+    pooled.set_read_timeout(Some(POOL_IDLE))?;
+    let idle = pooled.read(&mut [0; 8]);
+    run.call(Client, "pool: watch the idle connection for 0.2 s (read)", &idle);
+    run.check_err(
+        "the pool's idle timeout (0.2 s) runs out first, nothing closed under it: ErrorKind::WouldBlock (os error 11)",
+        &idle,
+        ErrorKind::WouldBlock,
+        11,
+    );
+    let retired = pooled.local_addr()?;
+    drop(pooled);
+    // The proxy answers with its own FIN in its own time: wait for both, so
+    // that the next connection's handshake comes after them in the story.
+    run.wait_packets("the retired connection's two FINs", |p| {
+        p.segments
+            .iter()
+            .filter(|s| (s.src == retired || s.dst == retired) && s.flags.fin)
+            .count()
+            == 2
+    })?;
+    run.record(Client, "pool: drop(stream), the idle connection retired", String::new());
+    let mut fresh = TcpStream::connect(proxy_addr)?;
+    let next = request(&mut fresh);
+    run.call(Client, "pool: request on a new connection", &next);
+    run.check_ok(
+        "the next request goes out on a new connection and gets its response",
+        &next,
+        3,
+    );
+    run.check_packets_eq(
+        "on the wire: the pool's FIN closed the retired connection, and no RST",
+        |p| {
+            let on_it = |s: &&crate::wire::Segment| s.src == retired || s.dst == retired;
+            let fin = p.segments.iter().filter(|s| s.src == retired && s.flags.fin).count();
+            let rst = p.segments.iter().filter(|s| on_it(s)).filter(|s| s.flags.rst).count();
+            ((fin, rst), (1, 0))
+        },
+    )?;
+    drop(fresh);
+    let served = proxy.join().map_err(|_| anyhow::anyhow!("the proxy panicked"))?;
+    let answered = server.join().map_err(|_| anyhow::anyhow!("the server panicked"))?;
+    served?;
+    answered?;
+    Ok(())
+}
+
+/// Sends one request and reads its response; the response's length.
+fn request(stream: &mut TcpStream) -> io::Result<usize> {
+    stream.write_all(b"GET\n")?;
+    stream.read(&mut [0; 64])
+}
+
+/// The server: answers each request with "OK\n"; closes a connection idle
+/// for its timeout, or closed by the proxy.
+fn serve(listener: &TcpListener) -> io::Result<()> {
+    for _ in 0..CONNECTIONS {
+        let (mut stream, _) = listener.accept()?;
+        stream.set_read_timeout(Some(SERVER_IDLE))?;
+        let mut buf = [0; 64];
+        while let Ok(1..) = stream.read(&mut buf) {
+            stream.write_all(b"OK\n")?;
+        }
+    }
+    Ok(())
+}
+
+/// The proxy: for each client, a connection to the server; relays one
+/// request and one response at a time. A client connection idle for the
+/// proxy's timeout is reset, both sides, as many load balancers do.
+fn relay(listener: &TcpListener, upstream: SocketAddr) -> io::Result<()> {
+    for _ in 0..CONNECTIONS {
+        let (mut client, _) = listener.accept()?;
+        let mut server = TcpStream::connect(upstream)?;
+        client.set_read_timeout(Some(PROXY_IDLE))?;
+        let mut buf = [0; 64];
+        loop {
+            match client.read(&mut buf) {
+                Ok(0) => break, // the client closed: so does the proxy
+                Ok(n) => {
+                    server.write_all(&buf[..n])?;
+                    let m = server.read(&mut buf)?;
+                    client.write_all(&buf[..m])?;
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    for side in [&client, &server] {
+                        SockRef::from(side).set_linger(Some(Duration::ZERO))?;
+                    }
+                    break;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(())
+}
