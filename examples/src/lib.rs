@@ -3,6 +3,7 @@
 //! into the book's scenarios ([`scenario`]) whose runs produce
 //! [`transcript`]s.
 
+pub mod bench;
 pub mod book;
 pub mod cli;
 pub mod close;

@@ -76,6 +76,23 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Measure what each way of closing costs on loopback: connections per
+    /// second, the time from a close to the peer seeing it, the TIME_WAIT
+    /// sockets left and the CPU time, at 1, 8 and 64 connections at a time.
+    Bench {
+        /// Runs of each strategy at each concurrency; each figure is their median.
+        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..=100))]
+        runs: u16,
+        /// Connections in each run.
+        #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(64..=100_000))]
+        connections: u32,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Write the book's table and plot into this directory (src/bench).
+        #[arg(long, value_name = "DIR")]
+        book: Option<PathBuf>,
+    },
     /// Become the leaking server of the book's inspect example, print
     /// `ready`, and wait for standard input to close.
     #[command(hide = true)]
@@ -162,7 +179,49 @@ fn run(cli: Cli, sandbox: &Sandbox) -> anyhow::Result<RunOutcome> {
         Some(Command::Bless { book }) => bless(&book),
         Some(Command::Inspect { pid, watch, json }) => inspect(pid, watch, json).map(|()| RunOutcome::Confirmed),
         Some(Command::LeakDemo) => leak_demo().map(|()| RunOutcome::Confirmed),
+        Some(Command::Bench {
+            runs,
+            connections,
+            json,
+            book,
+        }) => bench(runs.into(), connections as usize, json, book).map(|()| RunOutcome::Confirmed),
     }
+}
+
+fn bench(runs: usize, connections: usize, json: bool, book: Option<PathBuf>) -> anyhow::Result<()> {
+    use tcpclose::bench;
+    if let Some(dir) = &book {
+        // Fail now, not after minutes of measuring.
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot write into {}", dir.display()))?;
+    }
+    // A progress line on a terminal; nothing in a log.
+    let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let report = bench::bench(runs, connections, |now| {
+        if terminal {
+            eprint!("\rtcpclose bench: {now:<60}");
+        }
+    })?;
+    if terminal {
+        eprintln!("\rtcpclose bench: done{:<60}", "");
+    }
+    let command = format!("cargo run --release -- bench --runs {runs} --connections {connections}");
+    let table = bench::markdown(&report, &command);
+    if let Some(dir) = book {
+        let svg = bench::plot(&report).map_err(anyhow::Error::msg)?;
+        for (name, text) in [("results.md", &table), ("close-costs.svg", &svg)] {
+            let path = dir.join(name);
+            std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+        }
+        let json_path = dir.join("results.json");
+        std::fs::write(&json_path, serde_json::to_string_pretty(&report)? + "\n")
+            .with_context(|| format!("cannot write {}", json_path.display()))?;
+    }
+    if json {
+        tcpclose::outln!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        tcpclose::cli::out(format_args!("{table}"));
+    }
+    Ok(())
 }
 
 fn leak_demo() -> anyhow::Result<()> {
