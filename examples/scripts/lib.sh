@@ -47,7 +47,7 @@ say() {
 # Builds the server and client of the examples crate.
 build_programs() {
     command -v cargo >/dev/null || die "cargo is not installed"
-    (cd "$root" && cargo build --quiet -p tcpclose --bin server --bin client) || die "cannot build the programs"
+    (cd "$root" && cargo build --quiet -p tcpclose --bin server --bin client --bin tcpclose) || die "cannot build the programs"
 }
 
 # wait_for_line FILE PATTERN [SECONDS]: waits until FILE has a line matching
@@ -56,6 +56,16 @@ wait_for_line() {
     local file=$1 pattern=$2 deadline=$((SECONDS + ${3:-10}))
     until grep -qE -- "$pattern" "$file" 2>/dev/null; do
         [ "$SECONDS" -lt "$deadline" ] || die "gave up waiting for /$pattern/ in $(basename "$file"): $(tail -n 3 "$file" 2>/dev/null)"
+        sleep 0.05
+    done
+}
+
+# wait_for_count FILE PATTERN COUNT: waits until FILE has COUNT lines
+# matching the extended regular expression PATTERN.
+wait_for_count() {
+    local file=$1 pattern=$2 count=$3 deadline=$((SECONDS + 10))
+    until [ "$(grep -cE -- "$pattern" "$file" 2>/dev/null)" -ge "$count" ]; do
+        [ "$SECONDS" -lt "$deadline" ] || die "gave up waiting for $count lines /$pattern/ in $(basename "$file")"
         sleep 0.05
     done
 }

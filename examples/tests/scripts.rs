@@ -11,9 +11,11 @@ use std::path::PathBuf;
 use std::process::Command;
 
 /// The tools the scripts use, each with its Debian package.
-const TOOLS: [(&str, &str); 4] = [
+const TOOLS: [(&str, &str); 6] = [
     ("tcpdump", "tcpdump"),
     ("ss", "iproute2"),
+    ("nstat", "iproute2"),
+    ("lsof", "lsof"),
     ("netstat", "net-tools"),
     ("unshare", "util-linux"),
 ];
@@ -366,4 +368,32 @@ fn every_script_is_tested_and_refuses_bad_arguments() {
             .unwrap();
         assert_eq!(out.status.code(), Some(2), "{name} accepted bad arguments");
     }
+}
+
+#[test]
+fn diagnose() {
+    let Some(out) = run_script("diagnose.sh", &[]) else {
+        return;
+    };
+    let port = port(&out);
+    let ss = section(&out, "ss -tanpo state close-wait");
+    let leaked: Vec<&&str> = ss.iter().filter(|l| l.contains("users:((\"server\"")).collect();
+    assert_eq!(leaked.len(), 2, "{ss:#?}");
+    let descriptors = section(&out, "the sockets among");
+    assert_eq!(descriptors.iter().filter(|l| l.contains("-> socket:[")).count(), 3, "{descriptors:#?}");
+    let lsof = section(&out, "lsof");
+    assert_eq!(lsof.iter().filter(|l| l.contains("(CLOSE_WAIT)")).count(), 2, "{lsof:#?}");
+    let nstat = section(&out, "nstat");
+    let counter = |name: &str| -> Option<u64> {
+        let line = nstat.iter().find(|l| l.starts_with(name))?;
+        line.split_whitespace().nth(1)?.parse().ok()
+    };
+    assert_eq!(counter("TcpPassiveOpens"), Some(2), "{nstat:#?}");
+    assert_eq!(counter("TcpOutRsts"), Some(0), "{nstat:#?}");
+    let packets = section(&out, "tcpdump");
+    let from_server = format!("127.0.0.1.{port} >");
+    assert_eq!(packets.iter().filter(|l| l.contains("Flags [F.]")).count(), 2, "{packets:#?}");
+    assert!(!packets.iter().any(|l| l.contains(&from_server)), "{packets:#?}");
+    let inspect = section(&out, "tcpclose inspect");
+    assert_eq!(inspect.iter().filter(|l| l.contains("CLOSE_WAIT:")).count(), 2, "{inspect:#?}");
 }
