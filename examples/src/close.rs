@@ -41,3 +41,31 @@ pub fn lingering_close(mut stream: TcpStream, timeout: Duration) -> io::Result<u
     }
 }
 // ANCHOR_END: lingering_close
+
+// ANCHOR: lingering_close_async
+/// [`lingering_close`] for a tokio stream: `shutdown().await` sends the
+/// FIN, then whatever the peer still sends is read and discarded until its
+/// FIN or until `timeout`, and the stream is dropped. Returns how many
+/// bytes were discarded; `ErrorKind::TimedOut` if the peer did not close.
+pub async fn lingering_close_async(mut stream: tokio::net::TcpStream, timeout: Duration) -> io::Result<usize> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    stream.shutdown().await?;
+    let drain = async {
+        let mut buf = [0u8; 8192];
+        let mut discarded = 0;
+        loop {
+            match stream.read(&mut buf).await? {
+                // The peer's FIN: nothing is left unread, the drop sends no RST.
+                0 => return Ok(discarded),
+                n => discarded += n,
+            }
+        }
+    };
+    tokio::time::timeout(timeout, drain).await.unwrap_or_else(|_| {
+        Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "the peer did not close in time",
+        ))
+    })
+}
+// ANCHOR_END: lingering_close_async

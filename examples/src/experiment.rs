@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::close::lingering_close;
+use crate::close::{lingering_close, lingering_close_async};
 
 /// How the server closes after writing its response.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -61,6 +61,50 @@ pub fn run(exchanges: usize, style: CloseStyle) -> io::Result<Outcome> {
         Ok(())
     });
 
+    let outcome = clients(addr, exchanges);
+    server
+        .join()
+        .map_err(|_| io::Error::other("the experiment's server thread panicked"))??;
+    outcome
+}
+
+/// The same experiment with a tokio server: the naive close drops the
+/// stream, the lingering one awaits [`lingering_close_async`].
+pub fn run_async(exchanges: usize, style: CloseStyle) -> io::Result<Outcome> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let addr = listener.local_addr()?;
+    listener.set_nonblocking(true)?;
+    let server = thread::spawn(move || -> io::Result<()> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        crate::scenario::block_on(async {
+            let listener = tokio::net::TcpListener::from_std(listener)?;
+            let response = vec![b'r'; RESPONSE];
+            for _ in 0..exchanges {
+                let (mut stream, _) = listener.accept().await?;
+                let _ = stream.read(&mut [0u8; 1024]).await;
+                if stream.write_all(&response).await.is_err() {
+                    continue;
+                }
+                match style {
+                    CloseStyle::Naive => drop(stream),
+                    CloseStyle::Lingering => {
+                        let _ = lingering_close_async(stream, Duration::from_secs(5)).await;
+                    }
+                }
+            }
+            Ok(())
+        })?
+    });
+    let outcome = clients(addr, exchanges);
+    server
+        .join()
+        .map_err(|_| io::Error::other("the experiment's server thread panicked"))??;
+    outcome
+}
+
+/// The clients: one exchange after another, each a careful client that
+/// sends the whole request and reads whatever comes back.
+fn clients(addr: std::net::SocketAddr, exchanges: usize) -> io::Result<Outcome> {
     let mut request = b"POST /upload HTTP/1.1\r\n\r\n".to_vec();
     request.resize(request.len() + REQUEST_BODY, b'b');
     let mut outcome = Outcome {
@@ -84,8 +128,5 @@ pub fn run(exchanges: usize, style: CloseStyle) -> io::Result<Outcome> {
         outcome.incomplete += usize::from(received < RESPONSE);
         outcome.reset += usize::from(reset);
     }
-    server
-        .join()
-        .map_err(|_| io::Error::other("the experiment's server thread panicked"))??;
     Ok(outcome)
 }

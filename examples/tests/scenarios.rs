@@ -496,14 +496,19 @@ fn prose_markers_name_proofs_that_hold(checks: &[Check]) -> Result<(), Failed> {
                     Expected::Equal { value } => value.trim_matches('"').parse::<f64>() == Ok(seconds),
                     _ => false,
                 });
-                let number = quoted
-                    .split_whitespace()
+                let mut words = quoted.split_whitespace();
+                let number = words.next().unwrap_or_default().trim_start_matches('(');
+                let unit = match words
                     .next()
                     .unwrap_or_default()
-                    .trim_start_matches('(');
+                    .trim_end_matches([',', '.', ';', ')', ':'])
+                {
+                    "seconds" | "second" => "s",
+                    unit => unit,
+                };
                 let in_proof = |p: &String| match p.split_once(" → ") {
                     // A check's sentence may quote a setting of its run.
-                    Some((claim, _)) => claim.contains(&format!("{number} s")),
+                    Some((claim, _)) => claim.contains(&format!("{number} {unit}")),
                     None => p == UNCHECKED || p.contains(number),
                 };
                 let in_code = proofs.iter().any(in_proof);

@@ -380,9 +380,17 @@ fn diagnose() {
     let leaked: Vec<&&str> = ss.iter().filter(|l| l.contains("users:((\"server\"")).collect();
     assert_eq!(leaked.len(), 2, "{ss:#?}");
     let descriptors = section(&out, "the sockets among");
-    assert_eq!(descriptors.iter().filter(|l| l.contains("-> socket:[")).count(), 3, "{descriptors:#?}");
+    assert_eq!(
+        descriptors.iter().filter(|l| l.contains("-> socket:[")).count(),
+        3,
+        "{descriptors:#?}"
+    );
     let lsof = section(&out, "lsof");
-    assert_eq!(lsof.iter().filter(|l| l.contains("(CLOSE_WAIT)")).count(), 2, "{lsof:#?}");
+    assert_eq!(
+        lsof.iter().filter(|l| l.contains("(CLOSE_WAIT)")).count(),
+        2,
+        "{lsof:#?}"
+    );
     let nstat = section(&out, "nstat");
     let counter = |name: &str| -> Option<u64> {
         let line = nstat.iter().find(|l| l.starts_with(name))?;
@@ -392,8 +400,16 @@ fn diagnose() {
     assert_eq!(counter("TcpOutRsts"), Some(0), "{nstat:#?}");
     let packets = section(&out, "tcpdump");
     let from_server = format!("127.0.0.1.{port} >");
-    assert_eq!(packets.iter().filter(|l| l.contains("Flags [F.]")).count(), 2, "{packets:#?}");
+    assert_eq!(
+        packets.iter().filter(|l| l.contains("Flags [F.]")).count(),
+        2,
+        "{packets:#?}"
+    );
     assert!(!packets.iter().any(|l| l.contains(&from_server)), "{packets:#?}");
     let inspect = section(&out, "tcpclose inspect");
-    assert_eq!(inspect.iter().filter(|l| l.contains("CLOSE_WAIT:")).count(), 2, "{inspect:#?}");
+    assert_eq!(
+        inspect.iter().filter(|l| l.contains("CLOSE_WAIT:")).count(),
+        2,
+        "{inspect:#?}"
+    );
 }

@@ -15,6 +15,19 @@ use crate::transcript::{check_id, outcome, Check, Expected, Role, SegmentCount, 
 use crate::wait;
 use crate::wire::{Capture, Segment};
 
+/// A std stream as a tokio one; inside a tokio runtime.
+pub fn to_tokio(stream: TcpStream) -> io::Result<tokio::net::TcpStream> {
+    stream.set_nonblocking(true)?;
+    tokio::net::TcpStream::from_std(stream)
+}
+
+/// Runs `future` to completion on a runtime of one thread: the scenario's
+/// own, in its network namespace.
+pub fn block_on<F: std::future::Future>(future: F) -> io::Result<F::Output> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    Ok(runtime.block_on(future))
+}
+
 /// One close scenario.
 pub struct Scenario {
     pub id: &'static str,
@@ -48,6 +61,12 @@ mod rebind;
 mod reset_while_reading;
 mod syn_retries;
 mod time_wait;
+mod tokio_close_wait_task;
+mod tokio_drop_vs_shutdown;
+mod tokio_early_reply;
+mod tokio_split_halves;
+mod tokio_timeouts;
+mod tokio_zero_linger;
 mod try_clone;
 mod unread_data_rst;
 mod use_after_close;
@@ -181,11 +200,23 @@ impl Run {
     /// Binds a listener on 127.0.0.1, port 0, starts capturing its port,
     /// connects a client and accepts it: `(client, server)`.
     pub fn connect(&mut self) -> io::Result<(TcpStream, TcpStream)> {
+        self.connect_recorded(("TcpStream::connect(server)", "listener.accept()"))
+    }
+
+    /// [`Run::connect`] as tokio streams, recorded with `.await`s; inside a
+    /// tokio runtime (see [`block_on`]).
+    pub fn connect_tokio(&mut self) -> io::Result<(tokio::net::TcpStream, tokio::net::TcpStream)> {
+        let (client, server) =
+            self.connect_recorded(("TcpStream::connect(server).await", "listener.accept().await"))?;
+        Ok((to_tokio(client)?, to_tokio(server)?))
+    }
+
+    fn connect_recorded(&mut self, (connect, accept): (&str, &str)) -> io::Result<(TcpStream, TcpStream)> {
         let listener = self.listen()?;
         let client = TcpStream::connect(listener.local_addr()?)?;
-        self.record(Role::Client, "TcpStream::connect(server)", "Ok(stream)".into());
+        self.record(Role::Client, connect, "Ok(stream)".into());
         let (server, _) = listener.accept()?;
-        self.record(Role::Server, "listener.accept()", "Ok((stream, client))".into());
+        self.record(Role::Server, accept, "Ok((stream, client))".into());
         self.transcript.client = Some(client.local_addr()?);
         self.states()?;
         Ok((client, server))

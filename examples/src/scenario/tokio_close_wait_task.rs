@@ -1,0 +1,129 @@
+//! `tokio-close-wait-task`: a task that waits in `select!` on a channel,
+//! and never on its stream, does not see the peer's FIN: the socket stays
+//! in CLOSE_WAIT until the task happens to end. Two fixes: read in the
+//! `select!` too (`Ok(0)` ends the task), or wait for readiness and ask
+//! `is_read_closed()`, which notices the FIN without reading.
+
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, Interest};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+
+use crate::observe::{End, State};
+use crate::scenario::{block_on, to_tokio, Run, Scenario};
+use crate::transcript::Role::{Client, Server};
+
+pub const SCENARIO: Scenario = Scenario {
+    id: "tokio-close-wait-task",
+    title: "tokio: a task parked on a channel keeps its stream in CLOSE_WAIT; reading or readiness notices the FIN",
+    chapter: "async-close-wait.md#tokio-close-wait-task",
+    alone: false,
+    perform,
+};
+
+const DEADLINE: Duration = Duration::from_secs(10);
+
+/// The bug: the task sends what the channel brings, and never reads.
+async fn waits_on_channel(stream: TcpStream, mut work: mpsc::Receiver<Vec<u8>>) {
+    while let Some(bytes) = work.recv().await {
+        let _ = stream.try_write(&bytes);
+    }
+}
+
+/// The first fix: the task reads too; `Ok(0)` ends it.
+async fn reads_too(mut stream: TcpStream, mut work: mpsc::Receiver<Vec<u8>>) -> std::io::Result<usize> {
+    let mut buf = [0u8; 1024];
+    loop {
+        tokio::select! {
+            bytes = work.recv() => match bytes {
+                Some(bytes) => { let _ = stream.try_write(&bytes); }
+                None => return Ok(0),
+            },
+            read = stream.read(&mut buf) => match read? {
+                0 => return Ok(0), // the peer's FIN: drop the stream
+                _ => {}
+            },
+        }
+    }
+}
+
+/// The second fix: wait for readiness; `is_read_closed` tells the FIN.
+async fn watches_readiness(stream: TcpStream, mut work: mpsc::Receiver<Vec<u8>>) -> std::io::Result<bool> {
+    loop {
+        tokio::select! {
+            bytes = work.recv() => match bytes {
+                Some(bytes) => { let _ = stream.try_write(&bytes); }
+                None => return Ok(false),
+            },
+            ready = stream.ready(Interest::READABLE) => {
+                if ready?.is_read_closed() {
+                    return Ok(true);
+                }
+            },
+        }
+    }
+}
+
+pub fn perform(run: &mut Run) -> anyhow::Result<()> {
+    block_on(async {
+        let (client, server) = run.connect_tokio()?;
+        let (work, inbox) = mpsc::channel(1);
+        let task = tokio::spawn(waits_on_channel(server, inbox));
+        run.record(
+            Server,
+            "tokio::spawn(task: select! on a channel, never reads)",
+            String::new(),
+        );
+        tokio::task::yield_now().await; // the task starts, and waits on its channel
+        drop(client);
+        run.record(Client, "drop(stream)", String::new());
+        run.expect_states(
+            "the task never reads: the server's socket stays CLOSE_WAIT, the client's FIN_WAIT_2",
+            Some(State::FinWait2),
+            Some(State::CloseWait),
+        )?;
+        drop(work);
+        run.record(Server, "drop(work): the channel closes, the task ends", String::new());
+        tokio::time::timeout(DEADLINE, task).await??;
+        run.expect_states(
+            "only the task's end drops the stream: client TIME_WAIT, server gone",
+            Some(State::TimeWait),
+            None,
+        )?;
+
+        // The first fix, on a second connection.
+        let (client, server) = crate::pair()?;
+        let server_end = End::of(&server)?;
+        let (_work, inbox) = mpsc::channel(1);
+        let task = tokio::spawn(reads_too(to_tokio(server)?, inbox));
+        drop(client);
+        let ended = tokio::time::timeout(DEADLINE, task).await??;
+        run.call(
+            Server,
+            "second connection: the task that also reads in its select!",
+            &ended,
+        );
+        run.check_ok("a task that reads in its select! gets Ok(0) and ends", &ended, 0);
+        server_end.wait_gone()?;
+        run.check_eq(
+            "and the stream it dropped closed the connection: the server's socket is gone",
+            server_end.state()?,
+            None,
+        );
+
+        // The second fix, on a third connection: readiness, no read.
+        let (client, server) = crate::pair()?;
+        let (_work, inbox) = mpsc::channel(1);
+        let task = tokio::spawn(watches_readiness(to_tokio(server)?, inbox));
+        drop(client);
+        let noticed = tokio::time::timeout(DEADLINE, task).await??;
+        run.call(Server, "third connection: the task that waits for readiness", &noticed);
+        run.check_ok(
+            "a task waiting for readiness learns of the FIN without reading: is_read_closed() is true",
+            &noticed,
+            true,
+        );
+        anyhow::Ok(())
+    })?
+}

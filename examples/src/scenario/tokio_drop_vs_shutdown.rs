@@ -1,0 +1,93 @@
+//! `tokio-drop-vs-shutdown`: there is no async drop. Dropping a tokio
+//! stream wrapped in a `BufWriter` closes the socket at once: the bytes
+//! still in the buffer never leave. `flush().await` and
+//! `shutdown().await` deliver them, then send the FIN.
+
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
+
+use crate::observe::{End, State};
+use crate::scenario::{block_on, to_tokio, Run, Scenario};
+use crate::transcript::Role::{Client, Server};
+use crate::transcript::SegmentCount;
+use crate::transcript::SegmentKind::{Data, Fin, Rst};
+
+pub const SCENARIO: Scenario = Scenario {
+    id: "tokio-drop-vs-shutdown",
+    title: "tokio: dropping a BufWriter loses its bytes; flush and shutdown().await deliver them and send the FIN",
+    chapter: "async-shutdown.md#tokio-drop-vs-shutdown",
+    alone: false,
+    perform,
+};
+
+const MESSAGE: &[u8] = b"hello, server";
+
+pub fn perform(run: &mut Run) -> anyhow::Result<()> {
+    block_on(async {
+        let (client, mut server) = run.connect_tokio()?;
+        let mut writer = BufWriter::new(client);
+        writer.write_all(MESSAGE).await?;
+        run.record(
+            Client,
+            "BufWriter::new(stream).write_all(b\"hello, server\").await",
+            "Ok(()): in the buffer".into(),
+        );
+        drop(writer);
+        run.record(Client, "drop(writer)", String::new());
+        let mut received = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(10), server.read_to_end(&mut received)).await?;
+        run.call(Server, "stream.read_to_end(&mut received).await", &read);
+        run.check_ok(
+            "the server reads to the end and gets nothing: the drop lost the buffered bytes",
+            &read,
+            0,
+        );
+        run.check_segments(
+            "on the wire: the client's FIN, and no data from the client",
+            &[
+                SegmentCount::exactly(Client, Fin, 1),
+                SegmentCount::exactly(Client, Data, 0),
+                SegmentCount::exactly(Client, Rst, 0),
+            ],
+        )?;
+        drop(server);
+
+        // The same with flush and shutdown, on a second connection.
+        let (client, server) = crate::pair()?;
+        let client_end = End::of(&client)?;
+        let (client, mut server) = (to_tokio(client)?, to_tokio(server)?);
+        let mut writer = BufWriter::new(client);
+        writer.write_all(MESSAGE).await?;
+        let shutdown = async {
+            writer.flush().await?;
+            writer.shutdown().await
+        }
+        .await;
+        run.call(
+            Client,
+            "second connection: write_all(..).await, flush().await, shutdown().await",
+            &shutdown,
+        );
+        run.check_ok("flush and shutdown succeed", &shutdown, ());
+        let mut received = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(10), server.read_to_end(&mut received)).await?;
+        run.call(
+            Server,
+            "second connection: stream.read_to_end(&mut received).await",
+            &read,
+        );
+        run.check_ok(
+            "the server reads every byte (13), then the end of the stream",
+            &read,
+            MESSAGE.len(),
+        );
+        client_end.wait_for(State::FinWait2)?;
+        run.check_eq(
+            "shutdown().await sent the FIN, and the writer still holds the socket: client FIN_WAIT_2",
+            client_end.state()?,
+            Some(State::FinWait2),
+        );
+        anyhow::Ok(())
+    })?
+}

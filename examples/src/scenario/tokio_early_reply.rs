@@ -1,0 +1,101 @@
+//! `tokio-early-reply`: the lingering close in async form. A tokio server
+//! that answers before reading the whole request and drops the stream
+//! resets the connection, and clients lose responses; one that awaits
+//! `shutdown()`, reads to the client's FIN under a timeout and only then
+//! drops loses none. One exchange is shown step by step, then the same
+//! 1000-exchange experiment as the std chapter.
+
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::close::lingering_close_async;
+use crate::experiment::{self, CloseStyle};
+use crate::observe::State;
+use crate::scenario::{block_on, Run, Scenario};
+use crate::transcript::Role::{Client, Server};
+use crate::transcript::SegmentCount;
+use crate::transcript::SegmentKind::{Fin, Rst};
+
+/// Exchanges per close style in the experiment.
+pub const EXCHANGES: usize = 1000;
+
+pub const SCENARIO: Scenario = Scenario {
+    id: "tokio-early-reply",
+    title:
+        "tokio: answering before the request is read, then dropping, resets; the async lingering close loses nothing",
+    chapter: "async-early-reply.md#tokio-early-reply",
+    alone: false,
+    perform,
+};
+
+pub fn perform(run: &mut Run) -> anyhow::Result<()> {
+    block_on(async {
+        let (mut client, mut server) = run.connect_tokio()?;
+        client.write_all(&[b'q'; 4096]).await?;
+        run.record(
+            Client,
+            "stream.write_all(&[b'q'; 4096]).await (the request)",
+            "Ok(())".into(),
+        );
+        let first = server.read_exact(&mut [0u8; 100]).await;
+        run.call(Server, "stream.read_exact(&mut [0; 100]).await (the header)", &first);
+        server.write_all(b"response").await?;
+        run.record(Server, "stream.write_all(b\"response\").await", "Ok(())".into());
+        let closing = tokio::spawn(lingering_close_async(server, Duration::from_secs(5)));
+        run.record(
+            Server,
+            "lingering_close_async(stream, 5 s): shutdown().await, read to the FIN",
+            "(running)".into(),
+        );
+        let mut response = Vec::new();
+        let read = client.read_to_end(&mut response).await;
+        run.call(Client, "stream.read_to_end(&mut response).await", &read);
+        run.check_ok("the client reads the whole response, then the server's FIN", &read, 8);
+        drop(client);
+        run.record(Client, "drop(stream)", String::new());
+        let discarded = tokio::time::timeout(Duration::from_secs(10), closing).await??;
+        run.call(Server, "lingering_close_async(..).await", &discarded);
+        run.check_ok(
+            "the server discards the rest of the request (3996 bytes) until the client's FIN",
+            &discarded,
+            4096 - 100,
+        );
+        run.expect_states(
+            "the server closed first and keeps TIME_WAIT; the client's socket is gone",
+            None,
+            Some(State::TimeWait),
+        )?;
+        run.check_segments(
+            "no RST on the wire: both sides closed with a FIN",
+            &[
+                SegmentCount::exactly(Client, Rst, 0),
+                SegmentCount::exactly(Server, Rst, 0),
+                SegmentCount::exactly(Client, Fin, 1),
+                SegmentCount::exactly(Server, Fin, 1),
+            ],
+        )?;
+        anyhow::Ok(())
+    })??;
+
+    let naive = experiment::run_async(EXCHANGES, CloseStyle::Naive)?;
+    run.check_at_least(
+        "a tokio server that drops the stream with the request unread loses responses: of 1000 exchanges, responses incomplete",
+        naive.incomplete as u64,
+        1,
+        "exchanges",
+    );
+    run.check_at_least(
+        "and client reads ended by ConnectionReset",
+        naive.reset as u64,
+        1,
+        "exchanges",
+    );
+    let lingering = experiment::run_async(EXCHANGES, CloseStyle::Lingering)?;
+    run.check_eq(
+        "with lingering_close_async no client loses a byte or sees a reset (of 1000 exchanges: responses incomplete, reads reset)",
+        (lingering.incomplete, lingering.reset),
+        (0, 0),
+    );
+    Ok(())
+}

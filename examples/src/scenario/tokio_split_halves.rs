@@ -1,0 +1,90 @@
+//! `tokio-split-halves`: `into_split` gives owned halves; dropping the
+//! write half shuts down writing (a FIN) while the read half still reads.
+//! The borrowed halves of `split` do nothing when dropped: the stream
+//! stays whole until it is dropped itself.
+
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::observe::{End, State};
+use crate::scenario::{block_on, to_tokio, Run, Scenario};
+use crate::transcript::Role::{Client, Server};
+use crate::transcript::SegmentCount;
+use crate::transcript::SegmentKind::Fin;
+
+pub const SCENARIO: Scenario = Scenario {
+    id: "tokio-split-halves",
+    title: "tokio: dropping an owned write half sends the FIN while the read half reads on; a borrowed half does not",
+    chapter: "async-shutdown.md#tokio-split-halves",
+    alone: false,
+    perform,
+};
+
+pub fn perform(run: &mut Run) -> anyhow::Result<()> {
+    block_on(async {
+        let (client, mut server) = run.connect_tokio()?;
+        let (mut read_half, write_half) = client.into_split();
+        run.record(
+            Client,
+            "let (read_half, write_half) = stream.into_split()",
+            String::new(),
+        );
+        drop(write_half);
+        run.record(Client, "drop(write_half)", String::new());
+        run.expect_states(
+            "dropping the owned write half shuts down writing: client FIN_WAIT_2, server CLOSE_WAIT",
+            Some(State::FinWait2),
+            Some(State::CloseWait),
+        )?;
+        let mut request = Vec::new();
+        let read = server.read_to_end(&mut request).await;
+        run.call(Server, "stream.read_to_end(&mut request).await", &read);
+        run.check_ok("the server sees the end of the request: Ok(0) after nothing", &read, 0);
+        server.write_all(b"response").await?;
+        run.record(Server, "stream.write_all(b\"response\").await", "Ok(())".into());
+        let mut buf = [0u8; 64];
+        let answer = read_half.read(&mut buf).await;
+        run.call(Client, "read_half.read(&mut buf).await", &answer);
+        run.check_ok("the read half still reads the response", &answer, 8);
+        run.check_segments(
+            "one FIN from the client, sent by the drop",
+            &[SegmentCount::exactly(Client, Fin, 1)],
+        )?;
+        drop((read_half, server));
+
+        // Borrowed halves: split() borrows the stream; its halves close nothing.
+        let (client, server) = crate::pair()?;
+        let client_end = End::of(&client)?;
+        let (mut client, _server) = (to_tokio(client)?, to_tokio(server)?);
+        {
+            let (_reader, writer) = client.split();
+            drop(writer);
+        }
+        run.record(
+            Client,
+            "second connection: { let (reader, writer) = stream.split(); drop(writer) }",
+            String::new(),
+        );
+        // Nothing to wait for: give a FIN, were one sent, time to arrive.
+        let peer = client_end.peer();
+        let changed = crate::wait::until(
+            "a FIN the borrowed half should not send",
+            Duration::from_millis(200),
+            || Ok(peer.state()?.filter(|s| *s != State::Established)),
+        );
+        run.check_eq(
+            "dropping a borrowed write half sends nothing: the server is still ESTABLISHED",
+            changed.ok().or(peer.state()?),
+            Some(State::Established),
+        );
+        let reunited = {
+            let (client, _server) = crate::pair()?;
+            let (reader, writer) = to_tokio(client)?.into_split();
+            reader.reunite(writer).map(|_| ()).map_err(std::io::Error::other)
+        };
+        run.call(Client, "third connection: read_half.reunite(write_half)", &reunited);
+        run.check_ok("owned halves of one stream reunite into it", &reunited, ());
+        anyhow::Ok(())
+    })?
+}

@@ -1,0 +1,84 @@
+//! `tokio-timeouts`: `tokio::time::timeout` around a read or a write
+//! cancels the future, not the connection. A read that timed out leaves
+//! the connection open, and a later read gets what arrives. A write that
+//! timed out may have handed part of its bytes to the kernel, which sends
+//! them anyway: the stream is at an unknown point, and the program should
+//! drop it.
+
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::observe::State;
+use crate::scenario::{block_on, Run, Scenario};
+use crate::transcript::Role::{Client, Server};
+
+pub const SCENARIO: Scenario = Scenario {
+    id: "tokio-timeouts",
+    title: "tokio: a timed-out read leaves the connection open; a timed-out write leaves part of its bytes in flight",
+    chapter: "async-linger-timeouts.md#tokio-timeouts",
+    alone: false,
+    perform,
+};
+
+const TIMEOUT: Duration = Duration::from_millis(100);
+
+/// What a `timeout` returned, in words: the future's result or "elapsed".
+fn outcome<T>(result: &Result<std::io::Result<T>, tokio::time::error::Elapsed>) -> &'static str {
+    match result {
+        Ok(Ok(_)) => "completed",
+        Ok(Err(_)) => "failed",
+        Err(_) => "elapsed",
+    }
+}
+
+pub fn perform(run: &mut Run) -> anyhow::Result<()> {
+    block_on(async {
+        let (mut client, mut server) = run.connect_tokio()?;
+        let (client_end, _) = run.ends()?;
+        let mut buf = [0u8; 64];
+        let timed_out = tokio::time::timeout(TIMEOUT, client.read(&mut buf)).await;
+        run.record(
+            Client,
+            "tokio::time::timeout(100 ms, stream.read(&mut buf)).await",
+            outcome(&timed_out).into(),
+        );
+        run.check_eq(
+            "nothing arrives within 100 ms: the timeout elapses",
+            outcome(&timed_out),
+            "elapsed",
+        );
+        run.expect_states(
+            "the connection is untouched: both ends still ESTABLISHED",
+            Some(State::Established),
+            Some(State::Established),
+        )?;
+        server.write_all(b"late").await?;
+        run.record(Server, "stream.write_all(b\"late\").await", "Ok(())".into());
+        let later = client.read(&mut buf).await;
+        run.call(Client, "stream.read(&mut buf).await", &later);
+        run.check_ok("a later read gets what arrives", &later, 4);
+
+        // The server does not read: a big write cannot finish.
+        let big = vec![b'w'; 64 << 20];
+        let cancelled = tokio::time::timeout(TIMEOUT, client.write_all(&big)).await;
+        run.record(
+            Client,
+            "tokio::time::timeout(100 ms, stream.write_all(&[..; 64 MiB])).await",
+            outcome(&cancelled).into(),
+        );
+        run.check_eq(
+            "the write cannot finish: the timeout elapses",
+            outcome(&cancelled),
+            "elapsed",
+        );
+        let queued = client_end.view()?.map_or(0, |v| u64::from(v.send_queue));
+        run.check_at_least(
+            "part of the cancelled write is in the kernel's send queue, and will be sent anyway",
+            queued,
+            1,
+            "bytes",
+        );
+        anyhow::Ok(())
+    })?
+}

@@ -1,0 +1,92 @@
+//! `tokio-zero-linger`: `set_zero_linger` is the deliberate abort: the
+//! drop sends an RST, the peer's read fails with `ConnectionReset`, and no
+//! TIME_WAIT is left. A non-zero linger is deprecated in tokio: `close`
+//! then blocks the runtime's thread until the data is sent or the time
+//! runs out, and no other task runs meanwhile.
+
+use std::time::{Duration, Instant};
+
+use tokio::io::AsyncReadExt;
+
+use crate::scenario::{block_on, to_tokio, Run, Scenario};
+use crate::sockopt::fill;
+use crate::transcript::Role::{Client, Server};
+use crate::transcript::SegmentCount;
+use crate::transcript::SegmentKind::{Fin, Rst};
+
+pub const SCENARIO: Scenario = Scenario {
+    id: "tokio-zero-linger",
+    title: "tokio: set_zero_linger aborts with an RST; a non-zero linger blocks the runtime's thread in close",
+    chapter: "async-linger-timeouts.md#tokio-zero-linger",
+    alone: false,
+    perform,
+};
+
+const LINGER: Duration = Duration::from_secs(1);
+
+pub fn perform(run: &mut Run) -> anyhow::Result<()> {
+    block_on(async {
+        let (mut client, server) = run.connect_tokio()?;
+        server.set_zero_linger()?;
+        run.record(Server, "stream.set_zero_linger()", "Ok(())".into());
+        drop(server);
+        run.record(Server, "drop(stream)", String::new());
+        run.expect_states("the RST ends both sockets at once: no TIME_WAIT", None, None)?;
+        run.check_segments(
+            "the drop sent an RST and no FIN",
+            &[
+                SegmentCount::exactly(Server, Rst, 1),
+                SegmentCount::exactly(Server, Fin, 0),
+            ],
+        )?;
+        let read = client.read(&mut [0u8; 16]).await;
+        run.call(Client, "stream.read(&mut buf).await", &read);
+        run.check_err(
+            "the client's read fails with ErrorKind::ConnectionReset (os error 104)",
+            &read,
+            std::io::ErrorKind::ConnectionReset,
+            104,
+        );
+
+        // A non-zero linger, with data the peer does not read, on a second connection.
+        let (mut writer, _reader) = crate::pair()?;
+        fill(&mut writer)?;
+        let writer = to_tokio(writer)?;
+        #[allow(deprecated)] // what tokio deprecated, shown on purpose
+        writer.set_linger(Some(LINGER))?;
+        run.record(
+            Server,
+            "second connection, its peer not reading: writes until WouldBlock, set_linger(Some(1 s))",
+            "Ok(())".into(),
+        );
+        let ticker = tokio::spawn(async {
+            let mut longest = Duration::ZERO;
+            let mut last = Instant::now();
+            for _ in 0..100 {
+                tokio::time::sleep(Duration::from_millis(10)).await; // a tick, not a wait for an event
+                longest = longest.max(last.elapsed());
+                last = Instant::now();
+            }
+            longest
+        });
+        tokio::task::yield_now().await; // the ticker starts ticking
+        let start = Instant::now();
+        drop(writer);
+        let blocked = start.elapsed();
+        run.record(Server, "drop(stream), inside the runtime", String::new());
+        run.check_seconds(
+            "the drop blocks in close until the linger time (1 s) has passed",
+            blocked,
+            LINGER.mul_f64(0.9).as_secs_f64(),
+            (LINGER * 3).as_secs_f64(),
+        );
+        let longest = ticker.await?;
+        run.check_seconds(
+            "and no other task ran meanwhile: a task ticking every 10 ms missed about a second of ticks",
+            longest,
+            LINGER.mul_f64(0.9).as_secs_f64(),
+            (LINGER * 3).as_secs_f64(),
+        );
+        anyhow::Ok(())
+    })?
+}
