@@ -40,9 +40,10 @@ async fn reads_too(mut stream: TcpStream, mut work: mpsc::Receiver<Vec<u8>>) -> 
                 Some(bytes) => { let _ = stream.try_write(&bytes); }
                 None => return Ok(0),
             },
-            read = stream.read(&mut buf) => match read? {
-                0 => return Ok(0), // the peer's FIN: drop the stream
-                _ => {}
+            read = stream.read(&mut buf) => {
+                if read? == 0 {
+                    return Ok(0); // the peer's FIN: drop the stream
+                }
             },
         }
     }

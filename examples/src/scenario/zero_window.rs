@@ -30,6 +30,13 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
     let (client, mut server) = run.connect()?;
     let (_, server_end) = run.ends()?;
     run.bulk();
+    run.check_segments(
+        "at first the window is open: no zero-window segment, and nothing from the server but its SYN ACK",
+        &[
+            SegmentCount::exactly(Client, ZeroWindow, 0),
+            SegmentCount::exactly(Server, Bare, 0),
+        ],
+    )?;
     let queued = fill(&mut server)?;
     run.record(
         Server,
