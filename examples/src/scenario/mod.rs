@@ -601,6 +601,24 @@ impl Run {
         }
     }
 
+    /// Waits until the capture holds the ACK of the last FIN `who` sent:
+    /// the close is over on the wire, and no segment of it can be captured
+    /// after the story has moved on.
+    pub fn wait_fin_acked(&mut self, who: Role) -> io::Result<()> {
+        let other = match who {
+            Role::Client => Role::Server,
+            Role::Server => Role::Client,
+        };
+        self.wait_packets("the ACK of the last FIN", move |p| {
+            let acked = p
+                .from(who)
+                .filter(|s| s.flags.fin)
+                .last()
+                .map(|s| s.seq.wrapping_add(s.len + 1));
+            p.from(other).any(|s| Some(s.ack) == acked)
+        })
+    }
+
     /// Keeps everything as it is for the requested time, so a person can run
     /// `ss` or look at the capture: a pause for people, never for the tests.
     pub fn hold(&mut self, now: &str) {

@@ -92,6 +92,7 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
             Some(State::TimeWait),
             None,
         )?;
+        run.wait_fin_acked(Server)?;
 
         // The first fix, on a second connection.
         let (client, server) = crate::pair()?;

@@ -52,6 +52,13 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
             ],
         )?;
         drop(server);
+        run.record(Server, "drop(stream)", String::new());
+        run.expect_states(
+            "the server's drop sends its FIN: client TIME_WAIT, server gone",
+            Some(State::TimeWait),
+            None,
+        )?;
+        run.wait_fin_acked(Server)?;
 
         // The same with flush and shutdown, on a second connection.
         let (client, server) = crate::pair()?;

@@ -66,6 +66,7 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
             None,
             Some(State::TimeWait),
         )?;
+        run.wait_fin_acked(Client)?;
         run.check_segments(
             "no RST on the wire: both sides closed with a FIN",
             &[

@@ -52,6 +52,13 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
             &[SegmentCount::exactly(Client, Fin, 1)],
         )?;
         drop((read_half, server));
+        run.record(Client, "drop(read_half), and the server drop(stream)", String::new());
+        run.expect_states(
+            "then the connection ends as any other: client TIME_WAIT, server gone",
+            Some(State::TimeWait),
+            None,
+        )?;
+        run.wait_fin_acked(Server)?;
 
         // Borrowed halves: split() borrows the stream; its halves close nothing.
         let (client, server) = crate::pair()?;
