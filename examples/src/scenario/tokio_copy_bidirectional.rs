@@ -1,0 +1,149 @@
+//! `tokio-copy-bidirectional`: a proxy that joins two connections with
+//! `copy_bidirectional`. When one side half-closes, the copy forwards the
+//! FIN (it shuts down writing on the other side) and keeps copying the
+//! other direction; it returns only when both directions have ended. A
+//! server that never closes therefore keeps the copy, and the proxy's
+//! socket toward a client that already closed, in CLOSE_WAIT: bound the
+//! copy with a timeout.
+
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::observe::{End, State};
+use crate::scenario::{block_on, to_tokio, Run, Scenario};
+use crate::transcript::Role::{Client, Server};
+
+pub const SCENARIO: Scenario = Scenario {
+    id: "tokio-copy-bidirectional",
+    title: "tokio: copy_bidirectional forwards a half-close, and waits for both directions to end",
+    chapter: "async-close-wait.md#tokio-copy-bidirectional",
+    alone: false,
+    perform,
+};
+
+const DEADLINE: Duration = Duration::from_secs(10);
+const IDLE: Duration = Duration::from_millis(300);
+
+/// Accepts one client and joins it to a new connection to `upstream`;
+/// gives up after `limit`. Returns what each direction copied.
+async fn proxy(front: TcpListener, upstream: std::net::SocketAddr, limit: Duration) -> std::io::Result<(u64, u64)> {
+    let (mut client, _) = front.accept().await?;
+    let mut server = TcpStream::connect(upstream).await?;
+    tokio::time::timeout(limit, tokio::io::copy_bidirectional(&mut client, &mut server))
+        .await
+        .unwrap_or_else(|_| {
+            Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the copy's time ran out",
+            ))
+        })
+}
+
+pub fn perform(run: &mut Run) -> anyhow::Result<()> {
+    block_on(async {
+        let upstream = TcpListener::bind("127.0.0.1:0").await?;
+        let upstream_addr = upstream.local_addr()?;
+        let front = TcpListener::from_std({
+            let listener = run.listen()?;
+            listener.set_nonblocking(true)?;
+            listener
+        })?;
+        let copy = tokio::spawn(proxy(front, upstream_addr, DEADLINE));
+        run.record(
+            Server,
+            "proxy: copy_bidirectional(&mut client, &mut server).await",
+            "(running)".into(),
+        );
+        let mut client = TcpStream::connect(run.server_addr()?).await?;
+        run.set_client(client.local_addr()?);
+        let (mut server, _) = upstream.accept().await?;
+        client.write_all(b"request").await?;
+        client.shutdown().await?;
+        run.record(
+            Client,
+            "stream.write_all(b\"request\").await, shutdown().await",
+            "Ok(())".into(),
+        );
+        let mut request = Vec::new();
+        let read = server.read_to_end(&mut request).await;
+        run.call(Server, "upstream: stream.read_to_end(&mut request).await", &read);
+        run.check_ok(
+            "the copy forwards the half-close: the server reads the request, then the end of it",
+            &read,
+            7,
+        );
+        server.write_all(b"response").await?;
+        drop(server);
+        run.record(
+            Server,
+            "upstream: stream.write_all(b\"response\").await, drop(stream)",
+            "Ok(())".into(),
+        );
+        let mut response = Vec::new();
+        let answer = client.read_to_end(&mut response).await;
+        run.call(Client, "stream.read_to_end(&mut response).await", &answer);
+        run.check_ok(
+            "the client reads the response through the proxy, then its end",
+            &answer,
+            8,
+        );
+        let copied = tokio::time::timeout(DEADLINE, copy).await??;
+        run.call(Server, "proxy: copy_bidirectional(..).await", &copied);
+        run.check_ok(
+            "once both directions have ended, the copy returns what each carried",
+            &copied,
+            (7, 8),
+        );
+        drop(client);
+        run.expect_states(
+            "the proxy dropped both connections: client TIME_WAIT, the proxy's socket gone",
+            Some(State::TimeWait),
+            None,
+        )?;
+        run.wait_fin_acked(Server)?;
+
+        // A server that never closes, behind a proxy whose copy has a time limit.
+        let upstream = TcpListener::bind("127.0.0.1:0").await?;
+        let upstream_addr = upstream.local_addr()?;
+        let front = TcpListener::bind("127.0.0.1:0").await?;
+        let front_addr = front.local_addr()?;
+        let copy = tokio::spawn(proxy(front, upstream_addr, IDLE));
+        let client = std::net::TcpStream::connect(front_addr)?;
+        let proxy_end = End::of(&client)?.peer();
+        let (_silent, _) = upstream.accept().await?;
+        drop(to_tokio(client)?);
+        run.record(
+            Client,
+            "second connection: the client closes; the server never answers nor closes",
+            String::new(),
+        );
+        let waiting = async {
+            // Poll the table from the runtime, so that the copy task runs meanwhile.
+            while proxy_end.state()? != Some(State::CloseWait) {
+                tokio::time::sleep(Duration::from_millis(2)).await; // a poll, as wait::until does
+            }
+            std::io::Result::Ok(())
+        };
+        tokio::time::timeout(DEADLINE, waiting).await??;
+        run.check_eq(
+            "the copy waits for the server: the proxy's socket toward the client sits in CLOSE_WAIT",
+            proxy_end.state()?,
+            Some(State::CloseWait),
+        );
+        let gave_up = tokio::time::timeout(DEADLINE, copy).await?;
+        run.call(
+            Server,
+            "second connection: timeout(300 ms, copy_bidirectional(..)).await",
+            &gave_up?.map(|_| ()),
+        );
+        proxy_end.wait_gone()?;
+        run.check_eq(
+            "the time limit ends it: the proxy drops both, and its CLOSE_WAIT socket is gone",
+            proxy_end.state()?,
+            None,
+        );
+        anyhow::Ok(())
+    })?
+}
