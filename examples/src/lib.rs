@@ -10,6 +10,7 @@ pub mod close;
 pub mod diagram;
 pub mod errors;
 pub mod experiment;
+pub mod graceful;
 pub mod inspect;
 pub mod netns;
 pub mod observe;

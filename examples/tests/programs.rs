@@ -194,6 +194,13 @@ fn bad_input_is_one_line_and_a_non_zero_exit() {
     one_line_error(server, &["--hold", "99999999"], 2, "between 0 and 86400");
     one_line_error(client, &["--connect", "nowhere"], 2, "invalid socket address");
     one_line_error(client, &["--connect", "127.0.0.1:0"], 1, "");
+    let (graceful, load) = (
+        env!("CARGO_BIN_EXE_graceful-server"),
+        env!("CARGO_BIN_EXE_graceful-client"),
+    );
+    one_line_error(graceful, &["--listen", &taken], 1, "Address already in use");
+    one_line_error(graceful, &["--work-ms", "soon"], 2, "invalid value");
+    one_line_error(load, &["--connect", "127.0.0.1:1"], 1, "cannot connect to 127.0.0.1:1");
 }
 
 /// `tcpclose inspect ARGS` as JSON.
@@ -376,4 +383,102 @@ fn a_reader_that_goes_away_ends_the_programs_quietly() {
         assert_eq!(out.status.code(), Some(0), "{bin} {arg}: {stderr}");
         assert!(stderr.is_empty(), "{bin} {arg}: {stderr}");
     }
+}
+
+/// Runs graceful-server and graceful-client (`client_args`), stops the
+/// server with `signal` once it has accepted `connections` and started
+/// `busy` requests; returns the
+/// server's output, the client's, and how long the server took to exit.
+fn graceful_stop(
+    signal: libc::c_int,
+    (busy, connections): (usize, usize),
+    client_args: &[&str],
+) -> (String, String, std::time::Duration) {
+    let mut server = Command::new(env!("CARGO_BIN_EXE_graceful-server"))
+        .args(["--listen", "127.0.0.1:0", "--work-ms", "1000", "--grace-ms", "2000"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("graceful-server starts");
+    let mut lines = BufReader::new(server.stdout.take().unwrap())
+        .lines()
+        .map_while(Result::ok);
+    let first = lines.next().expect("graceful-server says where it listens");
+    let addr = first
+        .strip_prefix("listening on ")
+        .expect("listening on ADDR")
+        .to_string();
+    let mut client = Command::new(env!("CARGO_BIN_EXE_graceful-client"))
+        .args(["--connect", &addr])
+        .args(client_args)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("graceful-client starts");
+    let mut client_said = BufReader::new(client.stdout.take().unwrap())
+        .lines()
+        .map_while(Result::ok);
+    let connected = client_said.next().unwrap_or_default();
+    assert!(connected.starts_with("connected: "), "the client said {connected:?}");
+    // Every connection accepted, every busy request started: then the signal.
+    let waited_for = [format!("accepted: {connections}"), format!("started: {busy}")];
+    let mut said = Vec::new();
+    for line in lines.by_ref() {
+        said.push(line);
+        if waited_for.iter().all(|w| said.contains(w)) {
+            break;
+        }
+    }
+    assert!(
+        waited_for.iter().all(|w| said.contains(w)),
+        "the server said: {said:#?}"
+    );
+    // SAFETY: signalling our own child.
+    assert_eq!(unsafe { libc::kill(server.id() as libc::pid_t, signal) }, 0);
+    let at = std::time::Instant::now();
+    said.extend(lines);
+    let status = server.wait().unwrap();
+    let took = at.elapsed();
+    assert!(status.success(), "graceful-server: {status}; it said: {said:#?}");
+    let client_said: Vec<String> = client_said.collect();
+    let status = client.wait().unwrap();
+    assert!(status.success(), "graceful-client: {status}; it said: {client_said:#?}");
+    (said.join("\n"), client_said.join("\n"), took)
+}
+
+#[test]
+fn graceful_server_on_sigterm_delivers_every_response_and_cuts_the_unfinished() {
+    let (server, client, took) = graceful_stop(
+        libc::SIGTERM,
+        (100, 121),
+        &["--busy", "100", "--idle", "20", "--stall", "1"],
+    );
+    assert!(
+        server.contains("stopping: accepting no more; 100 requests in progress"),
+        "{server}"
+    );
+    assert!(
+        server.contains("stopped: 100 responses after the stop, 20 idle connections closed, 1 cut at the deadline"),
+        "{server}"
+    );
+    assert!(
+        client.contains("busy: 100 responses of 100; idle: 20 closed of 20; stalled: 1 closed of 1"),
+        "{client}"
+    );
+    // The unfinished request holds the exit until the grace period (2 s) ends.
+    assert!(took >= std::time::Duration::from_millis(1900), "{took:?}");
+}
+
+#[test]
+fn graceful_server_on_sigint_exits_as_soon_as_the_responses_are_out() {
+    let (server, client, took) =
+        graceful_stop(libc::SIGINT, (10, 15), &["--busy", "10", "--idle", "5", "--stall", "0"]);
+    assert!(
+        server.contains("stopped: 10 responses after the stop, 5 idle connections closed, 0 cut at the deadline"),
+        "{server}"
+    );
+    assert!(
+        client.contains("busy: 10 responses of 10; idle: 5 closed of 5"),
+        "{client}"
+    );
+    // Idle connections do not hold the exit: the work (1 s) does, not the grace (2 s).
+    assert!(took < std::time::Duration::from_millis(1900), "{took:?}");
 }

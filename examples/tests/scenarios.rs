@@ -28,6 +28,9 @@ fn main() {
     if selected.is_empty() {
         selected = scenario::ALL.iter().collect();
     }
+    // A tokio runtime with signal support opens a socket pair once, for the
+    // whole process, and keeps it: open it before counting.
+    scenario::block_on(async {}).expect("a tokio runtime");
     let descriptors_before = sandbox::open_descriptors().expect("/proc/self/fd");
     let transcripts = scenario::run_all(
         &selected,
@@ -37,6 +40,7 @@ fn main() {
         },
     );
     let descriptors_after = sandbox::open_descriptors().expect("/proc/self/fd");
+    let descriptors_listed = descriptor_links();
     let children_after = child_processes();
 
     let checks: Vec<_> = transcripts.iter().flat_map(|t| &t.checks).collect();
@@ -72,7 +76,7 @@ fn main() {
         move || {
             if descriptors_after > descriptors_before {
                 return Err(format!(
-                    "{descriptors_before} descriptors open before the scenarios, {descriptors_after} after"
+                    "{descriptors_before} descriptors open before the scenarios, {descriptors_after} after: {descriptors_listed:?}"
                 )
                 .into());
             }
@@ -119,6 +123,16 @@ fn main() {
         claims_agree_with_their_expectations(&checks_by_scenario)
     }));
     libtest_mimic::run(&args, trials).exit();
+}
+
+/// What each open descriptor of this process refers to.
+fn descriptor_links() -> Vec<String> {
+    let entries = std::fs::read_dir("/proc/self/fd").expect("/proc/self/fd");
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|e| std::fs::read_link(e.path()).ok())
+        .map(|link| link.to_string_lossy().into_owned())
+        .collect()
 }
 
 /// The children of every thread of this process, running or not yet reaped.

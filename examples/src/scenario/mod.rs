@@ -43,37 +43,45 @@ pub struct Scenario {
 
 // Every scenario, in the book's order: its module, one file with its
 // `SCENARIO`. Adding a scenario is its file and one line here; the build
-// script (examples/build.rs) lists these modules in `ALL`.
-mod backlog_overflow;
-mod broken_pipe;
-mod connect_refused;
+// script (examples/build.rs) lists these modules in `ALL`. (rustfmt.toml
+// keeps rustfmt from sorting them.)
+
+// The std chapters.
 mod eof_close_wait;
-mod fd_exhaustion;
-mod fin_wait_2_timeout;
-mod half_close;
-mod idle_timeout_chain;
-mod keepalive_dead_peer;
-mod linger_timeout;
-mod linger_zero;
-mod lingering_close;
-mod orphan_fin_wait_1;
-mod rebind;
+mod broken_pipe;
+mod use_after_close;
+mod unread_data_rst;
 mod reset_while_reading;
-mod syn_retries;
+mod linger_zero;
+mod linger_timeout;
+mod lingering_close;
+mod connect_refused;
+mod half_close;
+mod try_clone;
 mod time_wait;
+mod rebind;
+mod fin_wait_2_timeout;
+mod keepalive_dead_peer;
+mod user_timeout;
+mod fd_exhaustion;
+
+// Async Rust (tokio).
+mod tokio_drop_vs_shutdown;
+mod tokio_split_halves;
 mod tokio_close_wait_task;
 mod tokio_copy_bidirectional;
-mod tokio_drop_vs_shutdown;
 mod tokio_early_reply;
-mod tokio_keepalive_race;
-mod tokio_split_halves;
-mod tokio_timeouts;
 mod tokio_zero_linger;
-mod try_clone;
-mod unread_data_rst;
-mod use_after_close;
-mod user_timeout;
+mod tokio_timeouts;
+mod tokio_keepalive_race;
+mod tokio_graceful_shutdown;
+
+// In production: sockets that refuse to die.
 mod zero_window;
+mod orphan_fin_wait_1;
+mod syn_retries;
+mod backlog_overflow;
+mod idle_timeout_chain;
 
 include!(concat!(env!("OUT_DIR"), "/all_scenarios.rs"));
 

@@ -51,6 +51,13 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
                 SegmentCount::exactly(Client, Rst, 0),
             ],
         )?;
+        // The server's kernel acknowledges the FIN on its own (an ACK of its
+        // own, not one folded into the server's FIN later).
+        run.expect_states(
+            "the client's FIN is acknowledged: client FIN_WAIT_2, server CLOSE_WAIT",
+            Some(State::FinWait2),
+            Some(State::CloseWait),
+        )?;
         drop(server);
         run.record(Server, "drop(stream)", String::new());
         run.expect_states(

@@ -1,0 +1,114 @@
+//! graceful-client: loads a graceful-server with connections of three
+//! kinds, and reports what each got once the server has stopped:
+//! `--busy` connections each send a request and wait for its response,
+//! `--idle` connections send nothing, `--stall` connections send half a
+//! request and never the rest.
+//!
+//!     cargo run -p tcpclose --bin graceful-client -- --connect 127.0.0.1:8082 --busy 100 --idle 20 --stall 1
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Parser;
+use tcpclose::cli::{self, say};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Opens connections to a graceful-server and says what each one got.
+#[derive(Parser)]
+#[command(name = "graceful-client", version)]
+struct Args {
+    /// The server's address.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8082")]
+    connect: SocketAddr,
+    /// Connections that send one request and wait for the response.
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    busy: usize,
+    /// Connections that send nothing.
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    idle: usize,
+    /// Connections that send half a request and never the rest.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    stall: usize,
+}
+
+/// What a connection got in the end.
+#[derive(Debug, PartialEq, Eq)]
+enum Ending {
+    /// The whole response, then the end of the stream.
+    Response,
+    /// The end of the stream (or a reset) and no response.
+    Closed,
+}
+
+fn main() -> ExitCode {
+    let args: Args = cli::parse();
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("graceful-client: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Reads until the end; what came back.
+async fn answer(mut stream: TcpStream) -> std::io::Result<Ending> {
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 64];
+    loop {
+        match stream.read(&mut buf).await {
+            Ok(0) => break,
+            Ok(n) => answer.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(if answer == b"done\n" {
+        Ending::Response
+    } else {
+        Ending::Closed
+    })
+}
+
+fn run(args: &Args) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let mut tasks = Vec::new();
+        for (count, request, kind) in [
+            (args.busy, &b"work\n"[..], "busy"),
+            (args.idle, &b""[..], "idle"),
+            (args.stall, &b"wo"[..], "stalled"),
+        ] {
+            for _ in 0..count {
+                let mut stream = TcpStream::connect(args.connect)
+                    .await
+                    .with_context(|| format!("cannot connect to {}", args.connect))?;
+                stream.write_all(request).await?;
+                tasks.push((kind, tokio::spawn(answer(stream))));
+            }
+        }
+        // Every connection is open and every request written.
+        say(format!(
+            "connected: {} busy, {} idle, {} stalled",
+            args.busy, args.idle, args.stall
+        ));
+        let mut got = std::collections::BTreeMap::new();
+        for (kind, task) in tasks {
+            let ending = task.await??;
+            *got.entry((kind, ending == Ending::Response)).or_insert(0usize) += 1;
+        }
+        let count = |kind, response| got.get(&(kind, response)).copied().unwrap_or(0);
+        say(format!(
+            "busy: {} responses of {}; idle: {} closed of {}; stalled: {} closed of {}",
+            count("busy", true),
+            args.busy,
+            count("idle", false),
+            args.idle,
+            count("stalled", false),
+            args.stall
+        ));
+        anyhow::Ok(())
+    })
+}

@@ -1,0 +1,154 @@
+//! A tokio server that stops gracefully: when told to stop it accepts no
+//! more connections, closes the idle ones at once, lets every request in
+//! progress finish and its response reach the client, and after a grace
+//! period cuts what is left. The `graceful-server` program runs it on
+//! SIGTERM or SIGINT; the `tokio-graceful-shutdown` scenario in-process.
+//!
+//! The protocol: a request is one line; the server works on it for a
+//! while, then answers `done\n`; a connection may carry several requests.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::close::lingering_close_async;
+
+/// How the server behaves.
+#[derive(Clone, Copy, Debug)]
+pub struct Settings {
+    /// How long each request takes.
+    pub work: Duration,
+    /// After the stop, how long requests may take before they are cut.
+    pub grace: Duration,
+}
+
+/// What happened after the stop.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    /// Requests in progress at the stop whose response was sent.
+    pub finished: usize,
+    /// Idle connections, closed at once.
+    pub idle_closed: usize,
+    /// Connections still busy when the grace period ran out, cut.
+    pub cut: usize,
+}
+
+/// Counts of the connections in each state, shared with their tasks.
+#[derive(Default)]
+pub struct Counts {
+    /// Connections accepted since the server started, to watch.
+    pub accepted: watch::Sender<usize>,
+    /// Requests started since the server started, to watch.
+    pub started: watch::Sender<usize>,
+    /// Requests being worked on now.
+    pub in_progress: AtomicUsize,
+    finished_after_stop: AtomicUsize,
+    idle_closed: AtomicUsize,
+}
+
+// ANCHOR: serve
+/// Serves on `listener` until `stop` completes, then shuts down gracefully
+/// (see the module's documentation). `counts` lets the caller watch.
+pub async fn serve(
+    listener: TcpListener,
+    stop: impl Future<Output = ()>,
+    settings: Settings,
+    counts: Arc<Counts>,
+) -> std::io::Result<Summary> {
+    let (stopping, stopped) = watch::channel(false);
+    let mut connections = JoinSet::new();
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            () = &mut stop => break,
+            accepted = listener.accept() => {
+                let (stream, _) = accepted?;
+                counts.accepted.send_modify(|accepted| *accepted += 1);
+                connections.spawn(connection(stream, stopped.clone(), settings, Arc::clone(&counts)));
+            }
+        }
+    }
+    drop(listener); // no new connections: clients now get ECONNREFUSED
+    stopping.send_replace(true);
+    let deadline = tokio::time::sleep(settings.grace);
+    tokio::pin!(deadline);
+    loop {
+        tokio::select! {
+            next = connections.join_next() => if next.is_none() { break },
+            () = &mut deadline => break,
+        }
+    }
+    let cut = connections.len();
+    connections.shutdown().await; // cut what is left: each task's stream is dropped
+    Ok(Summary {
+        finished: counts.finished_after_stop.load(Ordering::SeqCst),
+        idle_closed: counts.idle_closed.load(Ordering::SeqCst),
+        cut,
+    })
+}
+
+/// Whether bytes (or the client's FIN) wait in the socket that the
+/// runtime has not yet seen: a look at the kernel's queue, not at tokio's
+/// cached readiness.
+fn arrived(stream: &TcpStream) -> bool {
+    let mut byte = [std::mem::MaybeUninit::new(0u8)];
+    !matches!(
+        socket2::SockRef::from(stream).peek(&mut byte),
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock
+    )
+}
+
+/// One connection: requests one after another until the client closes or
+/// the server stops while the connection is idle.
+async fn connection(stream: TcpStream, mut stopped: watch::Receiver<bool>, settings: Settings, counts: Arc<Counts>) {
+    let mut stream = BufReader::new(stream);
+    let mut line = String::new();
+    loop {
+        line.clear();
+        // Idle: wait for the first bytes of a request, or for the stop.
+        let idle = tokio::select! {
+            filled = stream.fill_buf() => filled.map(|bytes| bytes.is_empty()),
+            _ = async { stopped.wait_for(|stop| *stop).await.map(|_| ()) } => Ok(stream.buffer().is_empty() && !arrived(stream.get_ref())),
+        };
+        match idle {
+            Ok(true) if *stopped.borrow() => {
+                counts.idle_closed.fetch_add(1, Ordering::SeqCst);
+                break;
+            }
+            Ok(true) | Err(_) => return, // the client closed
+            Ok(false) => {}
+        }
+        // Part of a request has come: the grace period is its to finish.
+        match stream.read_line(&mut line).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) if !line.ends_with('\n') => return, // the client closed mid-request
+            Ok(_) => {}
+        }
+        // Busy: a stop now waits for the response.
+        counts.in_progress.fetch_add(1, Ordering::SeqCst);
+        counts.started.send_modify(|started| *started += 1);
+        tokio::time::sleep(settings.work).await; // the request's work
+        let answered = stream.get_mut().write_all(b"done\n").await;
+        counts.in_progress.fetch_sub(1, Ordering::SeqCst);
+        let stopping = *stopped.borrow();
+        if stopping {
+            if answered.is_ok() {
+                counts.finished_after_stop.fetch_add(1, Ordering::SeqCst);
+            }
+            break; // one response after the stop, then close
+        }
+        if answered.is_err() {
+            return;
+        }
+    }
+    // Close without losing the response: FIN, read to the client's FIN.
+    let _ = lingering_close_async(stream.into_inner(), Duration::from_secs(1)).await;
+}
+// ANCHOR_END: serve

@@ -1,0 +1,183 @@
+//! `tokio-graceful-shutdown`: the graceful server of `tcpclose::graceful`,
+//! stopped while 100 clients are in the middle of a request and 20
+//! connections are idle. Every busy client gets its response, the idle
+//! connections are closed at once and do not delay the exit, nothing is
+//! left in CLOSE_WAIT; a second run adds a client that never finishes its
+//! request, which is cut when the grace period runs out.
+
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::graceful::{serve, Counts, Settings, Summary};
+use crate::observe::State;
+use crate::scenario::{block_on, Run, Scenario};
+use crate::transcript::Role::{Client, Server};
+
+pub const SCENARIO: Scenario = Scenario {
+    id: "tokio-graceful-shutdown",
+    title: "tokio: a graceful stop with 100 requests in progress: every response delivered, idle connections closed at once",
+    chapter: "async-graceful.md#tokio-graceful-shutdown",
+    alone: false,
+    perform,
+};
+
+const BUSY: usize = 100;
+const IDLE: usize = 20;
+const SETTINGS: Settings = Settings {
+    work: Duration::from_secs(1),
+    grace: Duration::from_secs(3),
+};
+const DEADLINE: Duration = Duration::from_secs(10);
+
+/// Connects and sends `request`; the stream, to read the answer from.
+async fn send(addr: std::net::SocketAddr, request: &[u8]) -> std::io::Result<TcpStream> {
+    let mut stream = TcpStream::connect(addr).await?;
+    stream.write_all(request).await?;
+    Ok(stream)
+}
+
+/// Reads to the end: whether the response came.
+async fn answer(mut stream: TcpStream) -> std::io::Result<bool> {
+    let mut answer = Vec::new();
+    match stream.read_to_end(&mut answer).await {
+        Ok(_) => Ok(answer == b"done\n"),
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// What one graceful stop gave: the server's summary, how long it took from
+/// the stop to the server's return, the responses the busy clients got,
+/// and the requests in progress at the stop.
+struct Stop {
+    summary: Summary,
+    took: Duration,
+    responses: usize,
+    in_progress: usize,
+}
+
+async fn stop_with_load(listener: TcpListener, stalled: usize) -> anyhow::Result<Stop> {
+    let addr = listener.local_addr()?;
+    let counts = Arc::new(Counts::default());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(serve(
+        listener,
+        async {
+            let _ = stopped.await;
+        },
+        SETTINGS,
+        Arc::clone(&counts),
+    ));
+    let mut busy = Vec::new();
+    for _ in 0..BUSY {
+        busy.push(tokio::spawn(answer(send(addr, b"work\n").await?)));
+    }
+    let mut others = Vec::new();
+    for request in std::iter::repeat_n(&b""[..], IDLE).chain(std::iter::repeat_n(&b"wo"[..], stalled)) {
+        others.push(tokio::spawn(answer(send(addr, request).await?)));
+    }
+    // Stop once every connection is accepted and every busy request in progress.
+    let mut accepted = counts.accepted.subscribe();
+    tokio::time::timeout(DEADLINE, accepted.wait_for(|n| *n >= BUSY + IDLE + stalled)).await??;
+    let mut started = counts.started.subscribe();
+    tokio::time::timeout(DEADLINE, started.wait_for(|n| *n >= BUSY)).await??;
+    let in_progress = counts.in_progress.load(Ordering::SeqCst);
+    let at = Instant::now();
+    let _ = stop.send(());
+    let summary = tokio::time::timeout(DEADLINE, server).await???;
+    let took = at.elapsed();
+    let mut responses = 0;
+    for client in busy {
+        responses += usize::from(tokio::time::timeout(DEADLINE, client).await???);
+    }
+    for client in others {
+        tokio::time::timeout(DEADLINE, client).await???;
+    }
+    Ok(Stop {
+        summary,
+        took,
+        responses,
+        in_progress,
+    })
+}
+
+/// Sockets in CLOSE_WAIT in this namespace.
+fn close_wait() -> std::io::Result<usize> {
+    let rows = crate::inspect::table(Path::new("/proc/thread-self/net/tcp"))?;
+    Ok(rows.iter().filter(|r| r.state == State::CloseWait).count())
+}
+
+pub fn perform(run: &mut Run) -> anyhow::Result<()> {
+    block_on(async {
+        let listener = TcpListener::from_std({
+            let listener = run.listen()?;
+            listener.set_nonblocking(true)?;
+            listener
+        })?;
+        // 120 connections: only which of SYN, FIN and RST each side sent.
+        run.bulk();
+        run.record(
+            Server,
+            "graceful server (work 1 s, grace 3 s); 100 clients send a request, 20 stay idle; then the stop",
+            "(running)".into(),
+        );
+        let stop = stop_with_load(listener, 0).await?;
+        run.check_eq(
+            "the stop arrives while all 100 requests are in progress",
+            stop.in_progress,
+            BUSY,
+        );
+        run.check_eq(
+            "every client in the middle of a request gets its response (of 100)",
+            stop.responses,
+            BUSY,
+        );
+        run.check_eq(
+            "the server's summary: 100 responses after the stop, 20 idle connections closed at once, none cut",
+            stop.summary,
+            Summary {
+                finished: BUSY,
+                idle_closed: IDLE,
+                cut: 0,
+            },
+        );
+        run.check_seconds(
+            "idle connections do not delay the exit: the server returns once the last response is out, long before its grace period ends",
+            stop.took,
+            0.0,
+            2.0,
+        );
+        run.check_eq("and no socket is left in CLOSE_WAIT", close_wait()?, 0);
+
+        // Again, with a client that never finishes its request.
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        run.record(
+            Client,
+            "second server: the same load, and a client that sends half a request and never the rest",
+            String::new(),
+        );
+        let stop = stop_with_load(listener, 1).await?;
+        run.check_eq(
+            "the busy clients still get every response (of 100)",
+            stop.responses,
+            BUSY,
+        );
+        run.check_eq(
+            "the unfinished request is cut when the grace period runs out",
+            stop.summary.cut,
+            1,
+        );
+        run.check_seconds(
+            "so the server returns after the grace period (3 s), not before",
+            stop.took,
+            SETTINGS.grace.mul_f64(0.95).as_secs_f64(),
+            (SETTINGS.grace * 2).as_secs_f64(),
+        );
+        anyhow::Ok(())
+    })?
+}
