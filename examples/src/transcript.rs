@@ -536,6 +536,57 @@ pub fn outcome<T: fmt::Debug>(result: Result<&T, &io::Error>) -> String {
 mod tests {
     use super::*;
 
+    fn segment(flags: (bool, bool, bool), len: u32, window: u16) -> Segment {
+        let (syn, fin, rst) = flags;
+        Segment {
+            time: std::time::SystemTime::now(),
+            src: "127.0.0.1:1".parse().unwrap(),
+            dst: "127.0.0.1:2".parse().unwrap(),
+            flags: Flags {
+                syn,
+                ack: true,
+                fin,
+                rst,
+                psh: false,
+            },
+            seq: 0,
+            ack: 0,
+            len,
+            window,
+            packet: Vec::new(),
+        }
+    }
+
+    /// Each kind of segment matches exactly the segments it names.
+    #[test]
+    fn segment_kinds_match_what_they_name() {
+        let bare = segment((false, false, false), 0, 512);
+        let syn = segment((true, false, false), 0, 512);
+        let fin = segment((false, true, false), 0, 512);
+        let rst = segment((false, false, true), 0, 0);
+        let data = segment((false, false, false), 10, 512);
+        let closed = segment((false, false, false), 0, 0);
+        let kinds = |s: &Segment| {
+            [
+                SegmentKind::Syn,
+                SegmentKind::Fin,
+                SegmentKind::Rst,
+                SegmentKind::Data,
+                SegmentKind::DataOf(10),
+                SegmentKind::ZeroWindow,
+                SegmentKind::Bare,
+                SegmentKind::Any,
+            ]
+            .map(|k| k.matches(s))
+        };
+        assert_eq!(kinds(&bare), [false, false, false, false, false, false, true, true]);
+        assert_eq!(kinds(&syn), [true, false, false, false, false, false, false, true]);
+        assert_eq!(kinds(&fin), [false, true, false, false, false, false, false, true]);
+        assert_eq!(kinds(&rst), [false, false, true, false, false, false, false, true]);
+        assert_eq!(kinds(&data), [false, false, false, true, true, false, false, true]);
+        assert_eq!(kinds(&closed), [false, false, false, false, false, true, true, true]);
+    }
+
     #[test]
     fn segment_counts_hold_only_for_their_number() {
         let exactly = SegmentCount::exactly(Role::Client, SegmentKind::Fin, 1);

@@ -164,8 +164,8 @@ fn exhaust_ports(run: &mut Run) -> anyhow::Result<()> {
         crate::wait::DEFAULT_DEADLINE,
         || match TcpStream::connect(listener.local_addr()?) {
             Ok(_) => Ok(Some(())),
-            Err(e) if e.kind() == ErrorKind::AddrNotAvailable => Ok(None),
-            Err(e) => Err(e),
+            // Not yet old enough: try again; anything else is a failure.
+            Err(e) => (e.kind() == ErrorKind::AddrNotAvailable).then_some(None).ok_or(e),
         },
     );
     run.call(Client, "TcpStream::connect(server)", &again);
