@@ -75,6 +75,7 @@ mod tokio_zero_linger;
 mod tokio_timeouts;
 mod tokio_keepalive_race;
 mod tokio_graceful_shutdown;
+mod tokio_accept_emfile;
 
 // In production: sockets that refuse to die.
 mod zero_window;
