@@ -35,3 +35,25 @@ pub fn until<T>(what: &str, deadline: Duration, mut look: impl FnMut() -> io::Re
         std::thread::sleep(POLL_INTERVAL);
     }
 }
+
+/// [`until`] for async code: polls `look` without blocking the runtime's
+/// thread, so that the tasks that make the event happen run meanwhile.
+pub async fn until_async<T>(
+    what: &str,
+    deadline: Duration,
+    mut look: impl FnMut() -> io::Result<Option<T>>,
+) -> io::Result<T> {
+    let start = Instant::now();
+    loop {
+        if let Some(found) = look()? {
+            return Ok(found);
+        }
+        if start.elapsed() >= deadline {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("gave up after {deadline:?} waiting for {what}"),
+            ));
+        }
+        tokio::time::sleep(POLL_INTERVAL).await;
+    }
+}

@@ -47,14 +47,14 @@ fn the_book_shows_its_data() -> Result<(), Failed> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../src/bench");
     let json = std::fs::read_to_string(dir.join("results.json"))?;
     let report: Report = serde_json::from_str(&json)?;
-    let shown = std::fs::read_to_string(dir.join("results.md"))?;
+    let shown = std::fs::read_to_string(dir.join("results.fragment"))?;
     let command = shown
         .split_once("with `")
         .and_then(|(_, rest)| rest.split_once('`'))
         .map(|(command, _)| command)
-        .ok_or("results.md names no command")?;
+        .ok_or("results.fragment names no command")?;
     if bench::markdown(&report, command) != shown {
-        return Err("src/bench/results.md is not the rendering of results.json: run the command it names".into());
+        return Err("src/bench/results.fragment is not the rendering of results.json: run the command it names".into());
     }
     if bench::plot(&report)? != std::fs::read_to_string(dir.join("close-costs.svg"))? {
         return Err("src/bench/close-costs.svg is not the plot of results.json".into());

@@ -208,7 +208,7 @@ fn bench(runs: usize, connections: usize, json: bool, book: Option<PathBuf>) -> 
     let table = bench::markdown(&report, &command);
     if let Some(dir) = book {
         let svg = bench::plot(&report).map_err(anyhow::Error::msg)?;
-        for (name, text) in [("results.md", &table), ("close-costs.svg", &svg)] {
+        for (name, text) in [("results.fragment", &table), ("close-costs.svg", &svg)] {
             let path = dir.join(name);
             std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
         }

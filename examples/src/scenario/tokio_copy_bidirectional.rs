@@ -119,14 +119,10 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
             "second connection: the client closes; the server never answers nor closes",
             String::new(),
         );
-        let waiting = async {
-            // Poll the table from the runtime, so that the copy task runs meanwhile.
-            while proxy_end.state()? != Some(State::CloseWait) {
-                tokio::time::sleep(Duration::from_millis(2)).await; // a poll, as wait::until does
-            }
-            std::io::Result::Ok(())
-        };
-        tokio::time::timeout(DEADLINE, waiting).await??;
+        crate::wait::until_async("the proxy's CLOSE_WAIT", DEADLINE, || {
+            Ok(proxy_end.state()?.filter(|s| *s == State::CloseWait))
+        })
+        .await?;
         run.check_eq(
             "the copy waits for the server: the proxy's socket toward the client sits in CLOSE_WAIT",
             proxy_end.state()?,

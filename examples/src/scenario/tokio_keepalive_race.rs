@@ -69,13 +69,10 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
         run.check_ok("the first request gets its response", &first, 2);
 
         let (client_end, _) = run.ends()?;
-        let closed = async {
-            while client_end.state()? != Some(State::CloseWait) {
-                tokio::time::sleep(Duration::from_millis(2)).await; // a poll, as wait::until does
-            }
-            std::io::Result::Ok(())
-        };
-        tokio::time::timeout(DEADLINE, closed).await??;
+        crate::wait::until_async("the server's idle close", DEADLINE, || {
+            Ok(client_end.state()?.filter(|s| *s == State::CloseWait))
+        })
+        .await?;
         run.expect_states(
             "the server's idle timeout (300 ms) closes the connection; the client's kernel takes the FIN, the pool knows nothing: client CLOSE_WAIT",
             Some(State::CloseWait),
