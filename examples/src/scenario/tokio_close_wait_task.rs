@@ -99,6 +99,12 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
         let server_end = End::of(&server)?;
         let (_work, inbox) = mpsc::channel(1);
         let task = tokio::spawn(reads_too(to_tokio(server)?, inbox));
+        tokio::task::yield_now().await; // the task starts, and waits
+        run.check_eq(
+            "the task that also reads is waiting: not finished",
+            task.is_finished(),
+            false,
+        );
         drop(client);
         let ended = tokio::time::timeout(DEADLINE, task).await??;
         run.call(
@@ -118,6 +124,12 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
         let (client, server) = crate::pair()?;
         let (_work, inbox) = mpsc::channel(1);
         let task = tokio::spawn(watches_readiness(to_tokio(server)?, inbox));
+        tokio::task::yield_now().await; // the task starts, and waits
+        run.check_eq(
+            "the task that waits for readiness is waiting: not finished",
+            task.is_finished(),
+            false,
+        );
         drop(client);
         let noticed = tokio::time::timeout(DEADLINE, task).await??;
         run.call(Server, "third connection: the task that waits for readiness", &noticed);

@@ -69,10 +69,15 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
         run.check_ok("the first request gets its response", &first, 2);
 
         let (client_end, _) = run.ends()?;
-        crate::wait::until_async("the server's idle close", DEADLINE, || {
+        let closed = crate::wait::until_async("the server's idle close", DEADLINE, || {
             Ok(client_end.state()?.filter(|s| *s == State::CloseWait))
         })
-        .await?;
+        .await;
+        run.check_eq(
+            "the client's kernel gets the server's FIN: CLOSE_WAIT",
+            closed.ok(),
+            Some(State::CloseWait),
+        );
         run.expect_states(
             "the server's idle timeout (300 ms) closes the connection; the client's kernel takes the FIN, the pool knows nothing: client CLOSE_WAIT",
             Some(State::CloseWait),
