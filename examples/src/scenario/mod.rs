@@ -222,6 +222,13 @@ impl Run {
         Ok((to_tokio(client)?, to_tokio(server)?))
     }
 
+    /// [`Run::listen`] as a tokio listener; inside a tokio runtime.
+    pub fn listen_tokio(&mut self) -> io::Result<tokio::net::TcpListener> {
+        let listener = self.listen()?;
+        listener.set_nonblocking(true)?;
+        tokio::net::TcpListener::from_std(listener)
+    }
+
     fn connect_recorded(&mut self, (connect, accept): (&str, &str)) -> io::Result<(TcpStream, TcpStream)> {
         let listener = self.listen()?;
         let client = TcpStream::connect(listener.local_addr()?)?;

@@ -85,11 +85,7 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
     run.no_packets("many connections; the claims are about calls and counts");
     block_on(async {
         // The naive loop: accept, keep, and on an error log and go on.
-        let listener = TcpListener::from_std({
-            let listener = run.listen()?;
-            listener.set_nonblocking(true)?;
-            listener
-        })?;
+        let listener = run.listen_tokio()?;
         let server = run.server_addr()?;
         let sockets = clients(CLIENTS)?;
         let limit = Limit::lower(ROOM)?;

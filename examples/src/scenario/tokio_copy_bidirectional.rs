@@ -45,11 +45,7 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
     block_on(async {
         let upstream = TcpListener::bind("127.0.0.1:0").await?;
         let upstream_addr = upstream.local_addr()?;
-        let front = TcpListener::from_std({
-            let listener = run.listen()?;
-            listener.set_nonblocking(true)?;
-            listener
-        })?;
+        let front = run.listen_tokio()?;
         let copy = tokio::spawn(proxy(front, upstream_addr, DEADLINE));
         run.record(
             Server,

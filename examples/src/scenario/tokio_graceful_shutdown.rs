@@ -118,11 +118,7 @@ fn server_sockets(port: u16) -> std::io::Result<(usize, usize)> {
 
 pub fn perform(run: &mut Run) -> anyhow::Result<()> {
     block_on(async {
-        let listener = TcpListener::from_std({
-            let listener = run.listen()?;
-            listener.set_nonblocking(true)?;
-            listener
-        })?;
+        let listener = run.listen_tokio()?;
         // 120 connections: only which of SYN, FIN and RST each side sent.
         run.bulk();
         run.record(

@@ -49,11 +49,7 @@ async fn request(stream: &mut TcpStream) -> std::io::Result<usize> {
 
 pub fn perform(run: &mut Run) -> anyhow::Result<()> {
     block_on(async {
-        let listener = TcpListener::from_std({
-            let listener = run.listen()?;
-            listener.set_nonblocking(true)?;
-            listener
-        })?;
+        let listener = run.listen_tokio()?;
         let server = tokio::spawn(serve(listener, 3));
         // Three connections: only which of SYN, FIN and RST each side sent.
         run.bulk();
