@@ -115,3 +115,38 @@ pub fn state_page(transcripts: &[Transcript]) -> String {
     }
     page
 }
+
+/// A chapter with each image line `![alt](NAME.svg)` replaced by the SVG
+/// itself, inline in a `<figure class="diagram">`, so that the theme's CSS
+/// colours it and its text can be searched and selected. A plot drawn in
+/// black on white (plotters) takes the page's colours. Lines that are not a
+/// local SVG image are left as they are.
+pub fn inline_svg_images(chapter: &str, src: &std::path::Path) -> String {
+    let mut out = String::with_capacity(chapter.len());
+    for line in chapter.split_inclusive('\n') {
+        let image = line
+            .trim_end()
+            .strip_prefix("![")
+            .and_then(|rest| rest.split_once("]("))
+            .and_then(|(alt, rest)| Some((alt, rest.strip_suffix(')')?)))
+            .filter(|(_, path)| path.ends_with(".svg") && !path.contains("://") && !path.contains(".."));
+        let svg = image.and_then(|(_, path)| std::fs::read_to_string(src.join(path)).ok());
+        match (image, svg) {
+            (Some((alt, _)), Some(svg)) => {
+                let svg = svg
+                    .replace(r##"fill="#000000""##, r#"fill="currentColor""#)
+                    .replace(r##"stroke="#000000""##, r#"stroke="currentColor""#)
+                    .replace(r##"fill="#FFFFFF""##, r#"fill="none""#);
+                // A blank line would end the HTML block in Markdown.
+                let svg: Vec<&str> = svg.lines().filter(|l| !l.trim().is_empty()).collect();
+                out.push_str(&format!(
+                    "<figure class=\"diagram\" aria-label=\"{}\">\n{}\n</figure>\n",
+                    alt.replace('"', "&quot;"),
+                    svg.join("\n")
+                ));
+            }
+            _ => out.push_str(line),
+        }
+    }
+    out
+}

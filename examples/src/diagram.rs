@@ -1,193 +1,345 @@
-//! Sequence diagrams drawn from a transcript: two lifelines, every segment
-//! as an arrow labelled with its flags, the states of both sockets along
-//! their lifelines, the calls beside them. Plain SVG, the same for two runs
-//! on the same kernel, so the book can show it and a test can check it.
+//! Sequence diagrams drawn from a transcript. Time runs down the page: every
+//! event of the run (a segment, a call's result, a change of state) is drawn
+//! in the order of its timestamp, all from one clock (the capture's kernel
+//! timestamps and the lab's own `SystemTime`), and a pause long enough to
+//! matter is drawn as a gap labelled with its length. Two lifelines; every
+//! segment an arrow labelled with its flags; the calls beside their side;
+//! a legend. Colours come from CSS classes (`tcp-fin`, `tcp-rst`, ...) that
+//! the book's theme sets; the attributes give the light theme's, for the
+//! file on its own. 440 px wide, so that a phone shows it at a legible size.
 
 use std::fmt::Write as _;
+use std::time::SystemTime;
 
 use crate::observe::describe;
 use crate::transcript::{PacketRow, Role, Step, Transcript};
 
-const WIDTH: i32 = 980;
-const CLIENT_X: i32 = 350;
-const SERVER_X: i32 = 630;
-const ROW: i32 = 26;
-const TOP: i32 = 64;
-/// Characters of a call's text that fit beside a lifeline.
-const CALL_CHARS: usize = 46;
+const WIDTH: i32 = 440;
+const CLIENT_X: i32 = 110;
+const SERVER_X: i32 = 330;
+const FONT: i32 = 13;
+/// The height of a line of text.
+const LINE: i32 = 16;
+const TOP: i32 = 44;
+/// Characters on a line of a call's text; a longer one wraps.
+const WRAP: usize = 46;
+/// A pause between two events drawn as a gap with its length, in seconds.
+const GAP_SHOWN: f64 = 0.2;
 
-enum Event<'a> {
-    Segment(&'a PacketRow),
-    Step(&'a Step),
+/// What a diagram shows, in the order it happened.
+enum Shown {
+    Segment(PacketRow),
+    Call { who: Role, text: String },
+    States { client: String, server: String },
+}
+
+struct Event {
+    at: SystemTime,
+    shown: Shown,
+}
+
+/// The events of a run in the order of their timestamps. A segment and a
+/// step with the same timestamp: the segment first (a step is recorded
+/// after the call that sent or awaited it). A change of state is shown
+/// once; a measured quantity is not shown.
+fn timeline(t: &Transcript) -> Vec<Event> {
+    let mut events: Vec<Event> = t
+        .packet_rows()
+        .into_iter()
+        .map(|row| Event {
+            at: t.segments[row.index].time,
+            shown: Shown::Segment(row),
+        })
+        .collect();
+    for (step, &at) in t.steps.iter().zip(&t.step_times) {
+        let shown = match step {
+            Step::Call { who, call, result } => Shown::Call {
+                who: *who,
+                text: call_text(call, result),
+            },
+            Step::States { client, server } => Shown::States {
+                client: describe(*client),
+                server: describe(*server),
+            },
+            Step::Measured { .. } => continue,
+        };
+        events.push(Event { at, shown });
+    }
+    events.sort_by_key(|e| e.at);
+    let mut shown_states = (String::new(), String::new());
+    events.retain(|e| match &e.shown {
+        Shown::States { client, server } => {
+            let now = (client.clone(), server.clone());
+            let changed = now != shown_states;
+            shown_states = now;
+            changed
+        }
+        _ => true,
+    });
+    events
+}
+
+/// A call and the kind of its result, without the message:
+/// `write(b"x") → Err(BrokenPipe)`.
+fn call_text(call: &str, result: &str) -> String {
+    let result = result.split(" \"").next().unwrap_or(result);
+    if result.is_empty() {
+        call.to_string()
+    } else {
+        format!("{call} → {result}")
+    }
 }
 
 /// The transcript's sequence diagram, as an SVG document.
 pub fn sequence_svg(t: &Transcript) -> String {
-    let rows = t.packet_rows();
-    let events = merge(t, &rows);
+    let events = timeline(t);
+    let ids = format!("seq-{}", t.id);
+    let start = events.first().map_or(SystemTime::UNIX_EPOCH, |e| e.at);
+    let since = |at: SystemTime| at.duration_since(start).unwrap_or_default().as_secs_f64();
     let mut body = String::new();
+    let mut desc = Vec::new();
     let mut y = TOP;
-    let mut shown = (String::new(), String::new());
+    let mut last = start;
     for event in &events {
-        match event {
-            Event::Segment(row) => {
-                draw_segment(&mut body, row, y);
-                y += ROW;
-            }
-            Event::Step(Step::Call { who, call, result }) => {
-                draw_call(&mut body, *who, call, result, y);
-                y += ROW;
-            }
-            Event::Step(Step::States { client, server }) => {
-                let now = (describe(*client), describe(*server));
-                if now != shown {
-                    draw_state(&mut body, CLIENT_X, &now.0, y);
-                    draw_state(&mut body, SERVER_X, &now.1, y);
-                    shown = now;
-                    y += ROW;
-                }
-            }
-            Event::Step(Step::Measured { .. }) => {}
+        let gap = event.at.duration_since(last).unwrap_or_default().as_secs_f64();
+        if gap >= GAP_SHOWN {
+            let text = format!("+{gap:.2} s");
+            writeln!(
+                body,
+                r##"<text class="tcp-gap tcp-halo" x="{mid}" y="{ty}" text-anchor="middle" fill="#555555">⋮ {text} ⋮</text>"##,
+                mid = (CLIENT_X + SERVER_X) / 2,
+                ty = y + 12,
+            )
+            .unwrap();
+            desc.push(format!("{GAP_MARK}{text}"));
+            y += 24;
         }
+        last = event.at;
+        let at = since(event.at);
+        y += match &event.shown {
+            Shown::Segment(row) => {
+                desc.push(segment_line(row));
+                draw_segment(&mut body, &ids, t, row, at, y)
+            }
+            Shown::Call { who, text } => {
+                desc.push(format!("{who}: {text}"));
+                draw_call(&mut body, *who, text, at, y)
+            }
+            Shown::States { client, server } => {
+                desc.push(format!("states: client {client}, server {server}"));
+                draw_states(&mut body, client, server, at, y)
+            }
+        };
     }
-    let height = y + 24;
+    let lifelines_end = y + 4;
+    y += 20;
+    let legend = legend(&ids, t.bulk, y);
+    let height = y + legend.1;
     let mut svg = String::new();
     write!(
         svg,
-        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" font-family="monospace" font-size="12" role="img" aria-label="{id}: packets and socket states">
-<title>{id}: packets and socket states, from a run of the lab</title>
-<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="8" markerHeight="8" orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" fill="#333"/></marker></defs>
-<rect width="100%" height="100%" fill="#ffffff"/>
-<text x="{cx}" y="24" text-anchor="middle" font-weight="bold" font-size="14">client</text>
-<text x="{sx}" y="24" text-anchor="middle" font-weight="bold" font-size="14">server</text>
-<line x1="{cx}" y1="34" x2="{cx}" y2="{end}" stroke="#999" stroke-dasharray="4 3"/>
-<line x1="{sx}" y1="34" x2="{sx}" y2="{end}" stroke="#999" stroke-dasharray="4 3"/>
+        r##"<svg xmlns="http://www.w3.org/2000/svg" class="tcp-sequence" width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" font-family="monospace" font-size="{FONT}" role="img" aria-label="{id}: packets, calls and socket states, in the order they happened">
+<title>{id}: packets, calls and socket states, from a run of the lab, in the order they happened</title>
+<desc>
+{desc}
+</desc>
+<defs>{markers}</defs>
+<text class="tcp-text" x="{CLIENT_X}" y="18" text-anchor="middle" font-weight="bold" font-size="14" fill="#000000">client</text>
+<text class="tcp-text" x="{SERVER_X}" y="18" text-anchor="middle" font-weight="bold" font-size="14" fill="#000000">server</text>
+<line class="tcp-lifeline" x1="{CLIENT_X}" y1="26" x2="{CLIENT_X}" y2="{lifelines_end}" stroke="#888888" stroke-dasharray="4 3"/>
+<line class="tcp-lifeline" x1="{SERVER_X}" y1="26" x2="{SERVER_X}" y2="{lifelines_end}" stroke="#888888" stroke-dasharray="4 3"/>
 "##,
         id = escape(&t.id),
-        cx = CLIENT_X,
-        sx = SERVER_X,
-        end = height - 12,
+        desc = escape(&desc.join("\n")),
+        markers = markers(&ids),
     )
     .unwrap();
     svg.push_str(&body);
+    svg.push_str(&legend.0);
     svg.push_str("</svg>\n");
     svg
 }
 
-/// Segments and steps in the order they happened. Steps are placed among
-/// the segments that calls send (data, SYN, FIN, RST); a bare ACK, which the
-/// kernel may send a moment sooner or later, always follows the segment it
-/// acknowledges, so that two runs draw the same picture. A step recorded
-/// when `n` such segments had been captured comes before the next one; a
-/// call comes before the segments captured since the step before it, which
-/// it sent.
-fn merge<'a>(t: &'a Transcript, rows: &'a [PacketRow]) -> Vec<Event<'a>> {
-    let bare_ack = |i: usize| {
-        let f = t.segments[i].flags;
-        f.ack && !f.syn && !f.fin && !f.rst && t.segments[i].len == 0
-    };
-    // How many segments other than bare ACKs are among the first `n`.
-    let sent_before = |n: usize| (0..n.min(t.segments.len())).filter(|&i| !bare_ack(i)).count();
-    let mut previous = 0;
-    let positions: Vec<usize> = t
-        .steps
-        .iter()
-        .zip(&t.step_positions)
-        .map(|(step, &at)| {
-            let at = sent_before(at);
-            let position = if matches!(step, Step::Call { .. }) {
-                previous
-            } else {
-                at
-            };
-            previous = at;
-            position
-        })
-        .collect();
-    let mut events = Vec::new();
-    let mut steps = t.steps.iter().zip(positions).peekable();
-    for row in rows {
-        if !bare_ack(row.index) {
-            let before = sent_before(row.index);
-            while let Some((step, _)) = steps.next_if(|(_, at)| *at <= before) {
-                events.push(Event::Step(step));
-            }
-        }
-        events.push(Event::Segment(row));
-    }
-    events.extend(steps.map(|(step, _)| Event::Step(step)));
-    events
+/// What starts a line of a diagram's description that is a pause, whose
+/// length varies from run to run.
+const GAP_MARK: &str = "pause ";
+
+/// A segment as a line of the diagram's description.
+fn segment_line(row: &PacketRow) -> String {
+    let again = if row.repeated { " (repeated)" } else { "" };
+    format!("{} → {}  {}{again}", row.src, row.dst, squeeze(&row.text))
 }
 
-fn draw_segment(svg: &mut String, row: &PacketRow, y: i32) {
+/// The kinds of arrow: FIN, RST, anything else.
+const ARROWS: [(&str, &str); 3] = [("fin", "#1f5fa8"), ("rst", "#b03a2e"), ("seg", "#444444")];
+
+fn markers(ids: &str) -> String {
+    ARROWS
+        .iter()
+        .map(|(kind, colour)| {
+            format!(
+                r#"<marker id="{ids}-{kind}" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="8" markerHeight="8" orient="auto-start-reverse"><path class="tcp-{kind}-head" d="M 0 0 L 10 5 L 0 10 z" fill="{colour}"/></marker>"#
+            )
+        })
+        .collect()
+}
+
+/// The class of a segment's arrow.
+fn arrow_kind(t: &Transcript, row: &PacketRow) -> (&'static str, &'static str) {
+    let flags = t.segments[row.index].flags;
+    let kind = if flags.rst {
+        ARROWS[1]
+    } else if flags.fin {
+        ARROWS[0]
+    } else {
+        ARROWS[2]
+    };
+    (kind.0, kind.1)
+}
+
+fn draw_segment(svg: &mut String, ids: &str, t: &Transcript, row: &PacketRow, at: f64, y: i32) -> i32 {
     let (x1, x2) = if row.src == "client" {
         (CLIENT_X, SERVER_X)
     } else {
         (SERVER_X, CLIENT_X)
     };
-    let colour = if row.text.contains("RST") {
-        "#c0392b"
-    } else if row.text.contains("FIN") {
-        "#1f5fa8"
-    } else {
-        "#333"
-    };
-    let label = if row.repeated {
-        format!("{} (repeated)", row.text)
-    } else {
-        row.text.clone()
-    };
+    let (kind, colour) = arrow_kind(t, row);
     let dash = if row.repeated { r#" stroke-dasharray="6 3""# } else { "" };
+    let again = if row.repeated { " (repeated)" } else { "" };
     write!(
         svg,
-        r#"<line x1="{x1}" y1="{y}" x2="{x2}" y2="{y2}" stroke="{colour}" stroke-width="1.5"{dash} marker-end="url(#arrow)"/>
-<text x="{mid}" y="{ty}" text-anchor="middle" fill="{colour}">{label}</text>
+        r#"<g class="tcp-event" data-t="{at:.6}" data-index="{index}">
+<text class="tcp-{kind} tcp-halo" x="{mid}" y="{ty}" text-anchor="middle" fill="{colour}">{label}{again}</text>
+<line class="tcp-{kind}" x1="{x1}" y1="{y1}" x2="{x2}" y2="{y2}" stroke="{colour}" stroke-width="1.5"{dash} marker-end="url(#{ids}-{kind})"/>
+</g>
 "#,
-        y2 = y + 12,
+        index = row.index,
         mid = (CLIENT_X + SERVER_X) / 2,
-        ty = y - 3,
-        label = escape(&squeeze(&label)),
+        ty = y + 11,
+        y1 = y + 16,
+        y2 = y + 26,
+        label = escape(&squeeze(&row.text)),
     )
     .unwrap();
+    34
 }
 
-fn draw_call(svg: &mut String, who: Role, call: &str, result: &str, y: i32) {
-    // The kind of result, without the message: `Err(BrokenPipe)`.
-    let result = result.split(" \"").next().unwrap_or(result);
-    let mut text = if result.is_empty() {
-        call.to_string()
-    } else {
-        format!("{call} → {result}")
+fn draw_call(svg: &mut String, who: Role, text: &str, at: f64, y: i32) -> i32 {
+    let (x, anchor, dot) = match who {
+        Role::Client => (6, "start", CLIENT_X),
+        Role::Server => (WIDTH - 6, "end", SERVER_X),
     };
-    if text.chars().count() > CALL_CHARS {
-        text = text.chars().take(CALL_CHARS - 1).collect::<String>() + "…";
-    }
-    let (x, anchor) = match who {
-        Role::Client => (CLIENT_X - 10, "end"),
-        Role::Server => (SERVER_X + 10, "start"),
-    };
-    writeln!(
-        svg,
-        r##"<text x="{x}" y="{ty}" text-anchor="{anchor}" fill="#555">{text}</text>"##,
-        ty = y + 9,
-        text = escape(&text),
-    )
-    .unwrap();
-}
-
-fn draw_state(svg: &mut String, x: i32, state: &str, y: i32) {
-    let width = 8 * state.len() as i32 + 12;
+    let lines = wrap(text, WRAP);
     write!(
         svg,
-        r##"<rect x="{rx}" y="{ry}" width="{width}" height="18" rx="4" fill="#fdf3d0" stroke="#b08d2c"/>
-<text x="{x}" y="{ty}" text-anchor="middle" font-weight="bold">{state}</text>
-"##,
-        rx = x - width / 2,
-        ry = y - 4,
-        ty = y + 9,
-        state = escape(state),
+        r##"<g class="tcp-event" data-t="{at:.6}">
+<circle class="tcp-call-dot" cx="{dot}" cy="{cy}" r="3" fill="#444444"/>
+<text class="tcp-call tcp-halo" x="{x}" y="{ty}" text-anchor="{anchor}" fill="#000000">"##,
+        cy = y + 6,
+        ty = y + 11,
     )
     .unwrap();
+    for (i, line) in lines.iter().enumerate() {
+        let dy = if i == 0 { 0 } else { LINE };
+        write!(svg, r#"<tspan x="{x}" dy="{dy}">{}</tspan>"#, escape(line)).unwrap();
+    }
+    svg.push_str("</text>\n</g>\n");
+    LINE * lines.len() as i32 + 8
+}
+
+fn draw_states(svg: &mut String, client: &str, server: &str, at: f64, y: i32) -> i32 {
+    writeln!(svg, r#"<g class="tcp-event" data-t="{at:.6}">"#).unwrap();
+    for (x, state) in [(CLIENT_X, client), (SERVER_X, server)] {
+        let width = 8 * state.len() as i32 + 14;
+        write!(
+            svg,
+            r##"<rect class="tcp-state" x="{rx}" y="{y}" width="{width}" height="20" rx="4" fill="#fdf3d0" stroke="#8a6d1e"/>
+<text class="tcp-text" x="{x}" y="{ty}" text-anchor="middle" font-weight="bold" fill="#000000">{state}</text>
+"##,
+            rx = x - width / 2,
+            ty = y + 14,
+            state = escape(state),
+        )
+        .unwrap();
+    }
+    svg.push_str("</g>\n");
+    28
+}
+
+/// The legend below a diagram, and its height.
+fn legend(ids: &str, bulk: bool, y: i32) -> (String, i32) {
+    let mut items: Vec<(&str, &str)> = vec![
+        ("fin", "FIN: no more data from this side"),
+        ("rst", "RST: the connection is reset"),
+        ("seg", "SYN, data, ACK; seq and ack relative"),
+        ("again", "the same segment again, one or more times"),
+        ("state", "a socket's state, as the kernel reports it"),
+        ("call", "a call → what it returned"),
+        ("gap", "a pause; shorter ones are not drawn"),
+    ];
+    if bulk {
+        items.push(("text", "data and bare ACKs left out: only SYN, FIN, RST"));
+    }
+    let mut svg = format!(
+        r##"<g class="tcp-legend"><line class="tcp-lifeline" x1="0" y1="{y}" x2="{WIDTH}" y2="{y}" stroke="#888888"/>
+"##
+    );
+    let mut row = y + 8;
+    for (kind, text) in items {
+        let sample = match kind {
+            "fin" | "rst" | "seg" | "again" => {
+                let (class, colour) = match kind {
+                    "fin" => ARROWS[0],
+                    "rst" => ARROWS[1],
+                    _ => ARROWS[2],
+                };
+                let dash = if kind == "again" { r#" stroke-dasharray="6 3""# } else { "" };
+                format!(
+                    r#"<line class="tcp-{class}" x1="8" y1="{ly}" x2="44" y2="{ly}" stroke="{colour}" stroke-width="1.5"{dash} marker-end="url(#{ids}-{class})"/>"#,
+                    ly = row + 8
+                )
+            }
+            "state" => format!(
+                r##"<rect class="tcp-state" x="8" y="{ry}" width="36" height="14" rx="3" fill="#fdf3d0" stroke="#8a6d1e"/>"##,
+                ry = row + 1
+            ),
+            "call" => format!(
+                r##"<circle class="tcp-call-dot" cx="26" cy="{cy}" r="3" fill="#444444"/>"##,
+                cy = row + 8
+            ),
+            "gap" => format!(
+                r##"<text class="tcp-gap" x="8" y="{ty}" fill="#555555">⋮ +s</text>"##,
+                ty = row + 12
+            ),
+            _ => String::new(),
+        };
+        writeln!(
+            svg,
+            r##"{sample}<text class="tcp-text" x="54" y="{ty}" fill="#000000">{text}</text>"##,
+            ty = row + 12,
+            text = escape(text),
+        )
+        .unwrap();
+        row += 20;
+    }
+    svg.push_str("</g>\n");
+    (svg, row - y + 8)
+}
+
+/// Splits a text into lines of at most `width` characters, at spaces; a
+/// word longer than a line has a line of its own, whole.
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    for word in text.split(' ') {
+        match lines.last_mut() {
+            Some(line) if line.chars().count() + 1 + word.chars().count() <= width => {
+                line.push(' ');
+                line.push_str(word);
+            }
+            _ => lines.push(word.to_string()),
+        }
+    }
+    lines
 }
 
 /// Collapses the column padding of a packet row's text.
@@ -200,6 +352,114 @@ fn escape(text: &str) -> String {
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
+}
+
+fn unescape(text: &str) -> String {
+    text.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&amp;", "&")
+}
+
+/// The order and labels of a diagram, without what varies from run to run:
+/// the lines of its description, pauses left out, and each bare ACK moved
+/// up to follow the segment before it (the kernel sends a bare ACK a moment
+/// before or after a call on the other side returns).
+pub fn structure(svg: &str) -> Vec<String> {
+    let desc = svg
+        .split_once("<desc>\n")
+        .and_then(|(_, rest)| rest.split_once("\n</desc>"))
+        .map_or("", |(desc, _)| desc);
+    let mut lines: Vec<String> = Vec::new();
+    for line in unescape(desc).lines().filter(|l| !l.starts_with(GAP_MARK)) {
+        let bare_ack = line.contains(" → ") && line.contains("  ACK ") && !line.contains("len=");
+        let mut at = lines.len();
+        if bare_ack {
+            while at > 0 && !lines[at - 1].contains("  ") {
+                at -= 1;
+            }
+        }
+        lines.insert(at, line.to_string());
+    }
+    lines
+}
+
+/// One event as a diagram draws it: its time in seconds since the first,
+/// the index of its segment in the run (for an arrow) and its text.
+#[derive(Debug, PartialEq)]
+pub struct Drawn {
+    pub at: f64,
+    pub segment: Option<usize>,
+    pub text: String,
+}
+
+/// The events of a diagram, top to bottom.
+pub fn drawn_events(svg: &str) -> Vec<Drawn> {
+    svg.split(r#"<g class="tcp-event" "#)
+        .skip(1)
+        .map(|group| group.split_once("</g>").map_or(group, |(group, _)| group))
+        .map(|group| {
+            let attribute = |name: &str| {
+                group
+                    .split_once(&format!("{name}=\""))
+                    .and_then(|(_, rest)| rest.split_once('"'))
+                    .map(|(value, _)| value)
+            };
+            let texts: Vec<String> = group
+                .split("<text ")
+                .skip(1)
+                .filter_map(|t| t.split_once('>').and_then(|(_, rest)| rest.split_once("</text>")))
+                .map(|(inner, _)| strip_tags(inner))
+                .collect();
+            Drawn {
+                at: attribute("data-t").and_then(|v| v.parse().ok()).unwrap_or(f64::NAN),
+                segment: attribute("data-index").and_then(|v| v.parse().ok()),
+                text: unescape(&texts.join(" ")),
+            }
+        })
+        .collect()
+}
+
+/// The text of an element without its tags; a line break between tspans
+/// becomes a space.
+fn strip_tags(inner: &str) -> String {
+    let mut text = String::new();
+    let mut in_tag = false;
+    for c in inner.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => in_tag = false,
+            c if !in_tag => text.push(c),
+            _ => {}
+        }
+    }
+    text.replace("</tspan>", "")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_calls_wrap_at_spaces_and_are_never_cut() {
+        let text = "set_tcp_keepalive(1 s idle, 1 s interval, 2 probes) → Ok(())";
+        let lines = wrap(text, 30);
+        assert!(lines.iter().all(|l| l.chars().count() <= 30), "{lines:?}");
+        assert_eq!(lines.join(" "), text);
+    }
+
+    #[test]
+    fn a_bare_ack_moves_up_to_the_segment_it_follows_and_pauses_are_left_out() {
+        let svg = "<desc>\nclient → server  FIN ACK seq=1 ack=1\nclient: read → Ok(0)\npause +1.00 s\nserver → client  ACK seq=1 ack=2\n</desc>";
+        assert_eq!(
+            structure(svg),
+            [
+                "client → server  FIN ACK seq=1 ack=1",
+                "server → client  ACK seq=1 ack=2",
+                "client: read → Ok(0)"
+            ]
+        );
+    }
 }
 
 /// A state of RFC 9293's diagram: its name, where it is drawn, and whether
@@ -268,31 +528,49 @@ const NODES: &[Node] = &[
     },
 ];
 
-/// The transitions of RFC 9293's diagram: from, to, event / action.
-const EDGES: &[(&str, &str, &str)] = &[
-    ("CLOSED", "LISTEN", "passive open"),
-    ("CLOSED", "SYN_SENT", "connect / SYN"),
-    ("LISTEN", "SYN_RECV", "SYN / SYN ACK"),
-    ("SYN_SENT", "ESTABLISHED", "SYN ACK / ACK"),
-    ("SYN_RECV", "ESTABLISHED", "ACK"),
-    ("ESTABLISHED", "FIN_WAIT_1", "close / FIN"),
-    ("ESTABLISHED", "CLOSE_WAIT", "FIN / ACK"),
-    ("FIN_WAIT_1", "FIN_WAIT_2", "ACK of FIN"),
-    ("FIN_WAIT_1", "CLOSING", "FIN / ACK"),
-    ("FIN_WAIT_2", "TIME_WAIT", "FIN / ACK"),
-    ("CLOSING", "TIME_WAIT", "ACK of FIN"),
-    ("CLOSE_WAIT", "LAST_ACK", "close / FIN"),
+/// The transitions of RFC 9293's diagram: from, to, event / action, and
+/// whether the label goes under the arrow (where two labels would meet
+/// above).
+const EDGES: &[(&str, &str, &str, bool)] = &[
+    ("CLOSED", "LISTEN", "passive open", false),
+    ("CLOSED", "SYN_SENT", "connect / SYN", false),
+    ("LISTEN", "SYN_RECV", "SYN / SYN ACK", false),
+    ("SYN_SENT", "ESTABLISHED", "SYN ACK / ACK", false),
+    ("SYN_RECV", "ESTABLISHED", "ACK", false),
+    ("ESTABLISHED", "FIN_WAIT_1", "close / FIN", false),
+    ("ESTABLISHED", "CLOSE_WAIT", "FIN / ACK", false),
+    ("FIN_WAIT_1", "FIN_WAIT_2", "ACK of FIN", false),
+    ("FIN_WAIT_1", "CLOSING", "FIN / ACK", false),
+    ("FIN_WAIT_2", "TIME_WAIT", "FIN / ACK", true),
+    ("CLOSING", "TIME_WAIT", "ACK of FIN", true),
+    ("CLOSE_WAIT", "LAST_ACK", "close / FIN", false),
 ];
 
-/// RFC 9293's state diagram, each state a link to `#state-NAME` when
-/// `observed` names it (lower case, hyphens: `#state-close-wait`). Meant to
-/// be inlined in a page, so that the links work.
+/// Where the resets lead: CLOSED, drawn a second time on the right.
+const RESET_X: i32 = 740;
+const RESET_Y: i32 = 280;
+
+/// The resets the lab observes: from, and event / action. Each ends in
+/// CLOSED at once.
+const RESETS: &[(&str, &str)] = &[
+    ("SYN_SENT", "RST"),
+    ("ESTABLISHED", "RST; close, unread data / RST"),
+    ("CLOSE_WAIT", "RST"),
+];
+
+/// RFC 9293's state diagram with the resets the lab observes, each state a
+/// link to `#state-NAME` when `observed` names it (lower case, hyphens:
+/// `#state-close-wait`). Meant to be inlined in a page, so that the links
+/// work and the theme colours it; wide, so a narrow screen scrolls it
+/// inside its figure.
 pub fn state_machine_svg(observed: &[&str]) -> String {
-    let (width, height) = (800, 640);
+    let (width, height) = (800, 700);
     let mut svg = format!(
-        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="monospace" font-size="12" role="img" aria-label="The TCP state diagram of RFC 9293">
-<defs><marker id="state-arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="8" markerHeight="8" orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" fill="#555"/></marker></defs>
-"##
+        r##"<figure class="diagram">
+<svg xmlns="http://www.w3.org/2000/svg" class="tcp-states" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="monospace" font-size="12" role="img" aria-label="The TCP state diagram of RFC 9293, with the resets the lab observes">
+<defs>{markers}</defs>
+"##,
+        markers = markers("states"),
     );
     let at = |name: &str| {
         NODES
@@ -301,59 +579,78 @@ pub fn state_machine_svg(observed: &[&str]) -> String {
             .map(|n| (n.x, n.y))
             .expect("a known state")
     };
-    for (from, to, label) in EDGES {
-        let ((x1, y1), (x2, y2)) = (at(from), at(to));
-        let (dy1, dy2) = if y2 > y1 {
-            (14, -14)
-        } else if y2 < y1 {
-            (-14, 14)
-        } else {
-            (0, 0)
+    let mut edge = |from: (i32, i32), to: (i32, i32), label: &str, under: bool, kind: (&str, &str)| {
+        let ((x1, y1), (x2, y2)) = (from, to);
+        // Leave each box at its top or bottom, or at its side when level.
+        let (dy1, dy2) = match y2.cmp(&y1) {
+            std::cmp::Ordering::Greater => (14, -14),
+            std::cmp::Ordering::Less => (-14, 14),
+            std::cmp::Ordering::Equal => (0, 0),
         };
-        let (dx1, dx2) = if y1 == y2 {
-            if x2 > x1 {
-                (60, -60)
-            } else {
-                (-60, 60)
-            }
-        } else {
-            (0, 0)
+        let (dx1, dx2) = match (y1 == y2, x2 > x1) {
+            (true, true) => (60, -60),
+            (true, false) => (-60, 60),
+            _ => (0, 0),
+        };
+        // A label to the left of a vertical arrow, above a level one, else
+        // beside the arrow's middle on the side where it stays clear of it:
+        // above a falling line's middle, to the right of one falling to
+        // the right; under, to the left.
+        let falls_right = (x2 - x1) * (y2 - y1) > 0;
+        let (mx, my) = ((x1 + x2) / 2, (y1 + y2) / 2);
+        let (tx, ty, anchor) = match (x1 == x2, y1 == y2, falls_right != under) {
+            (true, _, _) => (x1 - 6, my + 4, "end"),
+            (_, true, _) => ((x1 + dx1 + x2 + dx2) / 2, y1 - 6, "middle"),
+            (_, _, true) => (mx + 8, if under { my + 12 } else { my - 4 }, "start"),
+            (_, _, false) => (mx - 8, if under { my + 12 } else { my - 4 }, "end"),
         };
         writeln!(
             svg,
-            r##"<line x1="{a}" y1="{b}" x2="{c}" y2="{d}" stroke="#555" marker-end="url(#state-arrow)"/><text x="{tx}" y="{ty}" text-anchor="middle" fill="#555" font-size="11">{label}</text>"##,
+            r##"<line class="tcp-{kind}" x1="{a}" y1="{b}" x2="{c}" y2="{d}" stroke="{colour}" stroke-width="1.2" marker-end="url(#states-{kind})"/><text class="{text_class} tcp-halo" x="{tx}" y="{ty}" text-anchor="{anchor}" fill="{colour}">{label}</text>"##,
+            kind = kind.0,
+            colour = kind.1,
+            text_class = if kind.0 == "rst" { "tcp-rst" } else { "tcp-text" },
             a = x1 + dx1,
             b = y1 + dy1,
             c = x2 + dx2,
             d = y2 + dy2,
-            tx = (x1 + x2) / 2 + if x2 >= x1 { 8 } else { -8 },
-            ty = (y1 + y2) / 2 + 4,
             label = escape(label),
         )
         .unwrap();
+    };
+    for (from, to, label, under) in EDGES {
+        edge(at(from), at(to), label, *under, ARROWS[2]);
+    }
+    for (from, label) in RESETS {
+        edge(at(from), (RESET_X, RESET_Y), label, false, ARROWS[1]);
     }
     // TIME_WAIT and LAST_ACK end in CLOSED, drawn again at the bottom.
     for (from, label) in [("TIME_WAIT", "60 s"), ("LAST_ACK", "ACK of FIN")] {
         let (x, y) = at(from);
         writeln!(
             svg,
-            r##"<line x1="{x}" y1="{b}" x2="{x}" y2="{d}" stroke="#555" marker-end="url(#state-arrow)"/><text x="{tx}" y="{ty}" fill="#555" font-size="11">{label} → CLOSED</text>"##,
+            r##"<line class="tcp-seg" x1="{x}" y1="{b}" x2="{x}" y2="{d}" stroke="#444444" stroke-width="1.2" marker-end="url(#states-seg)"/><text class="tcp-text tcp-halo" x="{tx}" y="{ty}" fill="#000000">{label} → CLOSED</text>"##,
             b = y + 14,
             d = y + 50,
-            tx = x + 8,
+            tx = x + 6,
             ty = y + 40,
         )
         .unwrap();
     }
-    for node in NODES {
+    let reset_node = Node {
+        name: "CLOSED",
+        x: RESET_X,
+        y: RESET_Y,
+    };
+    for node in NODES.iter().chain([&reset_node]) {
         let seen = observed.contains(&node.name);
-        let (fill, stroke) = if seen {
-            ("#fdf3d0", "#b08d2c")
+        let (class, fill, stroke) = if seen {
+            ("tcp-state", "#fdf3d0", "#8a6d1e")
         } else {
-            ("#f4f4f4", "#aaa")
+            ("tcp-state-unseen", "#ffffff", "#888888")
         };
         let box_ = format!(
-            r##"<rect x="{rx}" y="{ry}" width="120" height="28" rx="6" fill="{fill}" stroke="{stroke}"/><text x="{x}" y="{ty}" text-anchor="middle" font-weight="bold">{name}</text>"##,
+            r##"<rect class="{class}" x="{rx}" y="{ry}" width="120" height="28" rx="6" fill="{fill}" stroke="{stroke}"/><text class="tcp-text" x="{x}" y="{ty}" text-anchor="middle" font-weight="bold" fill="#000000">{name}</text>"##,
             rx = node.x - 60,
             ry = node.y - 14,
             x = node.x,
@@ -367,6 +664,27 @@ pub fn state_machine_svg(observed: &[&str]) -> String {
             writeln!(svg, "{box_}").unwrap();
         }
     }
-    svg.push_str("</svg>\n");
+    // The legend.
+    let items = [
+        ("state", "a state the lab observed: follow it to the scenarios"),
+        ("unseen", "a state too brief for the lab to see on loopback"),
+        ("seg", "event / what the socket sends"),
+        ("rst", "a reset: the connection ends at once (CLOSED, right)"),
+    ];
+    let mut y = 620;
+    for (kind, text) in items {
+        let sample = match kind {
+            "state" => r##"<rect class="tcp-state" x="20" y="Y" width="36" height="14" rx="3" fill="#fdf3d0" stroke="#8a6d1e"/>"##.to_string(),
+            "unseen" => r##"<rect class="tcp-state-unseen" x="20" y="Y" width="36" height="14" rx="3" fill="#ffffff" stroke="#888888"/>"##.to_string(),
+            kind => {
+                let (class, colour) = if kind == "rst" { ARROWS[1] } else { ARROWS[2] };
+                format!(r#"<line class="tcp-{class}" x1="20" y1="Y7" x2="56" y2="Y7" stroke="{colour}" stroke-width="1.2" marker-end="url(#states-{class})"/>"#)
+            }
+        };
+        let sample = sample.replace("Y7", &(y - 4).to_string()).replace("\"Y\"", &format!("\"{}\"", y - 11));
+        writeln!(svg, r##"{sample}<text class="tcp-text" x="66" y="{y}" fill="#000000">{text}</text>"##).unwrap();
+        y += 18;
+    }
+    svg.push_str("</svg>\n</figure>\n");
     svg
 }

@@ -6,6 +6,7 @@
 use std::fmt::{self, Write as _};
 use std::io;
 use std::net::SocketAddr;
+use std::time::SystemTime;
 
 use serde::Serialize;
 
@@ -250,10 +251,11 @@ pub struct Transcript {
     pub client: Option<SocketAddr>,
     pub server: Option<SocketAddr>,
     pub steps: Vec<Step>,
-    /// For each step, how many segments had been captured when it was
-    /// recorded: where it falls among the packets.
+    /// For each step, when it was recorded: the clock of the capture's
+    /// timestamps, so that a diagram can draw steps and segments in the
+    /// order they happened.
     #[serde(skip)]
-    pub step_positions: Vec<usize>,
+    pub step_times: Vec<SystemTime>,
     pub checks: Vec<Check>,
     /// `Err` holds why nothing was captured.
     pub capture: Result<(), String>,
@@ -278,7 +280,7 @@ impl Transcript {
             client: None,
             server: None,
             steps: Vec::new(),
-            step_positions: Vec::new(),
+            step_times: Vec::new(),
             checks: Vec::new(),
             capture: Err("not started".into()),
             segments: Vec::new(),
@@ -350,15 +352,18 @@ impl Transcript {
             let seq = s.seq.wrapping_sub(first_seq(s.src, s.seq));
             if self.bulk {
                 // Only which of SYN, FIN and RST each side sent, each once:
-                // under load a FIN may be sent again, or ride on data or not.
+                // under load a FIN may be sent again, or ride on data or not
+                // (so PSH, which marks data, is left out).
                 let kind = Flags {
-                    syn: s.flags.syn,
-                    fin: s.flags.fin,
-                    rst: s.flags.rst,
-                    ..Flags::default()
+                    psh: false,
+                    ..s.flags
                 };
                 let (src, dst) = (self.role_of(s.src), self.role_of(s.dst));
-                if !rows.iter().any(|r| r.src == src && r.text == kind.to_string()) {
+                let same_kind = |r: &PacketRow| {
+                    let f = &self.segments[r.index].flags;
+                    r.src == src && (f.syn, f.fin, f.rst) == (s.flags.syn, s.flags.fin, s.flags.rst)
+                };
+                if !rows.iter().any(same_kind) {
                     rows.push(PacketRow {
                         index,
                         src,
@@ -433,7 +438,7 @@ impl Transcript {
                 if self.bulk {
                     writeln!(
                         out,
-                        "\nSYN, FIN and RST, in the order each side first sent them (data and ACKs left out)"
+                        "\nSYN, FIN and RST, in the order each side first sent them (data, bare ACKs and PSH left out)"
                     )
                     .unwrap();
                 } else {

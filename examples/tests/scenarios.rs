@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use libtest_mimic::{Arguments, Failed, Trial};
 use tcpclose::scenario::{self, Options};
 use tcpclose::transcript::{mask_measurements, Check, Expected, RunOutcome, Transcript, Verdict, OBSERVED};
-use tcpclose::{book, sandbox};
+use tcpclose::{book, diagram, sandbox};
 
 const BLESS: &str = "regenerate with `cargo run -- bless` and review the diff";
 
@@ -211,8 +211,56 @@ fn scenario_holds_and_book_is_current(t: &Transcript) -> Result<(), Failed> {
         return Err(format!("{} is stale: {BLESS}", path.display()).into());
     }
     let path = src().join(book::diagram_path(&t.id));
-    if read(&path) != tcpclose::diagram::sequence_svg(t) {
-        return Err(format!("{} is stale: {BLESS}", path.display()).into());
+    let shown = read(&path);
+    let fresh = diagram::sequence_svg(t);
+    if diagram::structure(&shown) != diagram::structure(&fresh) {
+        return Err(format!(
+            "{} is stale (events or labels differ): {BLESS}\n--- shown\n{}\n--- this run\n{}",
+            path.display(),
+            diagram::structure(&shown).join("\n"),
+            diagram::structure(&fresh).join("\n")
+        )
+        .into());
+    }
+    diagram_in_time_order(&path.display().to_string(), &shown)?;
+    diagram_in_time_order(&format!("{}'s diagram of this run", t.id), &fresh)?;
+    every_flag_labelled(t, &fresh)
+}
+
+/// A diagram draws its events in the order of their timestamps.
+fn diagram_in_time_order(what: &str, svg: &str) -> Result<(), Failed> {
+    let events = diagram::drawn_events(svg);
+    if events.is_empty() {
+        return Err(format!("{what}: no events drawn").into());
+    }
+    for pair in events.windows(2) {
+        if pair[1].at.is_nan() || pair[1].at < pair[0].at {
+            return Err(format!(
+                "{what}: \"{}\" (at {} s) is drawn below \"{}\" (at {} s), which happened later",
+                pair[0].text, pair[0].at, pair[1].text, pair[1].at
+            )
+            .into());
+        }
+    }
+    Ok(())
+}
+
+/// Each arrow is labelled with every flag of its segment (a bulk diagram
+/// leaves PSH out, which only marks data), and no label is cut.
+fn every_flag_labelled(t: &Transcript, svg: &str) -> Result<(), Failed> {
+    for drawn in diagram::drawn_events(svg) {
+        if drawn.text.contains('…') {
+            return Err(format!("{}: a label is cut: {}", t.id, drawn.text).into());
+        }
+        let Some(index) = drawn.segment else { continue };
+        let mut flags = t.segments[index].flags;
+        flags.psh &= !t.bulk;
+        let label: Vec<&str> = drawn.text.split_whitespace().take_while(|w| !w.contains('=')).collect();
+        let want = flags.to_string();
+        let want: Vec<&str> = want.split_whitespace().collect();
+        if label.iter().filter(|w| !w.starts_with('(')).copied().collect::<Vec<_>>() != want {
+            return Err(format!("{}: segment {index} has flags {want:?}, labelled {:?}", t.id, drawn.text).into());
+        }
     }
     Ok(())
 }

@@ -1,8 +1,12 @@
 // The book in a real browser: serves the built book (book/) on localhost,
 // opens every page in headless Chromium, and fails on a console error, an
 // image or SVG that does not load, a broken internal link or fragment, or a
-// search for CLOSE_WAIT that finds nothing. Keeps screenshots of the first
-// chapter and of one diagram.
+// search for CLOSE_WAIT that finds nothing. Then it opens every page again
+// in each of mdBook's five themes at 1366 px and at 390 px (a phone) and
+// fails on a page body wider than the screen, a diagram label displayed
+// smaller than 9 CSS px, SVG text with a contrast under 4.5:1 against what
+// is behind it, a label cut with "…", or a console error. Keeps a
+// screenshot of each page at both widths in the light and coal themes.
 //
 //   node tests/browser/browser.mjs [BOOK_DIR] [ARTIFACT_DIR]
 import { createServer } from "node:http";
@@ -41,7 +45,7 @@ const browser = await chromium.launch({
   args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
     "--disable-component-update", "--disable-sync"],
 });
-const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+const page = await browser.newPage({ viewport: { width: 1366, height: 900 } });
 let current = "";
 page.on("console", (msg) => { if (msg.type() === "error") problems.push(`${current}: console error: ${msg.text()}`); });
 page.on("pageerror", (err) => problems.push(`${current}: page error: ${err.message}`));
@@ -89,19 +93,98 @@ const hits = await page
   .catch(() => 0);
 if (!hits) problems.push("search: CLOSE_WAIT finds nothing");
 
-// Screenshots: the first chapter, and one diagram.
-await page.goto(base + "eof-close-wait.html", { waitUntil: "load" });
-await page.screenshot({ path: join(artifacts, "eof-close-wait.png") });
-await page.locator('main img[src="diagrams/eof-close-wait.svg"]').first().screenshot({ path: join(artifacts, "eof-close-wait-diagram.png") });
+// Every page in every theme, on a desktop and on a phone.
+const themes = ["light", "rust", "coal", "navy", "ayu"];
+const widths = [1366, 390];
+const shots = join(artifacts, "screenshots");
+mkdirSync(shots, { recursive: true });
+let views = 0;
+for (const theme of themes) {
+  for (const width of widths) {
+    const context = await browser.newContext({ viewport: { width, height: 800 }, deviceScaleFactor: 1 });
+    await context.addInitScript((t) => localStorage.setItem("mdbook-theme", t), theme);
+    const view = await context.newPage();
+    view.on("console", (msg) => { if (msg.type() === "error") problems.push(`${current}: console error: ${msg.text()}`); });
+    view.on("pageerror", (err) => problems.push(`${current}: page error: ${err.message}`));
+    for (const file of pages) {
+      current = `${file} (${theme}, ${width} px)`;
+      await view.goto(base + file, { waitUntil: "load" });
+      const found = await view.evaluate(inspectPage, theme);
+      for (const p of found) problems.push(`${current}: ${p}`);
+      if (theme === "light" || theme === "coal") {
+        const name = `${file.replace(/\.html$/, "")}-${theme}-${width}.jpeg`;
+        await view.screenshot({ path: join(shots, name), fullPage: true, type: "jpeg", quality: 70 });
+      }
+      views += 1;
+    }
+    await context.close();
+  }
+}
 
 await browser.close();
 server.close();
 for (const p of problems) console.log(p);
 console.log(`browser: ${pages.length} pages, ${links.size} internal links, search found ${hits} results for CLOSE_WAIT; ` +
-  `${problems.length} problems; screenshots in ${artifacts}`);
+  `${views} views (${themes.length} themes × ${widths.join(" and ")} px); ${problems.length} problems; screenshots in ${shots}`);
 process.exit(problems.length === 0 ? 0 : 1);
 
 function fail(message) {
   console.log(`browser: ${message}`);
   process.exit(1);
+}
+
+// Runs in the page: what is wrong with it in this theme at this width.
+function inspectPage(theme) {
+  const found = [];
+  const html = document.documentElement;
+  if (!html.classList.contains(theme)) found.push(`the theme is not ${theme}`);
+  if (html.scrollWidth > html.clientWidth + 1) {
+    const wide = [...document.querySelectorAll("main *")]
+      .filter((e) => e.getBoundingClientRect().right > html.clientWidth + 1 && !e.closest("figure.diagram, .table-wrapper, pre"))
+      .slice(0, 3).map((e) => `<${e.tagName.toLowerCase()}${e.className && typeof e.className === "string" ? "." + e.className : ""}>`);
+    found.push(`the page is ${html.scrollWidth} px wide on a ${html.clientWidth} px screen (${wide.join(", ")})`);
+  }
+  const rgb = (c) => (c.match(/[\d.]+/g) ?? []).slice(0, 4).map(Number);
+  const luminance = ([r, g, b]) => {
+    const lin = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+    return 0.2126 * lin(r) + 0.7152 * lin(g) + 0.0722 * lin(b);
+  };
+  const pageBackground = (element) => {
+    for (let e = element; e; e = e.parentElement) {
+      const c = rgb(getComputedStyle(e).backgroundColor);
+      if (c.length === 3 || (c.length === 4 && c[3] > 0)) return c.slice(0, 3);
+    }
+    return [255, 255, 255];
+  };
+  for (const svg of document.querySelectorAll("main svg")) {
+    const scale = svg.getScreenCTM()?.a ?? 1;
+    const rects = [...svg.querySelectorAll("rect")];
+    for (const text of svg.querySelectorAll("text")) {
+      const label = text.textContent.trim();
+      if (!label) continue;
+      const style = getComputedStyle(text);
+      const shown = parseFloat(style.fontSize) * scale;
+      if (shown < 9) found.push(`"${label}" is displayed at ${shown.toFixed(1)} px`);
+      if (label.endsWith("…")) found.push(`"${label}" is cut`);
+      // What is behind the text: the last filled rectangle drawn before it
+      // that covers its middle, or else the page.
+      const box = text.getBBox();
+      const [mx, my] = [box.x + box.width / 2, box.y + box.height / 2];
+      let behind = pageBackground(svg);
+      for (const r of rects) {
+        if (r.compareDocumentPosition(text) & Node.DOCUMENT_POSITION_FOLLOWING) {
+          const b = r.getBBox();
+          const fill = getComputedStyle(r).fill;
+          if (mx >= b.x && mx <= b.x + b.width && my >= b.y && my <= b.y + b.height && fill.startsWith("rgb")) {
+            behind = rgb(fill).slice(0, 3);
+          }
+        }
+      }
+      const fill = rgb(style.fill);
+      const [l1, l2] = [luminance(fill), luminance(behind)].sort((a, b) => b - a);
+      const ratio = (l1 + 0.05) / (l2 + 0.05);
+      if (ratio < 4.5) found.push(`"${label}" has a contrast of ${ratio.toFixed(2)}:1 (${style.fill} on rgb(${behind.join(", ")}))`);
+    }
+  }
+  return [...new Set(found)].slice(0, 8);
 }

@@ -1,7 +1,8 @@
 //! mdbook-checks: the book's preprocessor for proof markers
 //! (`{{#check ID}}`, `{{#value ID}}`, `{{#test PATH}}`, ...; see tcpclose::proof). mdBook runs it
 //! as `mdbook-checks supports RENDERER`, then with `[context, book]` as JSON
-//! on standard input, and reads the book back from standard output.
+//! on standard input, and reads the book back from standard output. It also
+//! inlines the chapters' SVG images, so that the theme colours them.
 
 use std::io::{self, Read};
 use std::process::ExitCode;
@@ -32,11 +33,12 @@ fn run() -> io::Result<()> {
     // The checks of the run that generated the book, for `{{#value ID}}`.
     let root = value[0]["root"].as_str().unwrap_or(".");
     let src = value[0]["config"]["book"]["src"].as_str().unwrap_or("src");
-    let checks = load_checks(&std::path::Path::new(root).join(src))?;
+    let src = std::path::Path::new(root).join(src);
+    let checks = load_checks(&src)?;
     // mdBook 0.4 calls the list "sections", 0.5 "items".
     for key in ["items", "sections"] {
         if let Some(items) = book.get_mut(key) {
-            render_items(items, &checks);
+            render_items(items, &checks, &src);
         }
     }
     serde_json::to_writer(io::stdout(), &book).map_err(io::Error::other)
@@ -57,15 +59,16 @@ fn load_checks(src: &std::path::Path) -> io::Result<Value> {
     Ok(Value::Array(all))
 }
 
-fn render_items(items: &mut Value, checks: &Value) {
+fn render_items(items: &mut Value, checks: &Value, src: &std::path::Path) {
     let Some(items) = items.as_array_mut() else { return };
     for item in items {
         if let Some(chapter) = item.get_mut("Chapter") {
             if let Some(Value::String(content)) = chapter.get_mut("content") {
-                *content = tcpclose::proof::render(content, |id| tcpclose::book::observed_value(checks, id));
+                let rendered = tcpclose::proof::render(content, |id| tcpclose::book::observed_value(checks, id));
+                *content = tcpclose::book::inline_svg_images(&rendered, src);
             }
             if let Some(sub_items) = chapter.get_mut("sub_items") {
-                render_items(sub_items, checks);
+                render_items(sub_items, checks, src);
             }
         }
     }

@@ -307,15 +307,11 @@ impl Run {
         }
     }
 
-    /// Adds a step, noting how many segments had been captured by then, so
-    /// that a diagram can place it among the packets.
+    /// Adds a step with the time it was recorded, so that a diagram can
+    /// place it among the packets.
     fn push_step(&mut self, step: Step) {
-        let captured = match &mut self.capture {
-            Ok(capture) => capture.len().unwrap_or(0),
-            Err(_) => 0,
-        };
         self.transcript.steps.push(step);
-        self.transcript.step_positions.push(captured);
+        self.transcript.step_times.push(std::time::SystemTime::now());
     }
 
     /// Records a call and its result.

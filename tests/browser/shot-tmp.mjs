@@ -1,0 +1,11 @@
+import { chromium } from "playwright-core";
+const [url, theme, width, sel, out] = process.argv.slice(2);
+const b = await chromium.launch({ executablePath: "/usr/bin/chromium", args: ["--no-sandbox"] });
+const c = await b.newContext({ viewport: { width: +width, height: 800 } });
+await c.addInitScript((t) => localStorage.setItem("mdbook-theme", t), theme);
+const p = await c.newPage();
+await p.goto(url);
+const info = await p.evaluate(() => { const m = document.querySelector("main"); const r=[]; for (let e=m; e; e=e.parentElement) r.push(`${e.tagName}.${e.className} ${e.scrollWidth}/${e.clientWidth}`); return r.join("\n"); });
+console.log(info);
+await p.locator(sel).first().screenshot({ path: out });
+await b.close();
