@@ -182,6 +182,7 @@ impl Capture {
         while socket.recv(&mut [MaybeUninit::uninit(); 64]).is_ok() {}
         set_large_recv_buffer(&socket).map_err(io)?;
         set_int(&socket, libc::SOL_SOCKET, libc::SO_TIMESTAMPNS, 1).map_err(io)?;
+        stamp_on_arrival().map_err(io)?;
         if ipv6 {
             set_int(&socket, libc::IPPROTO_IPV6, libc::IPV6_RECVPKTINFO, 1).map_err(io)?;
         }
@@ -280,7 +281,7 @@ impl Shared {
         let mut seen = self.seen.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let mut buf = vec![0u8; 65_536 + 64];
         loop {
-            match self.receive(&mut buf) {
+            match receive(self.socket.as_raw_fd(), &mut buf) {
                 Ok((len, time, addresses)) => {
                     let packet = if self.ipv6 {
                         match addresses {
@@ -312,54 +313,6 @@ impl Shared {
             Some(error) => Err(io::Error::other(error.clone())),
             None => Ok(seen),
         }
-    }
-
-    /// One queued copy: its length, the kernel's timestamp and, for IPv6,
-    /// the source and destination addresses (the copy has no IPv6 header).
-    #[allow(clippy::type_complexity)]
-    fn receive(&self, buf: &mut [u8]) -> io::Result<(usize, SystemTime, Option<(Ipv6Addr, Ipv6Addr)>)> {
-        let mut control = [0u64; 32];
-        let mut from: libc::sockaddr_in6 = unsafe { std::mem::zeroed() };
-        let mut iov = libc::iovec {
-            iov_base: buf.as_mut_ptr().cast(),
-            iov_len: buf.len(),
-        };
-        // SAFETY: msghdr is plain data; every pointer below outlives the call.
-        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-        msg.msg_name = (&mut from as *mut libc::sockaddr_in6).cast();
-        msg.msg_namelen = std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t;
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = control.as_mut_ptr().cast();
-        msg.msg_controllen = std::mem::size_of_val(&control);
-        // SAFETY: msg points at live buffers of the lengths it gives.
-        let n = unsafe { libc::recvmsg(self.socket.as_raw_fd(), &mut msg, libc::MSG_DONTWAIT) };
-        if n < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        let mut time = SystemTime::now();
-        let mut destination = None;
-        // SAFETY: the CMSG macros walk the control buffer recvmsg filled.
-        unsafe {
-            let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
-            while !cmsg.is_null() {
-                let data = libc::CMSG_DATA(cmsg);
-                match ((*cmsg).cmsg_level, (*cmsg).cmsg_type) {
-                    (libc::SOL_SOCKET, libc::SCM_TIMESTAMPNS) => {
-                        let ts: libc::timespec = std::ptr::read_unaligned(data.cast());
-                        time = UNIX_EPOCH + Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32);
-                    }
-                    (libc::IPPROTO_IPV6, libc::IPV6_PKTINFO) => {
-                        let info: libc::in6_pktinfo = std::ptr::read_unaligned(data.cast());
-                        destination = Some(Ipv6Addr::from(info.ipi6_addr.s6_addr));
-                    }
-                    _ => {}
-                }
-                cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
-            }
-        }
-        let source = Ipv6Addr::from(from.sin6_addr.s6_addr);
-        Ok((n as usize, time, destination.map(|d| (source, d))))
     }
 }
 
@@ -448,4 +401,82 @@ pub fn write_pcap(path: &Path, segments: &[Segment]) -> io::Result<()> {
         writer.write_packet(&packet).map_err(io::Error::other)?;
     }
     Ok(())
+}
+
+/// One queued copy: its length, the kernel's timestamp and, for IPv6,
+/// the source and destination addresses (the copy has no IPv6 header).
+#[allow(clippy::type_complexity)]
+fn receive(fd: std::os::fd::RawFd, buf: &mut [u8]) -> io::Result<(usize, SystemTime, Option<(Ipv6Addr, Ipv6Addr)>)> {
+    let mut control = [0u64; 32];
+    let mut from: libc::sockaddr_in6 = unsafe { std::mem::zeroed() };
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    // SAFETY: msghdr is plain data; every pointer below outlives the call.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_name = (&mut from as *mut libc::sockaddr_in6).cast();
+    msg.msg_namelen = std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t;
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = std::mem::size_of_val(&control);
+    // SAFETY: msg points at live buffers of the lengths it gives.
+    let n = unsafe { libc::recvmsg(fd, &mut msg, libc::MSG_DONTWAIT) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let mut time = SystemTime::now();
+    let mut destination = None;
+    // SAFETY: the CMSG macros walk the control buffer recvmsg filled.
+    unsafe {
+        let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
+        while !cmsg.is_null() {
+            let data = libc::CMSG_DATA(cmsg);
+            match ((*cmsg).cmsg_level, (*cmsg).cmsg_type) {
+                (libc::SOL_SOCKET, libc::SCM_TIMESTAMPNS) => {
+                    let ts: libc::timespec = std::ptr::read_unaligned(data.cast());
+                    time = UNIX_EPOCH + Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32);
+                }
+                (libc::IPPROTO_IPV6, libc::IPV6_PKTINFO) => {
+                    let info: libc::in6_pktinfo = std::ptr::read_unaligned(data.cast());
+                    destination = Some(Ipv6Addr::from(info.ipi6_addr.s6_addr));
+                }
+                _ => {}
+            }
+            cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
+        }
+    }
+    let source = Ipv6Addr::from(from.sin6_addr.s6_addr);
+    Ok((n as usize, time, destination.map(|d| (source, d))))
+}
+
+/// Makes sure the kernel stamps each packet as it arrives. It does so only
+/// while some socket asks for timestamps, and turns that on a moment after
+/// the first one asks (a deferred work item); until then a packet is
+/// stamped when it is read, which would put it after calls that came later.
+/// So one socket asks for the life of the process, and the first capture
+/// waits until a datagram it sends itself comes back stamped before it was
+/// read.
+pub fn stamp_on_arrival() -> io::Result<()> {
+    static KEEPER: std::sync::OnceLock<Result<std::net::UdpSocket, String>> = std::sync::OnceLock::new();
+    let keeper = KEEPER.get_or_init(|| {
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+        set_int(&udp, libc::SOL_SOCKET, libc::SO_TIMESTAMPNS, 1).map_err(|e| e.to_string())?;
+        udp.set_nonblocking(true).map_err(|e| e.to_string())?;
+        let own = udp.local_addr().map_err(|e| e.to_string())?;
+        crate::wait::until("the kernel to stamp packets as they arrive", crate::wait::DEFAULT_DEADLINE, || {
+            udp.send_to(b"t", own)?;
+            let read_at = SystemTime::now();
+            let mut buf = [0u8; 8];
+            match receive(udp.as_raw_fd(), &mut buf) {
+                Ok((_, stamped, _)) => Ok((stamped < read_at).then_some(())),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
+                Err(e) => Err(e),
+            }
+        })
+        .map_err(|e| e.to_string())?;
+        Ok(udp)
+    });
+    keeper.as_ref().map(|_| ()).map_err(|e| io::Error::other(e.clone()))
 }

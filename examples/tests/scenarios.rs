@@ -31,6 +31,8 @@ fn main() {
     // A tokio runtime with signal support opens a socket pair once, for the
     // whole process, and keeps it: open it before counting.
     scenario::block_on(async {}).expect("a tokio runtime");
+    // So does the socket that keeps the kernel stamping packets on arrival.
+    tcpclose::wire::stamp_on_arrival().expect("a UDP socket on loopback");
     let descriptors_before = sandbox::open_descriptors().expect("/proc/self/fd");
     let transcripts = scenario::run_all(
         &selected,
@@ -237,7 +239,7 @@ fn diagram_in_time_order(what: &str, svg: &str) -> Result<(), Failed> {
         if pair[1].at.is_nan() || pair[1].at < pair[0].at {
             return Err(format!(
                 "{what}: \"{}\" (at {} s) is drawn below \"{}\" (at {} s), which happened later",
-                pair[0].text, pair[0].at, pair[1].text, pair[1].at
+                pair[1].text, pair[1].at, pair[0].text, pair[0].at
             )
             .into());
         }
