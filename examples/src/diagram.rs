@@ -79,14 +79,18 @@ fn timeline(t: &Transcript) -> Vec<Event> {
     events
 }
 
-/// A call and the kind of its result, without the message:
-/// `write(b"x") → Err(BrokenPipe)`.
+/// A call and the kind of its result with its OS error number, without the
+/// message: `write(b"x") → Err(BrokenPipe) os error 32`.
 fn call_text(call: &str, result: &str) -> String {
-    let result = result.split(" \"").next().unwrap_or(result);
-    if result.is_empty() {
+    let (kind, message) = result.split_once(" \"").unwrap_or((result, ""));
+    let errno = message
+        .rsplit_once("(os error ")
+        .and_then(|(_, n)| n.split_once(')'))
+        .map_or(String::new(), |(n, _)| format!(" os error {n}"));
+    if kind.is_empty() {
         call.to_string()
     } else {
-        format!("{call} → {result}")
+        format!("{call} → {kind}{errno}")
     }
 }
 
@@ -130,6 +134,18 @@ pub fn sequence_svg(t: &Transcript) -> String {
                 draw_states(&mut body, client, server, at, y)
             }
         };
+    }
+    if let Err(why) = &t.capture {
+        let text = format!("packets not captured: {why}");
+        let lines = wrap(&text, WRAP + 6);
+        write!(body, r##"<text class="tcp-gap tcp-halo" x="{x}" y="{ty}" text-anchor="middle" fill="#555555">"##, x = WIDTH / 2, ty = y + 14).unwrap();
+        for (i, line) in lines.iter().enumerate() {
+            let dy = if i == 0 { 0 } else { LINE };
+            write!(body, r#"<tspan x="{x}" dy="{dy}">{}</tspan>"#, escape(line), x = WIDTH / 2).unwrap();
+        }
+        body.push_str("</text>\n");
+        desc.push(text);
+        y += LINE * lines.len() as i32 + 10;
     }
     let lifelines_end = y + 4;
     y += 20;

@@ -77,6 +77,14 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
         close_wait,
         leaked.len().max(1),
     );
+    if let Some(first) = leaked.first() {
+        run.set_client(first.remote);
+        run.expect_states(
+            "the first of them: the client that closed waits in FIN_WAIT_2, the server's socket in CLOSE_WAIT",
+            Some(State::FinWait2),
+            Some(State::CloseWait),
+        )?;
+    }
     run.hold("the leaking server's sockets in CLOSE_WAIT, one more connection waiting in its backlog");
     let failed: io::Result<()> = Err(io::Error::from_raw_os_error(errno));
     run.call(Server, "accept()", &failed);
