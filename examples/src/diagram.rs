@@ -138,10 +138,22 @@ pub fn sequence_svg(t: &Transcript) -> String {
     if let Err(why) = &t.capture {
         let text = format!("packets not captured: {why}");
         let lines = wrap(&text, WRAP + 6);
-        write!(body, r##"<text class="tcp-gap tcp-halo" x="{x}" y="{ty}" text-anchor="middle" fill="#555555">"##, x = WIDTH / 2, ty = y + 14).unwrap();
+        write!(
+            body,
+            r##"<text class="tcp-gap tcp-halo" x="{x}" y="{ty}" text-anchor="middle" fill="#555555">"##,
+            x = WIDTH / 2,
+            ty = y + 14
+        )
+        .unwrap();
         for (i, line) in lines.iter().enumerate() {
             let dy = if i == 0 { 0 } else { LINE };
-            write!(body, r#"<tspan x="{x}" dy="{dy}">{}</tspan>"#, escape(line), x = WIDTH / 2).unwrap();
+            write!(
+                body,
+                r#"<tspan x="{x}" dy="{dy}">{}</tspan>"#,
+                escape(line),
+                x = WIDTH / 2
+            )
+            .unwrap();
         }
         body.push_str("</text>\n");
         desc.push(text);
@@ -309,7 +321,11 @@ fn legend(ids: &str, bulk: bool, y: i32) -> (String, i32) {
                     "rst" => ARROWS[1],
                     _ => ARROWS[2],
                 };
-                let dash = if kind == "again" { r#" stroke-dasharray="6 3""# } else { "" };
+                let dash = if kind == "again" {
+                    r#" stroke-dasharray="6 3""#
+                } else {
+                    ""
+                };
                 format!(
                     r#"<line class="tcp-{class}" x1="8" y1="{ly}" x2="44" y2="{ly}" stroke="{colour}" stroke-width="1.5"{dash} marker-end="url(#{ids}-{class})"/>"#,
                     ly = row + 8
@@ -450,32 +466,6 @@ fn strip_tags(inner: &str) -> String {
         }
     }
     text.replace("</tspan>", "")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn long_calls_wrap_at_spaces_and_are_never_cut() {
-        let text = "set_tcp_keepalive(1 s idle, 1 s interval, 2 probes) → Ok(())";
-        let lines = wrap(text, 30);
-        assert!(lines.iter().all(|l| l.chars().count() <= 30), "{lines:?}");
-        assert_eq!(lines.join(" "), text);
-    }
-
-    #[test]
-    fn a_bare_ack_moves_up_to_the_segment_it_follows_and_pauses_are_left_out() {
-        let svg = "<desc>\nclient → server  FIN ACK seq=1 ack=1\nclient: read → Ok(0)\npause +1.00 s\nserver → client  ACK seq=1 ack=2\n</desc>";
-        assert_eq!(
-            structure(svg),
-            [
-                "client → server  FIN ACK seq=1 ack=1",
-                "server → client  ACK seq=1 ack=2",
-                "client: read → Ok(0)"
-            ]
-        );
-    }
 }
 
 /// A state of RFC 9293's diagram: its name, where it is drawn, and whether
@@ -697,10 +687,42 @@ pub fn state_machine_svg(observed: &[&str]) -> String {
                 format!(r#"<line class="tcp-{class}" x1="20" y1="Y7" x2="56" y2="Y7" stroke="{colour}" stroke-width="1.2" marker-end="url(#states-{class})"/>"#)
             }
         };
-        let sample = sample.replace("Y7", &(y - 4).to_string()).replace("\"Y\"", &format!("\"{}\"", y - 11));
-        writeln!(svg, r##"{sample}<text class="tcp-text" x="66" y="{y}" fill="#000000">{text}</text>"##).unwrap();
+        let sample = sample
+            .replace("Y7", &(y - 4).to_string())
+            .replace("\"Y\"", &format!("\"{}\"", y - 11));
+        writeln!(
+            svg,
+            r##"{sample}<text class="tcp-text" x="66" y="{y}" fill="#000000">{text}</text>"##
+        )
+        .unwrap();
         y += 18;
     }
     svg.push_str("</svg>\n</figure>\n");
     svg
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_calls_wrap_at_spaces_and_are_never_cut() {
+        let text = "set_tcp_keepalive(1 s idle, 1 s interval, 2 probes) → Ok(())";
+        let lines = wrap(text, 30);
+        assert!(lines.iter().all(|l| l.chars().count() <= 30), "{lines:?}");
+        assert_eq!(lines.join(" "), text);
+    }
+
+    #[test]
+    fn a_bare_ack_moves_up_to_the_segment_it_follows_and_pauses_are_left_out() {
+        let svg = "<desc>\nclient → server  FIN ACK seq=1 ack=1\nclient: read → Ok(0)\npause +1.00 s\nserver → client  ACK seq=1 ack=2\n</desc>";
+        assert_eq!(
+            structure(svg),
+            [
+                "client → server  FIN ACK seq=1 ack=1",
+                "server → client  ACK seq=1 ack=2",
+                "client: read → Ok(0)"
+            ]
+        );
+    }
 }

@@ -354,10 +354,7 @@ impl Transcript {
                 // Only which of SYN, FIN and RST each side sent, each once:
                 // under load a FIN may be sent again, or ride on data or not
                 // (so PSH, which marks data, is left out).
-                let kind = Flags {
-                    psh: false,
-                    ..s.flags
-                };
+                let kind = Flags { psh: false, ..s.flags };
                 let (src, dst) = (self.role_of(s.src), self.role_of(s.dst));
                 let same_kind = |r: &PacketRow| {
                     let f = &self.segments[r.index].flags;

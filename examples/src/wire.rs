@@ -465,16 +465,20 @@ pub fn stamp_on_arrival() -> io::Result<()> {
         set_int(&udp, libc::SOL_SOCKET, libc::SO_TIMESTAMPNS, 1).map_err(|e| e.to_string())?;
         udp.set_nonblocking(true).map_err(|e| e.to_string())?;
         let own = udp.local_addr().map_err(|e| e.to_string())?;
-        crate::wait::until("the kernel to stamp packets as they arrive", crate::wait::DEFAULT_DEADLINE, || {
-            udp.send_to(b"t", own)?;
-            let read_at = SystemTime::now();
-            let mut buf = [0u8; 8];
-            match receive(udp.as_raw_fd(), &mut buf) {
-                Ok((_, stamped, _)) => Ok((stamped < read_at).then_some(())),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
-                Err(e) => Err(e),
-            }
-        })
+        crate::wait::until(
+            "the kernel to stamp packets as they arrive",
+            crate::wait::DEFAULT_DEADLINE,
+            || {
+                udp.send_to(b"t", own)?;
+                let read_at = SystemTime::now();
+                let mut buf = [0u8; 8];
+                match receive(udp.as_raw_fd(), &mut buf) {
+                    Ok((_, stamped, _)) => Ok((stamped < read_at).then_some(())),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
+                    Err(e) => Err(e),
+                }
+            },
+        )
         .map_err(|e| e.to_string())?;
         Ok(udp)
     });

@@ -260,8 +260,18 @@ fn every_flag_labelled(t: &Transcript, svg: &str) -> Result<(), Failed> {
         let label: Vec<&str> = drawn.text.split_whitespace().take_while(|w| !w.contains('=')).collect();
         let want = flags.to_string();
         let want: Vec<&str> = want.split_whitespace().collect();
-        if label.iter().filter(|w| !w.starts_with('(')).copied().collect::<Vec<_>>() != want {
-            return Err(format!("{}: segment {index} has flags {want:?}, labelled {:?}", t.id, drawn.text).into());
+        if label
+            .iter()
+            .filter(|w| !w.starts_with('('))
+            .copied()
+            .collect::<Vec<_>>()
+            != want
+        {
+            return Err(format!(
+                "{}: segment {index} has flags {want:?}, labelled {:?}",
+                t.id, drawn.text
+            )
+            .into());
         }
     }
     Ok(())
