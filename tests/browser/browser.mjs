@@ -138,11 +138,17 @@ function inspectPage(theme) {
   const found = [];
   const html = document.documentElement;
   if (!html.classList.contains(theme)) found.push(`the theme is not ${theme}`);
-  if (html.scrollWidth > html.clientWidth + 1) {
-    const wide = [...document.querySelectorAll("main *")]
-      .filter((e) => e.getBoundingClientRect().right > html.clientWidth + 1 && !e.closest("figure.diagram, .table-wrapper, pre"))
-      .slice(0, 3).map((e) => `<${e.tagName.toLowerCase()}${e.className && typeof e.className === "string" ? "." + e.className : ""}>`);
-    found.push(`the page is ${html.scrollWidth} px wide on a ${html.clientWidth} px screen (${wide.join(", ")})`);
+  // The page body overflows when the text column, or anything around it,
+  // scrolls sideways (mdBook's .content is a scroll container of its own);
+  // a figure, table or code block that scrolls inside itself is fine.
+  for (let e = document.querySelector("main"); e; e = e.parentElement) {
+    if (e.scrollWidth > e.clientWidth + 1) {
+      const wide = [...document.querySelectorAll("main *")]
+        .filter((c) => c.getBoundingClientRect().right > e.getBoundingClientRect().right + 1 && !c.parentElement.closest("figure.diagram, .table-wrapper, pre"))
+        .slice(0, 3).map((c) => `<${c.tagName.toLowerCase()}${c.className && typeof c.className === "string" ? "." + c.className : ""}>`);
+      found.push(`the page is ${e.scrollWidth} px wide in a ${e.clientWidth} px <${e.tagName.toLowerCase()}> (${wide.join(", ")})`);
+      break;
+    }
   }
   const rgb = (c) => (c.match(/[\d.]+/g) ?? []).slice(0, 4).map(Number);
   const luminance = ([r, g, b]) => {
