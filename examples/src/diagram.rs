@@ -253,17 +253,15 @@ fn draw_segment(svg: &mut String, ids: &str, t: &Transcript, row: &PacketRow, at
 }
 
 fn draw_call(svg: &mut String, who: Role, text: &str, at: f64, y: i32) -> i32 {
-    let (x, anchor, dot) = match who {
-        Role::Client => (6, "start", CLIENT_X),
-        Role::Server => (WIDTH - 6, "end", SERVER_X),
+    let (x, anchor) = match who {
+        Role::Client => (6, "start"),
+        Role::Server => (WIDTH - 6, "end"),
     };
     let lines = wrap(text, WRAP);
     write!(
         svg,
         r##"<g class="tcp-event" data-t="{at:.6}">
-<circle class="tcp-call-dot" cx="{dot}" cy="{cy}" r="3" fill="#444444"/>
 <text class="tcp-call tcp-halo" x="{x}" y="{ty}" text-anchor="{anchor}" fill="#000000">"##,
-        cy = y + 6,
         ty = y + 11,
     )
     .unwrap();
@@ -336,8 +334,8 @@ fn legend(ids: &str, bulk: bool, y: i32) -> (String, i32) {
                 ry = row + 1
             ),
             "call" => format!(
-                r##"<circle class="tcp-call-dot" cx="26" cy="{cy}" r="3" fill="#444444"/>"##,
-                cy = row + 8
+                r##"<text class="tcp-call" x="8" y="{ty}" fill="#000000">f()</text>"##,
+                ty = row + 12
             ),
             "gap" => format!(
                 r##"<text class="tcp-gap" x="8" y="{ty}" fill="#555555">⋮ +s</text>"##,
