@@ -300,7 +300,7 @@ fn legend(ids: &str, bulk: bool, y: i32) -> (String, i32) {
         ("seg", "SYN, data, ACK; seq and ack relative"),
         ("again", "the same segment again, one or more times"),
         ("state", "a socket's state, as the kernel reports it"),
-        ("call", "a call → what it returned"),
+        ("call", "a call → what it returned, when it returned"),
         ("gap", "a pause; shorter ones are not drawn"),
     ];
     if bulk {
