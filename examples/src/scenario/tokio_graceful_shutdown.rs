@@ -53,6 +53,8 @@ async fn answer(mut stream: TcpStream) -> std::io::Result<bool> {
 /// and the requests in progress at the stop.
 struct Stop {
     summary: Summary,
+    /// The clients' addresses: the remote ends of the server's sockets.
+    clients: Vec<std::net::SocketAddr>,
     took: Duration,
     responses: usize,
     /// Responses the idle and stalled clients got: none.
@@ -72,13 +74,18 @@ async fn stop_with_load(listener: TcpListener, stalled: usize) -> anyhow::Result
         SETTINGS,
         Arc::clone(&counts),
     ));
+    let mut clients = Vec::new();
     let mut busy = Vec::new();
     for _ in 0..BUSY {
-        busy.push(tokio::spawn(answer(send(addr, b"work\n").await?)));
+        let stream = send(addr, b"work\n").await?;
+        clients.push(stream.local_addr()?);
+        busy.push(tokio::spawn(answer(stream)));
     }
     let mut others = Vec::new();
     for request in std::iter::repeat_n(&b""[..], IDLE).chain(std::iter::repeat_n(&b"wo"[..], stalled)) {
-        others.push(tokio::spawn(answer(send(addr, request).await?)));
+        let stream = send(addr, request).await?;
+        clients.push(stream.local_addr()?);
+        others.push(tokio::spawn(answer(stream)));
     }
     // Stop once every connection is accepted and every busy request in progress.
     let mut accepted = counts.accepted.subscribe();
@@ -101,6 +108,7 @@ async fn stop_with_load(listener: TcpListener, stalled: usize) -> anyhow::Result
     let others_answered = answers.into_iter().filter(|answered| *answered).count();
     Ok(Stop {
         summary,
+        clients,
         took,
         responses,
         others_answered,
@@ -108,12 +116,38 @@ async fn stop_with_load(listener: TcpListener, stalled: usize) -> anyhow::Result
     })
 }
 
-/// The server's sockets (on port `port`): in CLOSE_WAIT, in TIME_WAIT.
-fn server_sockets(port: u16) -> std::io::Result<(usize, usize)> {
+/// The server's sockets (on port `port`, connected to one of `clients`):
+/// in CLOSE_WAIT, in TIME_WAIT. The clients matter where the network
+/// namespace is shared: the port may have served another program a moment
+/// ago, whose TIME_WAITs are still there.
+fn server_sockets(port: u16, clients: &[std::net::SocketAddr]) -> std::io::Result<(usize, usize)> {
     let rows = crate::inspect::table(Path::new("/proc/thread-self/net/tcp"))?;
-    let on_port: Vec<_> = rows.iter().filter(|r| r.local.port() == port).collect();
+    let on_port: Vec<_> = rows
+        .iter()
+        .filter(|r| r.local.port() == port)
+        .filter(|r| clients.contains(&r.remote))
+        .collect();
     let count = |state| on_port.iter().filter(|r| r.state == state).count();
     Ok((count(State::CloseWait), count(State::TimeWait)))
+}
+
+/// [`server_sockets`] once they are `expected`. The kernel prints
+/// /proc/net/tcp in pieces while the table changes, so under load, in a
+/// shared network namespace, one reading may list a socket twice or miss
+/// one: look until a reading agrees, and fail with the last one otherwise.
+async fn settled_server_sockets(
+    port: u16,
+    clients: &[std::net::SocketAddr],
+    expected: (usize, usize),
+) -> std::io::Result<(usize, usize)> {
+    let mut last = None;
+    let settled = crate::wait::until_async("the server's sockets in CLOSE_WAIT and TIME_WAIT", DEADLINE, || {
+        let now = server_sockets(port, clients)?;
+        last = Some(now);
+        Ok((now == expected).then_some(now))
+    })
+    .await;
+    settled.map_err(|e| std::io::Error::new(e.kind(), format!("{e}; last seen {last:?}")))
 }
 
 pub fn perform(run: &mut Run) -> anyhow::Result<()> {
@@ -155,7 +189,7 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
         );
         run.check_eq(
             "and none of the server's sockets is left in CLOSE_WAIT: it closed first, all 120 are in TIME_WAIT (CLOSE_WAIT, TIME_WAIT)",
-            server_sockets(port)?,
+            settled_server_sockets(port, &stop.clients, (0, BUSY + IDLE)).await?,
             (0, BUSY + IDLE),
         );
         run.check_eq(
