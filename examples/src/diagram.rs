@@ -145,16 +145,7 @@ pub fn sequence_svg(t: &Transcript) -> String {
             ty = y + 14
         )
         .unwrap();
-        for (i, line) in lines.iter().enumerate() {
-            let dy = if i == 0 { 0 } else { LINE };
-            write!(
-                body,
-                r#"<tspan x="{x}" dy="{dy}">{}</tspan>"#,
-                escape(line),
-                x = WIDTH / 2
-            )
-            .unwrap();
-        }
+        push_tspans(&mut body, WIDTH / 2, &lines);
         body.push_str("</text>\n");
         desc.push(text);
         y += LINE * lines.len() as i32 + 10;
@@ -265,12 +256,17 @@ fn draw_call(svg: &mut String, who: Role, text: &str, at: f64, y: i32) -> i32 {
         ty = y + 11,
     )
     .unwrap();
+    push_tspans(svg, x, &lines);
+    svg.push_str("</text>\n</g>\n");
+    LINE * lines.len() as i32 + 8
+}
+
+/// Lines of text, one under the other at `x`, as the tspans of a `<text>`.
+fn push_tspans(svg: &mut String, x: i32, lines: &[String]) {
     for (i, line) in lines.iter().enumerate() {
         let dy = if i == 0 { 0 } else { LINE };
         write!(svg, r#"<tspan x="{x}" dy="{dy}">{}</tspan>"#, escape(line)).unwrap();
     }
-    svg.push_str("</text>\n</g>\n");
-    LINE * lines.len() as i32 + 8
 }
 
 fn draw_states(svg: &mut String, client: &str, server: &str, at: f64, y: i32) -> i32 {
