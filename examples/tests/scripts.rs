@@ -72,6 +72,8 @@ fn run_script(name: &str, args: &[&str]) -> Option<String> {
         .output()
         .expect("bash runs");
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    // Captured by the test harness, and shown when an assertion fails.
+    println!("{name} {args:?} printed:\n{stdout}");
     assert!(
         out.status.success(),
         "{name} failed:\n{stdout}\n{}",
