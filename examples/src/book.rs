@@ -3,23 +3,66 @@
 //! `tcpclose bless` writes these files; the book's tests compare them.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::observe::State;
 use crate::scenario;
-use crate::transcript::{Step, Transcript};
+use crate::transcript::{mask_measurements, Step, Transcript};
 
 /// Every generated file of the book, relative to its `src/`, with its text.
 pub fn generated_files(transcripts: &[Transcript]) -> Vec<(PathBuf, String)> {
     let mut files = Vec::new();
     for t in transcripts {
-        files.push((transcript_path(&t.id), t.to_text()));
-        files.push((diagram_path(&t.id), crate::diagram::sequence_svg(t)));
-        files.push((checks_path(&t.id), checks_json(t)));
+        files.extend(scenario_files(t));
     }
     files.push((PathBuf::from(STATE_PAGE), state_page(transcripts)));
     files.push((PathBuf::from(ERRORS_TABLE), crate::errors::table()));
     files
+}
+
+/// A scenario's files: its transcript, sequence diagram and checks.
+pub fn scenario_files(t: &Transcript) -> Vec<(PathBuf, String)> {
+    vec![
+        (transcript_path(&t.id), t.to_text()),
+        (diagram_path(&t.id), crate::diagram::sequence_svg(t)),
+        (checks_path(&t.id), checks_json(t)),
+    ]
+}
+
+/// Why the files the book (its `src/`) shows of a scenario no longer
+/// describe this run, or `None` when they still do. Measured values (bytes,
+/// seconds, counts) vary from run to run and are left out of the comparison;
+/// a diagram is compared by its events and labels.
+pub fn stale(src: &Path, t: &Transcript) -> Option<String> {
+    let read = |path: &Path| std::fs::read_to_string(src.join(path)).unwrap_or_default();
+    let path = transcript_path(&t.id);
+    let (shown, fresh) = (read(&path), t.to_text());
+    if mask_measurements(&shown) != mask_measurements(&fresh) {
+        return Some(format!(
+            "{} is stale\n--- shown\n{shown}\n--- this run\n{fresh}",
+            path.display()
+        ));
+    }
+    let path = checks_path(&t.id);
+    let shown: serde_json::Value = serde_json::from_str(&read(&path)).unwrap_or_default();
+    let fresh = serde_json::to_value(&t.checks).unwrap_or_default();
+    if mask_measured_checks(&shown) != mask_measured_checks(&fresh) {
+        return Some(format!("{} is stale", path.display()));
+    }
+    let path = diagram_path(&t.id);
+    let (shown, fresh) = (
+        crate::diagram::structure(&read(&path)),
+        crate::diagram::structure(&crate::diagram::sequence_svg(t)),
+    );
+    if shown != fresh {
+        return Some(format!(
+            "{} is stale (events or labels differ)\n--- shown\n{}\n--- this run\n{}",
+            path.display(),
+            shown.join("\n"),
+            fresh.join("\n")
+        ));
+    }
+    None
 }
 
 /// Where the book keeps a scenario's transcript.

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use libtest_mimic::{Arguments, Failed, Trial};
 use tcpclose::scenario::{self, Options};
-use tcpclose::transcript::{mask_measurements, Check, Expected, RunOutcome, Transcript, Verdict, OBSERVED};
+use tcpclose::transcript::{Check, Expected, RunOutcome, Transcript, Verdict, OBSERVED};
 use tcpclose::{book, diagram, sandbox};
 
 const BLESS: &str = "regenerate with `cargo run -- bless` and review the diff";
@@ -193,37 +193,12 @@ fn scenario_holds_and_book_is_current(t: &Transcript) -> Result<(), Failed> {
     if t.outcome() != RunOutcome::Confirmed {
         return Err(format!("{}: the run's outcome is {:?}", t.id, t.outcome()).into());
     }
-    // Measured values (bytes, seconds, counts) vary from run to run; the
-    // book shows those of the run that generated it.
-    let path = src().join(book::transcript_path(&t.id));
-    let shown = read(&path);
-    if mask_measurements(&shown) != mask_measurements(&t.to_text()) {
-        return Err(format!(
-            "{} is stale: {BLESS}\n--- shown\n{shown}\n--- this run\n{}",
-            path.display(),
-            t.to_text()
-        )
-        .into());
-    }
-    // The checks as data: the same, measured values apart.
-    let path = src().join(book::checks_path(&t.id));
-    let shown: serde_json::Value = serde_json::from_str(&read(&path)).unwrap_or_default();
-    let fresh = serde_json::to_value(&t.checks)?;
-    if book::mask_measured_checks(&shown) != book::mask_measured_checks(&fresh) {
-        return Err(format!("{} is stale: {BLESS}", path.display()).into());
+    if let Some(why) = book::stale(&src(), t) {
+        return Err(format!("{why}\n{BLESS}").into());
     }
     let path = src().join(book::diagram_path(&t.id));
     let shown = read(&path);
     let fresh = diagram::sequence_svg(t);
-    if diagram::structure(&shown) != diagram::structure(&fresh) {
-        return Err(format!(
-            "{} is stale (events or labels differ): {BLESS}\n--- shown\n{}\n--- this run\n{}",
-            path.display(),
-            diagram::structure(&shown).join("\n"),
-            diagram::structure(&fresh).join("\n")
-        )
-        .into());
-    }
     diagram_in_time_order(&path.display().to_string(), &shown)?;
     diagram_in_time_order(&format!("{}'s diagram of this run", t.id), &fresh)?;
     every_flag_labelled(t, &fresh)

@@ -375,16 +375,33 @@ fn bless(book: &Path) -> anyhow::Result<RunOutcome> {
             t.to_text()
         );
     }
-    for (path, text) in tcpclose::book::generated_files(&transcripts) {
+    // A scenario whose files still describe this run keeps them, measured
+    // times and all: the diff shows only what changed.
+    let (current, stale): (Vec<_>, Vec<_>) = transcripts
+        .iter()
+        .partition(|t| tcpclose::book::stale(book, t).is_none());
+    let kept: Vec<PathBuf> = current
+        .iter()
+        .flat_map(|t| tcpclose::book::scenario_files(t))
+        .map(|(path, _)| path)
+        .collect();
+    let mut files = tcpclose::book::generated_files(&transcripts);
+    files.retain(|(path, _)| !kept.contains(path));
+    for (path, text) in files {
         let path = book.join(path);
         std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
     }
     let example = tcpclose::inspect::demo(&std::env::current_exe()?).context("the inspect example")?;
     let path = book.join(tcpclose::book::INSPECT_EXAMPLE);
     std::fs::write(&path, example).with_context(|| format!("cannot write {}", path.display()))?;
+    let stale_ids: Vec<&str> = stale.iter().map(|t| t.id.as_str()).collect();
     eprintln!(
-        "tcpclose: wrote the transcripts, diagrams and state page under {}",
-        book.display()
+        "tcpclose: rewrote {} of {} scenarios' files under {} (the others still describe this run){}{}",
+        stale.len(),
+        transcripts.len(),
+        book.display(),
+        if stale.is_empty() { "" } else { ": " },
+        stale_ids.join(", ")
     );
     Ok(RunOutcome::Confirmed)
 }
