@@ -193,3 +193,60 @@ pub fn inline_svg_images(chapter: &str, src: &std::path::Path) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transcript::Role;
+
+    fn run(result: &str, seconds: &str) -> Transcript {
+        let mut t = Transcript::empty("sample", "a sample");
+        for step in [
+            Step::Call {
+                who: Role::Server,
+                call: "read".into(),
+                result: result.into(),
+            },
+            Step::Measured {
+                what: "close took".into(),
+                value: seconds.into(),
+            },
+        ] {
+            t.steps.push(step);
+            t.step_times.push(std::time::SystemTime::now());
+        }
+        t
+    }
+
+    #[test]
+    fn a_run_is_stale_when_what_it_shows_differs_and_not_when_a_measurement_does() {
+        let src = std::env::temp_dir().join(format!("tcpclose-book-{}", std::process::id()));
+        std::fs::create_dir_all(src.join("transcripts")).unwrap();
+        std::fs::create_dir_all(src.join("diagrams")).unwrap();
+        for (path, text) in scenario_files(&run("Ok(0)", "1.00 s")) {
+            std::fs::write(src.join(path), text).unwrap();
+        }
+        let verdict = |t: &Transcript| stale(&src, t).map(|why| why.lines().next().unwrap_or_default().to_string());
+        let mut verdicts = vec![
+            verdict(&run("Ok(0)", "1.00 s")),
+            verdict(&run("Ok(0)", "1.02 s")),
+            verdict(&run("Ok(5)", "1.00 s")),
+        ];
+        let diagram = crate::diagram::sequence_svg(&run("Ok(5)", "1.00 s"));
+        std::fs::write(src.join(diagram_path("sample")), diagram).unwrap();
+        verdicts.push(verdict(&run("Ok(0)", "1.00 s")));
+        std::fs::write(src.join(checks_path("sample")), r#"[{"id": "planted"}]"#).unwrap();
+        verdicts.push(verdict(&run("Ok(0)", "1.00 s")));
+        std::fs::remove_dir_all(&src).unwrap();
+        assert_eq!(
+            verdicts,
+            [
+                None,
+                None,
+                Some("transcripts/sample.txt is stale".to_string()),
+                Some("diagrams/sample.svg is stale (events or labels differ)".to_string()),
+                Some("transcripts/sample.checks.json is stale".to_string()),
+            ]
+        );
+    }
+}
