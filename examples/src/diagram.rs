@@ -28,9 +28,17 @@ const GAP_SHOWN: f64 = 0.2;
 
 /// What a diagram shows, in the order it happened.
 enum Shown {
-    Segment(PacketRow),
-    Call { who: Role, text: String },
-    States { client: String, server: String },
+    /// A row of the transcript's packets, and which of its segments: the
+    /// first, or one sent again.
+    Segment(PacketRow, usize),
+    Call {
+        who: Role,
+        text: String,
+    },
+    States {
+        client: String,
+        server: String,
+    },
 }
 
 struct Event {
@@ -46,9 +54,12 @@ fn timeline(t: &Transcript) -> Vec<Event> {
     let mut events: Vec<Event> = t
         .packet_rows()
         .into_iter()
-        .map(|row| Event {
-            at: t.segments[row.index].time,
-            shown: Shown::Segment(row),
+        .flat_map(|row| {
+            let sent = std::iter::once(row.index).chain(row.repeats.clone());
+            sent.map(move |index| Event {
+                at: t.segments[index].time,
+                shown: Shown::Segment(row.clone(), index),
+            })
         })
         .collect();
     for (step, &at) in t.steps.iter().zip(&t.step_times) {
@@ -121,9 +132,9 @@ pub fn sequence_svg(t: &Transcript) -> String {
         last = event.at;
         let at = since(event.at);
         y += match &event.shown {
-            Shown::Segment(row) => {
-                desc.push(segment_line(row));
-                draw_segment(&mut body, &ids, t, row, at, y)
+            Shown::Segment(row, index) => {
+                desc.push(segment_line(row, *index));
+                draw_segment(&mut body, &ids, t, row, *index, at, y)
             }
             Shown::Call { who, text } => {
                 desc.push(format!("{who}: {text}"));
@@ -183,10 +194,21 @@ pub fn sequence_svg(t: &Transcript) -> String {
 /// length varies from run to run.
 const GAP_MARK: &str = "pause ";
 
-/// A segment as a line of the diagram's description.
-fn segment_line(row: &PacketRow) -> String {
-    let again = if row.repeated { " (repeated)" } else { "" };
-    format!("{} → {}  {}{again}", row.src, row.dst, squeeze(&row.text))
+/// What starts a line of a diagram's description that is a segment sent
+/// again: how many times depends on timers.
+const AGAIN_MARK: &str = "again ";
+
+/// A segment as a line of the diagram's description: the first of a row
+/// says whether it was sent again.
+fn segment_line(row: &PacketRow, index: usize) -> String {
+    let line = format!("{} → {}  {}", row.src, row.dst, squeeze(&row.text));
+    if index != row.index {
+        format!("{AGAIN_MARK}{line}")
+    } else if row.repeats.is_empty() {
+        line
+    } else {
+        format!("{line} (repeated)")
+    }
 }
 
 /// The kinds of arrow: FIN, RST, anything else.
@@ -216,15 +238,16 @@ fn arrow_kind(t: &Transcript, row: &PacketRow) -> (&'static str, &'static str) {
     (kind.0, kind.1)
 }
 
-fn draw_segment(svg: &mut String, ids: &str, t: &Transcript, row: &PacketRow, at: f64, y: i32) -> i32 {
+fn draw_segment(svg: &mut String, ids: &str, t: &Transcript, row: &PacketRow, index: usize, at: f64, y: i32) -> i32 {
     let (x1, x2) = if row.src == "client" {
         (CLIENT_X, SERVER_X)
     } else {
         (SERVER_X, CLIENT_X)
     };
     let (kind, colour) = arrow_kind(t, row);
-    let dash = if row.repeated { r#" stroke-dasharray="6 3""# } else { "" };
-    let again = if row.repeated { " (repeated)" } else { "" };
+    let sent_again = index != row.index;
+    let dash = if sent_again { r#" stroke-dasharray="6 3""# } else { "" };
+    let again = if sent_again { " (again)" } else { "" };
     write!(
         svg,
         r#"<g class="tcp-event" data-t="{at:.6}" data-index="{index}">
@@ -232,7 +255,6 @@ fn draw_segment(svg: &mut String, ids: &str, t: &Transcript, row: &PacketRow, at
 <line class="tcp-{kind}" x1="{x1}" y1="{y1}" x2="{x2}" y2="{y2}" stroke="{colour}" stroke-width="1.5"{dash} marker-end="url(#{ids}-{kind})"/>
 </g>
 "#,
-        index = row.index,
         mid = (CLIENT_X + SERVER_X) / 2,
         ty = y + 11,
         y1 = y + 16,
@@ -294,7 +316,7 @@ fn legend(ids: &str, bulk: bool, y: i32) -> (String, i32) {
         ("fin", "FIN: no more data from this side"),
         ("rst", "RST: the connection is reset"),
         ("seg", "SYN, data, ACK; seq and ack relative"),
-        ("again", "the same segment again, one or more times"),
+        ("again", "the same segment sent again"),
         ("state", "a socket's state, as the kernel reports it"),
         ("call", "a call → what it returned, when it returned"),
         ("gap", "a pause; shorter ones are not drawn"),
@@ -388,7 +410,8 @@ fn unescape(text: &str) -> String {
 }
 
 /// The order and labels of a diagram, without what varies from run to run:
-/// the lines of its description, pauses left out, and each bare ACK moved
+/// the lines of its description, pauses and segments sent again left out
+/// (their number depends on timers), and each bare ACK moved
 /// up to follow the segment before it (the kernel sends a bare ACK a moment
 /// before or after a call on the other side returns).
 pub fn structure(svg: &str) -> Vec<String> {
@@ -397,7 +420,8 @@ pub fn structure(svg: &str) -> Vec<String> {
         .and_then(|(_, rest)| rest.split_once("\n</desc>"))
         .map_or("", |(desc, _)| desc);
     let mut lines: Vec<String> = Vec::new();
-    for line in unescape(desc).lines().filter(|l| !l.starts_with(GAP_MARK)) {
+    let varies = |l: &&str| l.starts_with(GAP_MARK) || l.starts_with(AGAIN_MARK);
+    for line in unescape(desc).lines().filter(|l| !varies(l)) {
         let bare_ack = line.contains(" → ") && line.contains("  ACK ") && !line.contains("len=");
         let mut at = lines.len();
         if bare_ack {
@@ -708,8 +732,8 @@ mod tests {
     }
 
     #[test]
-    fn a_bare_ack_moves_up_to_the_segment_it_follows_and_pauses_are_left_out() {
-        let svg = "<desc>\nclient → server  FIN ACK seq=1 ack=1\nclient: read → Ok(0)\npause +1.00 s\nserver → client  ACK seq=1 ack=2\n</desc>";
+    fn a_bare_ack_moves_up_to_the_segment_it_follows_and_pauses_and_repeats_are_left_out() {
+        let svg = "<desc>\nclient → server  FIN ACK seq=1 ack=1\nclient: read → Ok(0)\npause +1.00 s\nagain client → server  FIN ACK seq=1 ack=1\nserver → client  ACK seq=1 ack=2\n</desc>";
         assert_eq!(
             structure(svg),
             [

@@ -329,9 +329,9 @@ impl Transcript {
     /// relative to each side's first, as Wireshark shows them. In a bulk
     /// transcript, only which of SYN, FIN and RST each side sent, in order,
     /// each once: how the data was cut into segments, and whether a FIN was
-    /// sent again, varies from run to run. A run of
-    /// identical segments (retransmissions, probes) is one row, marked
-    /// `repeated`: how many there are depends on timers.
+    /// sent again, varies from run to run. A run of identical segments
+    /// (retransmissions, probes) is one row, with its `repeats`: how many
+    /// there are depends on timers.
     pub fn packet_rows(&self) -> Vec<PacketRow> {
         let mut isn: Vec<(SocketAddr, u32)> = Vec::new();
         let mut first_seq = |addr: SocketAddr, seq: u32| -> u32 {
@@ -366,7 +366,7 @@ impl Transcript {
                         src,
                         dst,
                         text: kind.to_string(),
-                        repeated: false,
+                        repeats: Vec::new(),
                     });
                 }
                 continue;
@@ -387,10 +387,10 @@ impl Transcript {
                 src: self.role_of(s.src),
                 dst: self.role_of(s.dst),
                 text: text.trim_end().to_string(),
-                repeated: false,
+                repeats: Vec::new(),
             };
             match rows.last_mut() {
-                Some(last) if last.src == row.src && last.text == row.text => last.repeated = true,
+                Some(last) if last.src == row.src && last.text == row.text => last.repeats.push(index),
                 _ => rows.push(row),
             }
         }
@@ -402,7 +402,7 @@ impl Transcript {
         let mut lines = Vec::new();
         for row in self.packet_rows() {
             lines.push(format!("{} → {}  {}", row.src, row.dst, row.text));
-            if row.repeated {
+            if !row.repeats.is_empty() {
                 lines.push(REPEATED.to_string());
             }
         }
@@ -475,8 +475,9 @@ pub struct PacketRow {
     pub dst: &'static str,
     /// Flags and numbers: `FIN ACK     seq=1 ack=1`.
     pub text: String,
-    /// The same segment followed, one or more times.
-    pub repeated: bool,
+    /// The indexes in `Transcript::segments` of the same segment sent
+    /// again, right after it.
+    pub repeats: Vec<usize>,
 }
 
 /// Marks a run of identical segments (retransmissions, probes).

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use libtest_mimic::{Arguments, Failed, Trial};
 use tcpclose::scenario::{self, Options};
-use tcpclose::transcript::{Check, Expected, RunOutcome, Transcript, Verdict, OBSERVED};
+use tcpclose::transcript::{Check, Expected, RunOutcome, Step, Transcript, Verdict, OBSERVED};
 use tcpclose::{book, diagram, sandbox};
 
 const BLESS: &str = "regenerate with `cargo run -- bless` and review the diff";
@@ -201,7 +201,52 @@ fn scenario_holds_and_book_is_current(t: &Transcript) -> Result<(), Failed> {
     let fresh = diagram::sequence_svg(t);
     diagram_in_time_order(&path.display().to_string(), &shown)?;
     diagram_in_time_order(&format!("{}'s diagram of this run", t.id), &fresh)?;
-    every_flag_labelled(t, &fresh)
+    every_flag_labelled(t, &fresh)?;
+    every_segment_drawn_when_sent(t, &fresh)
+}
+
+/// Outside a bulk transfer, each captured segment is drawn once, a segment
+/// sent again included, at the time it was captured.
+fn every_segment_drawn_when_sent(t: &Transcript, svg: &str) -> Result<(), Failed> {
+    if t.bulk {
+        return Ok(());
+    }
+    let steps = t.steps.iter().zip(&t.step_times);
+    let shown_steps = steps.filter(|(step, _)| !matches!(step, Step::Measured { .. }));
+    let Some(start) = t
+        .segments
+        .iter()
+        .map(|s| s.time)
+        .chain(shown_steps.map(|(_, &at)| at))
+        .min()
+    else {
+        return Ok(());
+    };
+    let mut drawn: Vec<(usize, f64)> = diagram::drawn_events(svg)
+        .into_iter()
+        .filter_map(|d| d.segment.map(|index| (index, d.at)))
+        .collect();
+    drawn.sort_by_key(|&(index, _)| index);
+    let indexes: Vec<usize> = drawn.iter().map(|&(index, _)| index).collect();
+    if indexes != (0..t.segments.len()).collect::<Vec<_>>() {
+        return Err(format!(
+            "{}: {} segments captured, the diagram draws segments {indexes:?}",
+            t.id,
+            t.segments.len()
+        )
+        .into());
+    }
+    for (index, at) in drawn {
+        let sent = t.segments[index]
+            .time
+            .duration_since(start)
+            .unwrap_or_default()
+            .as_secs_f64();
+        if (at - sent).abs() > 1e-5 {
+            return Err(format!("{}: segment {index}, sent at {sent:.6} s, is drawn at {at:.6} s", t.id).into());
+        }
+    }
+    Ok(())
 }
 
 /// A diagram draws its events in the order of their timestamps.

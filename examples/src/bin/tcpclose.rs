@@ -103,6 +103,10 @@ enum Command {
         /// The book's source directory.
         #[arg(long, value_name = "DIR", default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../src"))]
         book: PathBuf,
+        /// Rewrite every scenario's files, also those that still describe
+        /// this run (after a change to how they are drawn).
+        #[arg(long)]
+        all: bool,
     },
 }
 
@@ -176,7 +180,7 @@ fn run(cli: Cli, sandbox: &Sandbox) -> anyhow::Result<RunOutcome> {
             json,
             hold,
         }) => run_some(&ids, pcap, svg, json, hold),
-        Some(Command::Bless { book }) => bless(&book),
+        Some(Command::Bless { book, all }) => bless(&book, all),
         Some(Command::Inspect { pid, watch, json }) => inspect(pid, watch, json).map(|()| RunOutcome::Confirmed),
         Some(Command::LeakDemo) => leak_demo().map(|()| RunOutcome::Confirmed),
         Some(Command::Bench {
@@ -358,7 +362,7 @@ fn run_some(
 
 /// Regenerates what the book shows of every scenario. Refuses unless every
 /// claim is confirmed: the book shows only runs in which all hold.
-fn bless(book: &Path) -> anyhow::Result<RunOutcome> {
+fn bless(book: &Path, all: bool) -> anyhow::Result<RunOutcome> {
     if !book.join("SUMMARY.md").is_file() {
         bail!(
             "{} is not the book's source (no SUMMARY.md): give --book DIR",
@@ -379,7 +383,7 @@ fn bless(book: &Path) -> anyhow::Result<RunOutcome> {
     // times and all: the diff shows only what changed.
     let (current, stale): (Vec<_>, Vec<_>) = transcripts
         .iter()
-        .partition(|t| tcpclose::book::stale(book, t).is_none());
+        .partition(|t| !all && tcpclose::book::stale(book, t).is_none());
     let kept: Vec<PathBuf> = current
         .iter()
         .flat_map(|t| tcpclose::book::scenario_files(t))
@@ -395,13 +399,17 @@ fn bless(book: &Path) -> anyhow::Result<RunOutcome> {
     let path = book.join(tcpclose::book::INSPECT_EXAMPLE);
     std::fs::write(&path, example).with_context(|| format!("cannot write {}", path.display()))?;
     let stale_ids: Vec<&str> = stale.iter().map(|t| t.id.as_str()).collect();
-    eprintln!(
-        "tcpclose: rewrote {} of {} scenarios' files under {} (the others still describe this run){}{}",
-        stale.len(),
-        transcripts.len(),
-        book.display(),
-        if stale.is_empty() { "" } else { ": " },
-        stale_ids.join(", ")
-    );
+    if all {
+        eprintln!("tcpclose: rewrote every scenario's files under {}", book.display());
+    } else {
+        eprintln!(
+            "tcpclose: rewrote {} of {} scenarios' files under {} (the others still describe this run){}{}",
+            stale.len(),
+            transcripts.len(),
+            book.display(),
+            if stale.is_empty() { "" } else { ": " },
+            stale_ids.join(", ")
+        );
+    }
     Ok(RunOutcome::Confirmed)
 }
