@@ -50,5 +50,9 @@ else
 ss: only the client's socket is left, in TIME-WAIT; the server's is gone.
 tcpdump: the client's FIN ([F.]), the server's ACK, then the server's FIN
 ([F.]) from port $port and the client's last ACK.
+Now and then the server's kernel sends one more ACK after its FIN: the
+client's TIME-WAIT answers it, the server, whose socket is gone, answers
+that with an RST ([R]), and an RST ends a TIME-WAIT at once (with
+net.ipv4.tcp_rfc1337 = 0, the default). Then ss shows no client socket.
 TEXT
 fi
