@@ -176,6 +176,14 @@ pub fn inline_svg_images(chapter: &str, src: &std::path::Path) -> String {
         let svg = image.and_then(|(_, path)| std::fs::read_to_string(src.join(path)).ok());
         match (image, svg) {
             (Some((alt, _)), Some(svg)) => {
+                // The file's own style is for the file on its own; the
+                // theme's colours the diagram in the book.
+                let svg = match (svg.find("<style>"), svg.find("</style>")) {
+                    (Some(start), Some(end)) if start < end => {
+                        format!("{}{}", &svg[..start], &svg[end + "</style>".len()..])
+                    }
+                    _ => svg,
+                };
                 let svg = svg
                     .replace(r##"fill="#000000""##, r#"fill="currentColor""#)
                     .replace(r##"stroke="#000000""##, r#"stroke="currentColor""#)
@@ -216,6 +224,20 @@ mod tests {
             t.step_times.push(std::time::SystemTime::now());
         }
         t
+    }
+
+    #[test]
+    fn an_inlined_diagram_leaves_its_own_style_to_the_theme() {
+        let src = std::env::temp_dir().join(format!("tcpclose-inline-{}", std::process::id()));
+        std::fs::create_dir_all(&src).unwrap();
+        let svg = "<svg><style>\n@media (prefers-color-scheme: dark) { .tcp-bg { fill: #0d1117; } }\n</style><text fill=\"#000000\">x</text></svg>";
+        std::fs::write(src.join("d.svg"), svg).unwrap();
+        let page = inline_svg_images("Before.\n![a diagram](d.svg)\nAfter.\n", &src);
+        std::fs::remove_dir_all(&src).unwrap();
+        assert_eq!(
+            page,
+            "Before.\n<figure class=\"diagram\" aria-label=\"a diagram\">\n<svg><text fill=\"currentColor\">x</text></svg>\n</figure>\nAfter.\n"
+        );
     }
 
     #[test]

@@ -5,8 +5,9 @@
 //! matter is drawn as a gap labelled with its length. Two lifelines; every
 //! segment an arrow labelled with its flags; the calls beside their side;
 //! a legend. Colours come from CSS classes (`tcp-fin`, `tcp-rst`, ...) that
-//! the book's theme sets; the attributes give the light theme's, for the
-//! file on its own. 440 px wide, so that a phone shows it at a legible size.
+//! the book's theme sets; the file on its own has its own style, light or
+//! dark as the reader prefers. 440 px wide, so that a phone shows it at a
+//! legible size.
 
 use std::fmt::Write as _;
 use std::time::SystemTime;
@@ -173,6 +174,8 @@ pub fn sequence_svg(t: &Transcript) -> String {
 <desc>
 {desc}
 </desc>
+<style>{STANDALONE_STYLE}</style>
+<rect class="tcp-bg" width="100%" height="100%" fill="#ffffff"/>
 <defs>{markers}</defs>
 <text class="tcp-text" x="{CLIENT_X}" y="18" text-anchor="middle" font-weight="bold" font-size="14" fill="#000000">client</text>
 <text class="tcp-text" x="{SERVER_X}" y="18" text-anchor="middle" font-weight="bold" font-size="14" fill="#000000">server</text>
@@ -189,6 +192,26 @@ pub fn sequence_svg(t: &Transcript) -> String {
     svg.push_str("</svg>\n");
     svg
 }
+
+/// The style of a diagram file on its own: labels with a halo, and dark
+/// colours where the reader prefers them. The book removes it and colours
+/// the diagram from its theme (`theme/diagrams.css`).
+const STANDALONE_STYLE: &str = "
+.tcp-halo { paint-order: stroke; stroke: #ffffff; stroke-width: 4px; stroke-linejoin: round; }
+@media (prefers-color-scheme: dark) {
+  .tcp-bg { fill: #0d1117; }
+  .tcp-halo { stroke: #0d1117; }
+  .tcp-text, .tcp-call, text.tcp-seg, .tcp-seg-head { fill: #e6edf3; }
+  line.tcp-seg { stroke: #e6edf3; }
+  text.tcp-fin, .tcp-fin-head { fill: #79b8ff; }
+  line.tcp-fin { stroke: #79b8ff; }
+  text.tcp-rst, .tcp-rst-head { fill: #ff8a80; }
+  line.tcp-rst { stroke: #ff8a80; }
+  .tcp-gap { fill: #a9aeb6; }
+  .tcp-lifeline { stroke: #a9aeb6; }
+  rect.tcp-state { fill: #2d2a1e; stroke: #c9a64a; }
+}
+";
 
 /// What starts a line of a diagram's description that is a pause, whose
 /// length varies from run to run.

@@ -7,6 +7,8 @@
 // smaller than 9 CSS px, SVG text with a contrast under 4.5:1 against what
 // is behind it, a label cut with "…", or a console error. Keeps a
 // screenshot of each page at both widths in the light and coal themes.
+// Last, it opens each sequence diagram's file on its own, for a reader who
+// prefers a light and a dark scheme, and checks its labels the same way.
 //
 //   node tests/browser/browser.mjs [BOOK_DIR] [ARTIFACT_DIR]
 import { createServer } from "node:http";
@@ -109,7 +111,7 @@ for (const theme of themes) {
     for (const file of pages) {
       current = `${file} (${theme}, ${width} px)`;
       await view.goto(base + file, { waitUntil: "load" });
-      const found = await view.evaluate(inspectPage, theme);
+      const found = await view.evaluate(inspectPage, { theme, svgs: "main svg" });
       for (const p of found) problems.push(`${current}: ${p}`);
       if (theme === "light" || theme === "coal") {
         const name = `${file.replace(/\.html$/, "")}-${theme}-${width}.jpeg`;
@@ -121,11 +123,27 @@ for (const theme of themes) {
   }
 }
 
+// A sequence diagram on its own (GitHub, `tcpclose run --svg`), as a
+// reader who prefers a light or a dark scheme sees it.
+const diagrams = readdirSync(join(root, "diagrams")).filter((f) => f.endsWith(".svg"));
+for (const colorScheme of ["light", "dark"]) {
+  const context = await browser.newContext({ viewport: { width: 1366, height: 800 }, colorScheme });
+  const view = await context.newPage();
+  for (const file of diagrams) {
+    current = `diagrams/${file} on its own (${colorScheme})`;
+    await view.goto(base + "diagrams/" + file, { waitUntil: "load" });
+    const found = await view.evaluate(inspectPage, { theme: null, svgs: "svg" });
+    for (const p of found) problems.push(`${current}: ${p}`);
+    views += 1;
+  }
+  await context.close();
+}
+
 await browser.close();
 server.close();
 for (const p of problems) console.log(p);
 console.log(`browser: ${pages.length} pages, ${links.size} internal links, search found ${hits} results for CLOSE_WAIT; ` +
-  `${views} views (${themes.length} themes × ${widths.join(" and ")} px); ${problems.length} problems; screenshots in ${shots}`);
+  `${views} views (${themes.length} themes × ${widths.join(" and ")} px, and ${diagrams.length} diagrams on their own, light and dark); ${problems.length} problems; screenshots in ${shots}`);
 process.exit(problems.length === 0 ? 0 : 1);
 
 function fail(message) {
@@ -133,11 +151,12 @@ function fail(message) {
   process.exit(1);
 }
 
-// Runs in the page: what is wrong with it in this theme at this width.
-function inspectPage(theme) {
+// Runs in the page: what is wrong with it in this theme at this width, or
+// (theme null) with an SVG document on its own. svgs: which SVGs to read.
+function inspectPage({ theme, svgs }) {
   const found = [];
   const html = document.documentElement;
-  if (!html.classList.contains(theme)) found.push(`the theme is not ${theme}`);
+  if (theme && !html.classList.contains(theme)) found.push(`the theme is not ${theme}`);
   // The page body overflows when the text column, or anything around it,
   // scrolls sideways (mdBook's .content is a scroll container of its own);
   // a figure, table or code block that scrolls inside itself is fine.
@@ -162,7 +181,7 @@ function inspectPage(theme) {
     }
     return [255, 255, 255];
   };
-  for (const svg of document.querySelectorAll("main svg")) {
+  for (const svg of document.querySelectorAll(svgs)) {
     const scale = svg.getScreenCTM()?.a ?? 1;
     const rects = [...svg.querySelectorAll("rect")];
     for (const text of svg.querySelectorAll("text")) {
