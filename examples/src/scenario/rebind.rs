@@ -144,11 +144,13 @@ fn exhaust_ports(run: &mut Run) -> anyhow::Result<()> {
     netns::sysctl("net/ipv4/tcp_tw_reuse", "1")?;
     run.record(Client, "sysctl net.ipv4.tcp_tw_reuse=1", "(this namespace only)".into());
     // A TIME_WAIT socket may be reused once it is tcp_tw_reuse_delay old:
-    // 1 s by default, a sysctl since Linux 6.13, a constant before.
-    if netns::sysctl_if_present("net/ipv4/tcp_tw_reuse_delay", "1")? {
+    // 1 s by default, a sysctl since Linux 6.13, a constant before. The lab
+    // sets the default, so that the first attempt always finds the ports
+    // too young and the retry below always runs.
+    if netns::sysctl_if_present("net/ipv4/tcp_tw_reuse_delay", "1000")? {
         run.record(
             Client,
-            "sysctl net.ipv4.tcp_tw_reuse_delay=1 (ms)",
+            "sysctl net.ipv4.tcp_tw_reuse_delay=1000 (ms)",
             "(this namespace only)".into(),
         );
     } else {
@@ -158,7 +160,7 @@ fn exhaust_ports(run: &mut Run) -> anyhow::Result<()> {
             "(not on this kernel: a port is reused after 1 s)".into(),
         );
     }
-    // The youngest TIME_WAIT may be less than 1 ms old: try until one is old enough.
+    // The youngest TIME_WAIT is less than 1 s old: try until one is old enough.
     let again = crate::wait::until(
         "a TIME_WAIT port old enough to reuse",
         crate::wait::DEFAULT_DEADLINE,
