@@ -36,6 +36,26 @@ pub fn until<T>(what: &str, deadline: Duration, mut look: impl FnMut() -> io::Re
     }
 }
 
+/// Calls `observe` until `holds` accepts what it returns, or until
+/// `deadline`; returns the last observation either way, for the caller to
+/// judge. For a claim whose evidence can arrive a moment late: the wait
+/// ends as soon as it holds, and a claim that never holds is judged on
+/// what was seen last rather than failing the wait.
+pub fn settle<O>(
+    deadline: Duration,
+    mut observe: impl FnMut() -> io::Result<O>,
+    holds: impl Fn(&O) -> bool,
+) -> io::Result<O> {
+    let start = Instant::now();
+    loop {
+        let observed = observe()?;
+        if holds(&observed) || start.elapsed() >= deadline {
+            return Ok(observed);
+        }
+        std::thread::sleep(POLL_INTERVAL);
+    }
+}
+
 /// [`until`] for async code: polls `look` without blocking the runtime's
 /// thread, so that the tasks that make the event happen run meanwhile.
 pub async fn until_async<T>(
@@ -55,5 +75,38 @@ pub async fn until_async<T>(
             ));
         }
         tokio::time::sleep(POLL_INTERVAL).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `settle` returns as soon as the observation holds, and the last
+    /// observation when it never does, after the deadline.
+    #[test]
+    fn settle_returns_the_first_observation_that_holds_or_the_last() {
+        let mut n = 0;
+        let first = settle(
+            DEFAULT_DEADLINE,
+            || {
+                n += 1;
+                Ok(n)
+            },
+            |n| *n == 3,
+        );
+        assert_eq!(first.unwrap(), 3);
+        let start = Instant::now();
+        let mut n = 0;
+        let last = settle(
+            Duration::from_millis(30),
+            || {
+                n += 1;
+                Ok(n)
+            },
+            |_| false,
+        );
+        assert!(last.unwrap() > 1);
+        assert!(start.elapsed() >= Duration::from_millis(30));
     }
 }

@@ -28,6 +28,11 @@ pub fn block_on<F: std::future::Future>(future: F) -> io::Result<F::Output> {
     Ok(runtime.block_on(future))
 }
 
+/// How long a packet check waits for the segments it expects before it
+/// judges what it has: far above loopback's delivery time, so that a
+/// loaded machine does not refute a claim the kernel keeps a moment late.
+pub const TRAILING_SEGMENT_DEADLINE: Duration = Duration::from_secs(3);
+
 /// One close scenario.
 pub struct Scenario {
     pub id: &'static str,
@@ -517,33 +522,41 @@ impl Run {
     }
 
     /// The same, counting only the segments captured after the first
-    /// `since` (see [`Run::segment_count`]).
+    /// `since` (see [`Run::segment_count`]). Waits for the counts to hold,
+    /// up to [`TRAILING_SEGMENT_DEADLINE`], before judging (see
+    /// [`Run::settled`]).
     pub fn check_segments_since(&mut self, claim: &str, since: usize, counts: &[SegmentCount]) -> io::Result<()> {
         let expected = Expected::Segments {
             counts: counts.to_vec(),
         };
-        let Some(segments) = self.captured(claim, &expected)? else {
+        let (client, server) = self.ends()?;
+        let observe = |segments: &[Segment]| -> Vec<(SegmentCount, usize)> {
+            let later = &segments[since.min(segments.len())..];
+            counts
+                .iter()
+                .map(|c| {
+                    let from = if c.from == Role::Client {
+                        client.local
+                    } else {
+                        server.local
+                    };
+                    (*c, later.iter().filter(|s| s.src == from && c.kind.matches(s)).count())
+                })
+                .collect()
+        };
+        let holds = |observed: &Vec<(SegmentCount, usize)>| observed.iter().all(|(c, n)| c.holds(*n));
+        let Some(observed) = self.settled(claim, &expected, observe, holds)? else {
             return Ok(());
         };
-        let (client, server) = self.ends()?;
-        let later = &segments[since.min(segments.len())..];
-        let observed: Vec<(SegmentCount, usize)> = counts
-            .iter()
-            .map(|c| {
-                let from = if c.from == Role::Client {
-                    client.local
-                } else {
-                    server.local
-                };
-                (*c, later.iter().filter(|s| s.src == from && c.kind.matches(s)).count())
-            })
-            .collect();
-        let holds = observed.iter().all(|(c, n)| c.holds(*n));
+        let verdict = if holds(&observed) {
+            Verdict::Confirmed
+        } else {
+            Verdict::Refuted
+        };
         let observed: Vec<String> = observed
             .iter()
             .map(|(c, n)| format!("{} {}: {n}", c.from, c.kind))
             .collect();
-        let verdict = if holds { Verdict::Confirmed } else { Verdict::Refuted };
         self.push_check(claim, expected, verdict, observed.join(", "), true);
         Ok(())
     }
@@ -560,24 +573,32 @@ impl Run {
 
     /// Checks a claim about the segments that counting cannot express (an
     /// order, a sequence number): `look` returns what was observed and what
-    /// the claim expects, in the same terms. Without a capture the claim is
-    /// recorded as not checked.
+    /// the claim expects, in the same terms. Waits for the two to agree, up
+    /// to [`TRAILING_SEGMENT_DEADLINE`], before judging (see
+    /// [`Run::settled`]). Without a capture the claim is recorded as not
+    /// checked.
     pub fn check_packets_eq<T: std::fmt::Debug + PartialEq>(
         &mut self,
         claim: &str,
-        look: impl FnOnce(&Packets) -> (T, T),
+        look: impl Fn(&Packets) -> (T, T),
     ) -> io::Result<()> {
-        let Some(segments) = self.captured(claim, &Expected::Nothing)? else {
+        let (client, server) = self.ends()?;
+        let observe = |segments: &[Segment]| {
+            look(&Packets {
+                segments,
+                client: client.local,
+                server: server.local,
+            })
+        };
+        let agree = |(observed, expected): &(T, T)| observed == expected;
+        let Some((observed, expected)) = self.settled(claim, &Expected::Nothing, observe, agree)? else {
             return Ok(());
         };
-        let (client, server) = self.ends()?;
-        let (observed, expected) = look(&Packets {
-            segments: &segments,
-            client: client.local,
-            server: server.local,
-        });
-        let holds = observed == expected;
-        let verdict = if holds { Verdict::Confirmed } else { Verdict::Refuted };
+        let verdict = if observed == expected {
+            Verdict::Confirmed
+        } else {
+            Verdict::Refuted
+        };
         let expected = Expected::Equal {
             value: format!("{expected:?}"),
         };
@@ -585,17 +606,31 @@ impl Run {
         Ok(())
     }
 
-    /// The segments captured so far, or `None` after recording the claim
-    /// as not checked when there is no capture.
-    fn captured(&mut self, claim: &str, expected: &Expected) -> io::Result<Option<Vec<Segment>>> {
-        match &mut self.capture {
-            Ok(capture) => Ok(Some(capture.segments()?)),
+    /// What `observe` makes of the captured segments once `holds` accepts
+    /// it, or at [`TRAILING_SEGMENT_DEADLINE`] the last observation; `None`
+    /// after recording the claim as not checked when there is no capture.
+    ///
+    /// A segment can trail the call that caused it: the kernel sends the
+    /// keepalive RST in the same timer run that reports ETIMEDOUT, and the
+    /// capture's copy passes through loopback's softirq after the read has
+    /// already returned. A snapshot taken at once would miss it.
+    fn settled<O>(
+        &mut self,
+        claim: &str,
+        expected: &Expected,
+        observe: impl Fn(&[Segment]) -> O,
+        holds: impl Fn(&O) -> bool,
+    ) -> io::Result<Option<O>> {
+        let capture = match &mut self.capture {
+            Ok(capture) => capture,
             Err(why) => {
                 let why = why.clone();
                 self.push_check(claim, expected.clone(), Verdict::NotChecked, why, true);
-                Ok(None)
+                return Ok(None);
             }
-        }
+        };
+        let observed = wait::settle(TRAILING_SEGMENT_DEADLINE, || Ok(observe(&capture.segments()?)), holds)?;
+        Ok(Some(observed))
     }
 
     /// Waits until the captured segments satisfy `done` (no-op without a
