@@ -303,9 +303,10 @@ fn findings(sockets: &[Socket], without_descriptor: &BTreeMap<&'static str, usiz
                 kind: "close-wait",
                 fd: Some(s.fd),
                 // The receive queue counts the peer's FIN as one byte until
-                // a read reaches it.
+                // a read reaches it; a read that returns the last bytes
+                // takes a FIN queued behind them, without returning Ok(0).
                 what: match s.recv_q {
-                    0 => format!("CLOSE_WAIT{seen}: the peer closed, this process read to the end and still holds the stream"),
+                    0 => format!("CLOSE_WAIT{seen}: the peer closed, this process read everything, the end included, and still holds the stream"),
                     1 => format!("CLOSE_WAIT{seen}: the peer closed, and no read of this process has returned Ok(0) yet"),
                     n => format!(
                         "CLOSE_WAIT{seen}: the peer closed, and this process stopped reading: {} bytes and the end of the stream are unread",

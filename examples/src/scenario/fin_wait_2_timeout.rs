@@ -2,11 +2,14 @@
 //! for the peer's FIN only so long: tcp_fin_timeout (60 s by default), or
 //! the socket's TCP_LINGER2, here 1 s. A socket whose owner only called
 //! `shutdown(Write)` and still holds it waits for ever. The peer, left in
-//! CLOSE_WAIT, finds out only when it finally sends: an RST answers.
+//! CLOSE_WAIT, finds out only when it finally sends: an RST answers; or,
+//! with keepalive on, when a probe draws the same RST.
 
-use std::io::{ErrorKind, Write};
-use std::net::Shutdown;
+use std::io::{ErrorKind, Read, Write};
+use std::net::{Shutdown, TcpStream};
 use std::time::{Duration, Instant};
+
+use socket2::{SockRef, TcpKeepalive};
 
 use crate::observe::{End, State};
 use crate::scenario::{Run, Scenario};
@@ -16,6 +19,13 @@ use crate::transcript::SegmentCount;
 use crate::transcript::SegmentKind::Rst;
 
 const LINGER2: Duration = Duration::from_secs(1);
+
+/// Keepalive for the third connection: the first probe after 2 s idle,
+/// when the peer's orphan (TCP_LINGER2 1 s) is gone.
+const KEEPALIVE: TcpKeepalive = TcpKeepalive::new()
+    .with_time(Duration::from_secs(2))
+    .with_interval(Duration::from_secs(1))
+    .with_retries(2);
 
 pub const SCENARIO: Scenario = Scenario {
     id: "fin-wait-2-timeout",
@@ -32,12 +42,33 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
     // A second connection whose client keeps its descriptor, for comparison.
     let (held, held_peer) = crate::pair()?;
     let held_end = End::of(&held)?;
+    // A third, whose server side has keepalive on: its probe will find the
+    // client's kernel has forgotten the connection.
+    let (gone, watched) = crate::pair()?;
+    let watched_end = End::of(&watched)?;
+    let set = SockRef::from(&watched).set_tcp_keepalive(&KEEPALIVE);
+    run.call(
+        Server,
+        "third connection: SockRef::from(&stream).set_tcp_keepalive(2 s idle, 1 s interval, 2 probes)",
+        &set,
+    );
+    set?;
 
     set_tcp_linger2(&client, LINGER2)?;
     set_tcp_linger2(&held, LINGER2)?;
+    set_tcp_linger2(&gone, LINGER2)?;
     run.record(
         Client,
-        "set_tcp_linger2(&stream, 1 s), on this and on a second connection",
+        "set_tcp_linger2(&stream, 1 s), on this and on the other two connections",
+        "Ok(())".into(),
+    );
+    gone.shutdown(Shutdown::Write)?;
+    watched_end.wait_for(State::CloseWait)?;
+    End::of(&gone)?.wait_for(State::FinWait2)?;
+    drop(gone);
+    run.record(
+        Client,
+        "third connection: stream.shutdown(Shutdown::Write), then drop(stream) (an orphan)",
         "Ok(())".into(),
     );
     held.shutdown(Shutdown::Write)?;
@@ -116,5 +147,27 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
         32,
     );
     drop((held, held_peer));
+    keepalive_ends_close_wait(run, watched, watched_end)
+}
+
+/// Keepalive on the side left in CLOSE_WAIT: once the peer's orphan has
+/// expired, a probe draws an RST, and the socket leaves the table while
+/// its descriptor is still held.
+fn keepalive_ends_close_wait(run: &mut Run, mut watched: TcpStream, end: End) -> anyhow::Result<()> {
+    let _ = end.wait_gone(); // judged below on the state seen after it
+    let state = end.state()?;
+    run.record(
+        Server,
+        "third connection: (the stream is still held)",
+        crate::observe::describe(state),
+    );
+    run.check_eq(
+        "with keepalive on, the socket left in CLOSE_WAIT is ended by a probe once the orphan has expired: it leaves the table while its descriptor is still held",
+        state,
+        None,
+    );
+    let read = watched.read(&mut [0u8; 16]);
+    run.call(Server, "third connection: stream.read(&mut [0; 16])", &read);
+    run.check_ok("a read on it then returns Ok(0): the FIN had already arrived", &read, 0);
     Ok(())
 }

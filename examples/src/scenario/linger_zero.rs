@@ -7,10 +7,11 @@ use std::time::Duration;
 
 use socket2::SockRef;
 
+use crate::observe::tcp_ext_counter;
 use crate::scenario::{Run, Scenario};
 use crate::transcript::Role::{Client, Server};
-use crate::transcript::SegmentCount;
 use crate::transcript::SegmentKind::{Fin, Rst};
+use crate::transcript::{Expected, SegmentCount};
 
 pub const SCENARIO: Scenario = Scenario {
     id: "linger-zero",
@@ -27,6 +28,7 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
     run.call(Client, "SockRef::from(&stream).set_linger(Some(Duration::ZERO))", &set);
     set?;
     run.hold("ESTABLISHED; the client is about to close with a zero linger");
+    let aborts_before = tcp_ext_counter("TCPAbortOnData")?;
     drop(client);
     run.record(Client, "drop(stream)", String::new());
     run.expect_states(
@@ -41,6 +43,11 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
             SegmentCount::exactly(Client, Fin, 0),
         ],
     )?;
+    let claim = "the kernel counts the abort as TCPExtTCPAbortOnData in /proc/net/netstat (increase)";
+    if !run.not_checked_in_a_shared_namespace(claim, Expected::Equal { value: "1".into() }) {
+        let aborts = tcp_ext_counter("TCPAbortOnData")?.saturating_sub(aborts_before);
+        run.check_eq(claim, aborts, 1);
+    }
 
     let read = server.read(&mut [0u8; 64]);
     run.call(Server, "stream.read(&mut [0; 64])", &read);

@@ -2,7 +2,8 @@
 //! ESTABLISHED (here the server aborts with a zero linger). The client still
 //! reads the bytes that arrived before it, then `ConnectionReset` once; after
 //! that reads return `Ok(0)`, writes `BrokenPipe`, and `peer_addr`
-//! `NotConnected`.
+//! `NotConnected`. On a second connection the first call after the RST is
+//! a write: it gets `ConnectionReset`, the next write `BrokenPipe`.
 
 use std::io::{ErrorKind, Read, Write};
 use std::time::Duration;
@@ -70,7 +71,7 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
     let write = client.write(b"hello?");
     run.call(Client, "stream.write(b\"hello?\")", &write);
     run.check_err(
-        "a write fails with ErrorKind::BrokenPipe (os error 32)",
+        "after the read that reported the reset, a write fails with ErrorKind::BrokenPipe (os error 32)",
         &write,
         ErrorKind::BrokenPipe,
         32,
@@ -90,5 +91,37 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
             SegmentCount::exactly(Client, Data, 0),
         ],
     )?;
+    write_first(run)
+}
+
+/// The other branch: no read comes first. The reset is pending on the
+/// socket (`sk_err`), and whichever call comes first reports it.
+fn write_first(run: &mut Run) -> anyhow::Result<()> {
+    let (mut client, server) = crate::pair()?;
+    let client_end = crate::observe::End::of(&client)?;
+    SockRef::from(&server).set_linger(Some(Duration::ZERO))?;
+    drop(server);
+    client_end.wait_gone()?;
+    run.record(
+        Server,
+        "second connection: set_linger(Some(Duration::ZERO)), drop(stream) (an RST)",
+        String::new(),
+    );
+    let first = client.write(b"hello?");
+    run.call(Client, "second connection: stream.write(b\"hello?\")", &first);
+    run.check_err(
+        "when the first call after the RST is a write, it fails with ErrorKind::ConnectionReset (os error 104)",
+        &first,
+        ErrorKind::ConnectionReset,
+        libc::ECONNRESET,
+    );
+    let second = client.write(b"hello?");
+    run.call(Client, "second connection: stream.write(b\"hello?\")", &second);
+    run.check_err(
+        "the write after it fails with ErrorKind::BrokenPipe (os error 32)",
+        &second,
+        ErrorKind::BrokenPipe,
+        libc::EPIPE,
+    );
     Ok(())
 }

@@ -2,14 +2,18 @@
 //! for 60 seconds (TCP_TIMEWAIT_LEN, a constant of the kernel, not
 //! tcp_fin_timeout); the side that closes second keeps nothing. (When both
 //! close at once, both keep one: see the book's simultaneous-close test.)
+//! Past `net.ipv4.tcp_max_tw_buckets` the kernel keeps none.
 
 use std::io::Read;
+use std::net::Shutdown;
 use std::time::Duration;
 
-use crate::observe::{State, TimerKind};
+use crate::netns;
+use crate::observe::{tcp_ext_counter, End, State, TimerKind};
 use crate::scenario::{Run, Scenario};
 use crate::sockopt::set_tcp_linger2;
 use crate::transcript::Role::{Client, Server};
+use crate::transcript::{outcome, Expected};
 
 const LINGER2: Duration = Duration::from_secs(20);
 
@@ -68,5 +72,45 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
             ((fins, last), (vec![Client, Server], Some((Client, "ACK".to_string()))))
         },
     )?;
+    no_bucket_left(run)
+}
+
+/// TIME_WAIT's length is fixed, its existence is not: past
+/// `net.ipv4.tcp_max_tw_buckets` the kernel keeps none.
+fn no_bucket_left(run: &mut Run) -> anyhow::Result<()> {
+    let claim = "past net.ipv4.tcp_max_tw_buckets (here 0) the side that closes first keeps no TIME_WAIT, and TCPTimeWaitOverflow counts it (client state, overflows)";
+    let expected = Expected::Equal {
+        value: format!("{:?}", (None::<State>, 1)),
+    };
+    if run.not_checked_in_a_shared_namespace(claim, expected) {
+        return Ok(());
+    }
+    netns::sysctl("net/ipv4/tcp_max_tw_buckets", "0")?;
+    run.record(
+        Client,
+        "sysctl net.ipv4.tcp_max_tw_buckets=0",
+        "(this namespace only)".into(),
+    );
+    let overflows_before = tcp_ext_counter("TCPTimeWaitOverflow")?;
+    let (client, mut server) = crate::pair()?;
+    let client_end = End::of(&client)?;
+    // The client keeps its descriptor until the end, so that it reaches
+    // TIME_WAIT from FIN_WAIT_2 and not as an orphan (whose FIN_WAIT_2
+    // would need a bucket too).
+    client.shutdown(Shutdown::Write)?;
+    let eof = server.read(&mut [0u8; 16]);
+    drop(server);
+    run.record(
+        Client,
+        "second connection: client shutdown(Write), server read → Ok(0), drop(server)",
+        outcome(eof.as_ref()),
+    );
+    // Gone at once, or (with a bucket) in TIME_WAIT for 60 s: the wait's
+    // own failure is the refutation, judged on the state seen after it.
+    let _ = client_end.wait_gone();
+    let state = client_end.state()?;
+    let overflows = tcp_ext_counter("TCPTimeWaitOverflow")?.saturating_sub(overflows_before);
+    run.check_eq(claim, (state, overflows), (None, 1));
+    drop(client);
     Ok(())
 }
