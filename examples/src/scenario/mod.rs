@@ -591,10 +591,12 @@ impl Run {
             })
         };
         let agree = |(observed, expected): &(T, T)| observed == expected;
-        let Some((observed, expected)) = self.settled(claim, &Expected::Nothing, observe, agree)? else {
+        let Some(seen) = self.settled(claim, &Expected::Nothing, observe, agree)? else {
             return Ok(());
         };
-        let verdict = if observed == expected {
+        let holds = agree(&seen);
+        let (observed, expected) = seen;
+        let verdict = if holds {
             Verdict::Confirmed
         } else {
             Verdict::Refuted
