@@ -2,15 +2,20 @@
 //! event of the run (a segment, a call's result, a change of state) is drawn
 //! in the order of its timestamp, all from one clock (the capture's kernel
 //! timestamps and the lab's own `SystemTime`), and a pause long enough to
-//! matter is drawn as a gap labelled with its length. Two lifelines; every
-//! segment an arrow labelled with its flags; the calls beside their side;
-//! a legend. Colours come from CSS classes (`tcp-fin`, `tcp-rst`, ...) that
-//! the book's theme sets; the file on its own has its own style, light or
-//! dark as the reader prefers. 440 px wide, so that a phone shows it at a
-//! legible size.
+//! matter is drawn as a gap labelled with its length. A lifeline for the
+//! client and one for the server, and between them one for each other
+//! endpoint a segment drawn comes from or goes to (a pool's second
+//! connection, another client); every segment an arrow from the lifeline of
+//! its source address to that of its destination, labelled with its flags;
+//! the calls beside their side; a legend. What is drawn is first a
+//! [`Sequence`], which the tests check against the run, then SVG. Colours
+//! come from CSS classes (`tcp-fin`, `tcp-rst`, ...) that the book's theme
+//! sets; the file on its own has its own style, light or dark as the reader
+//! prefers. 440 px wide, so that a phone shows it at a legible size.
 
 use std::fmt::Write as _;
-use std::time::SystemTime;
+use std::net::SocketAddr;
+use std::time::{Duration, SystemTime};
 
 use crate::observe::describe;
 use crate::transcript::{PacketRow, Role, Step, Transcript};
@@ -26,61 +31,149 @@ const TOP: i32 = 44;
 const WRAP: usize = 46;
 /// A pause between two events drawn as a gap with its length, in seconds.
 const GAP_SHOWN: f64 = 0.2;
+/// Lifelines closer than this have their labels on two rows, so that
+/// neighbours' labels do not meet.
+const LABELS_APART: i32 = 70;
 
-/// What a diagram shows, in the order it happened.
-enum Shown {
-    /// A row of the transcript's packets, and which of its segments: the
-    /// first, or one sent again.
-    Segment(PacketRow, usize),
+/// What a sequence diagram draws, in the order it draws it: the SVG is
+/// rendered from this, and the tests check it against the run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sequence {
+    pub id: String,
+    /// Left to right: the client, the other endpoints in the order they
+    /// first appear, the server.
+    pub lifelines: Vec<Lifeline>,
+    /// Top to bottom.
+    pub events: Vec<Event>,
+    /// Only SYN, FIN and RST drawn (the legend says so).
+    pub bulk: bool,
+    /// `Err` holds why nothing was captured (drawn below the events).
+    pub capture: Result<(), String>,
+}
+
+/// A vertical line for one end of the run's connections.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Lifeline {
+    /// `client`, `server`, `other`, `other 2`, ...: never a port, which
+    /// varies from run to run.
+    pub label: String,
+    /// The address whose segments start or end on it; `None` for a client
+    /// or server the run did not name.
+    pub address: Option<SocketAddr>,
+    pub x: i32,
+    /// The row of its label: 1 under 0, where neighbours are close.
+    pub label_row: i32,
+}
+
+/// One thing drawn, at its time since the first.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Event {
+    pub at: Duration,
+    pub shown: Shown,
+}
+
+/// What an event draws.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Shown {
+    Arrow(Arrow),
+    /// A call's text beside its side.
     Call {
         who: Role,
         text: String,
     },
+    /// Both ends' states, on the client's and the server's lifelines.
     States {
         client: String,
         server: String,
     },
 }
 
-struct Event {
-    at: SystemTime,
-    shown: Shown,
+/// A segment, drawn as an arrow between two lifelines.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Arrow {
+    /// The index in `Sequence::lifelines` of the lifeline it starts from.
+    pub from: usize,
+    /// The index in `Sequence::lifelines` of the lifeline it points to.
+    pub to: usize,
+    /// The index of its segment in `Transcript::segments`.
+    pub segment: usize,
+    /// The transcript row's flags and numbers: `FIN ACK seq=1 ack=1`.
+    pub label: String,
+    pub kind: ArrowKind,
+    /// The same segment as the arrow of its row above, sent again.
+    pub again: bool,
+    /// The first of a row sent again later.
+    pub repeated: bool,
+}
+
+/// How an arrow is coloured.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ArrowKind {
+    Fin,
+    Rst,
+    /// SYN, data, ACK.
+    Other,
+}
+
+impl ArrowKind {
+    /// Its CSS class (`tcp-fin`, ...) and colour on its own.
+    fn style(self) -> (&'static str, &'static str) {
+        match self {
+            ArrowKind::Fin => ARROWS[0],
+            ArrowKind::Rst => ARROWS[1],
+            ArrowKind::Other => ARROWS[2],
+        }
+    }
+}
+
+impl Sequence {
+    /// The arrows, top to bottom, each with its time.
+    pub fn arrows(&self) -> impl Iterator<Item = (Duration, &Arrow)> {
+        self.events.iter().filter_map(|e| match &e.shown {
+            Shown::Arrow(arrow) => Some((e.at, arrow)),
+            _ => None,
+        })
+    }
+}
+
+/// What the timeline holds before it is laid out: a segment is a row of
+/// the transcript's packets and which of its segments (the first, or one
+/// sent again).
+enum Happened {
+    Segment { row: usize, index: usize },
+    Call { who: Role, text: String },
+    States { client: String, server: String },
 }
 
 /// The events of a run in the order of their timestamps. A segment and a
 /// step with the same timestamp: the segment first (a step is recorded
 /// after the call that sent or awaited it). A change of state is shown
 /// once; a measured quantity is not shown.
-fn timeline(t: &Transcript) -> Vec<Event> {
-    let mut events: Vec<Event> = t
-        .packet_rows()
-        .into_iter()
-        .flat_map(|row| {
-            let sent = std::iter::once(row.index).chain(row.repeats.clone());
-            sent.map(move |index| Event {
-                at: t.segments[index].time,
-                shown: Shown::Segment(row.clone(), index),
-            })
-        })
-        .collect();
+fn timeline(t: &Transcript, rows: &[PacketRow]) -> Vec<(SystemTime, Happened)> {
+    let mut events: Vec<(SystemTime, Happened)> = Vec::new();
+    for (r, row) in rows.iter().enumerate() {
+        for index in std::iter::once(row.index).chain(row.repeats.iter().copied()) {
+            events.push((t.segments[index].time, Happened::Segment { row: r, index }));
+        }
+    }
     for (step, &at) in t.steps.iter().zip(&t.step_times) {
         let shown = match step {
-            Step::Call { who, call, result } => Shown::Call {
+            Step::Call { who, call, result } => Happened::Call {
                 who: *who,
                 text: call_text(call, result),
             },
-            Step::States { client, server } => Shown::States {
+            Step::States { client, server } => Happened::States {
                 client: describe(*client),
                 server: describe(*server),
             },
             Step::Measured { .. } => continue,
         };
-        events.push(Event { at, shown });
+        events.push((at, shown));
     }
-    events.sort_by_key(|e| e.at);
+    events.sort_by_key(|e| e.0);
     let mut shown_states = (String::new(), String::new());
-    events.retain(|e| match &e.shown {
-        Shown::States { client, server } => {
+    events.retain(|(_, happened)| match happened {
+        Happened::States { client, server } => {
             let now = (client.clone(), server.clone());
             let changed = now != shown_states;
             shown_states = now;
@@ -89,6 +182,106 @@ fn timeline(t: &Transcript) -> Vec<Event> {
         _ => true,
     });
     events
+}
+
+/// The label of the `n`th other endpoint (from 1): `other`, `other 2`, ...
+fn other_label(n: usize) -> String {
+    if n == 1 {
+        OTHER.to_string()
+    } else {
+        format!("{OTHER} {n}")
+    }
+}
+
+/// What labels a lifeline of an endpoint that is neither the client nor
+/// the server, as the transcript names it.
+const OTHER: &str = "other";
+
+/// The lifelines of a run whose segments drawn go from and to `addresses`,
+/// in the order they appear: the client's and the server's, and one for
+/// each other address, spread out between them.
+fn lifelines(t: &Transcript, addresses: impl IntoIterator<Item = SocketAddr>) -> Vec<Lifeline> {
+    let mut others: Vec<SocketAddr> = Vec::new();
+    for addr in addresses {
+        if Some(addr) != t.server && Some(addr) != t.client && !others.contains(&addr) {
+            others.push(addr);
+        }
+    }
+    let mut ends: Vec<(String, Option<SocketAddr>)> = vec![("client".into(), t.client)];
+    ends.extend(others.iter().enumerate().map(|(i, &a)| (other_label(i + 1), Some(a))));
+    ends.push(("server".into(), t.server));
+    let gaps = ends.len() as i32 - 1;
+    let apart = (SERVER_X - CLIENT_X) / gaps;
+    ends.into_iter()
+        .enumerate()
+        .map(|(i, (label, address))| Lifeline {
+            label,
+            address,
+            x: CLIENT_X + (SERVER_X - CLIENT_X) * i as i32 / gaps,
+            label_row: if apart < LABELS_APART { i as i32 % 2 } else { 0 },
+        })
+        .collect()
+}
+
+/// The lifeline of an address: the client's, an other endpoint's, or the
+/// server's.
+fn lifeline_of(lifelines: &[Lifeline], addr: SocketAddr) -> usize {
+    lifelines
+        .iter()
+        .position(|l| l.address == Some(addr))
+        .expect("every address drawn has a lifeline")
+}
+
+/// What the transcript's diagram draws.
+pub fn sequence(t: &Transcript) -> Sequence {
+    let rows = t.packet_rows();
+    let timeline = timeline(t, &rows);
+    let start = timeline.first().map_or(SystemTime::UNIX_EPOCH, |e| e.0);
+    let addresses = timeline.iter().flat_map(|(_, happened)| match happened {
+        Happened::Segment { index, .. } => vec![t.segments[*index].src, t.segments[*index].dst],
+        _ => Vec::new(),
+    });
+    let lifelines = lifelines(t, addresses);
+    let events = timeline
+        .into_iter()
+        .map(|(at, happened)| {
+            let shown = match happened {
+                Happened::Segment { row, index } => {
+                    let (row, segment) = (&rows[row], &t.segments[index]);
+                    let flags = t.segments[row.index].flags;
+                    let kind = if flags.rst {
+                        ArrowKind::Rst
+                    } else if flags.fin {
+                        ArrowKind::Fin
+                    } else {
+                        ArrowKind::Other
+                    };
+                    Shown::Arrow(Arrow {
+                        from: lifeline_of(&lifelines, segment.src),
+                        to: lifeline_of(&lifelines, segment.dst),
+                        segment: index,
+                        label: squeeze(&row.text),
+                        kind,
+                        again: index != row.index,
+                        repeated: !row.repeats.is_empty(),
+                    })
+                }
+                Happened::Call { who, text } => Shown::Call { who, text },
+                Happened::States { client, server } => Shown::States { client, server },
+            };
+            Event {
+                at: at.duration_since(start).unwrap_or_default(),
+                shown,
+            }
+        })
+        .collect();
+    Sequence {
+        id: t.id.clone(),
+        lifelines,
+        events,
+        bulk: t.bulk,
+        capture: t.capture.clone(),
+    }
 }
 
 /// A call and the kind of its result with its OS error number, without the
@@ -108,16 +301,24 @@ fn call_text(call: &str, result: &str) -> String {
 
 /// The transcript's sequence diagram, as an SVG document.
 pub fn sequence_svg(t: &Transcript) -> String {
-    let events = timeline(t);
-    let ids = format!("seq-{}", t.id);
-    let start = events.first().map_or(SystemTime::UNIX_EPOCH, |e| e.at);
-    let since = |at: SystemTime| at.duration_since(start).unwrap_or_default().as_secs_f64();
+    render(&sequence(t))
+}
+
+/// A sequence diagram as an SVG document: every arrow from its `from`
+/// lifeline to its `to`.
+pub fn render(s: &Sequence) -> String {
+    let ids = format!("seq-{}", s.id);
+    let label_rows = s.lifelines.iter().map(|l| l.label_row).max().unwrap_or(0);
     let mut body = String::new();
     let mut desc = Vec::new();
-    let mut y = TOP;
-    let mut last = start;
-    for event in &events {
-        let gap = event.at.duration_since(last).unwrap_or_default().as_secs_f64();
+    if s.lifelines.len() > 2 {
+        let labels: Vec<&str> = s.lifelines.iter().map(|l| l.label.as_str()).collect();
+        desc.push(format!("{LIFELINES_MARK}{}", labels.join(", ")));
+    }
+    let mut y = TOP + LINE * label_rows;
+    let mut last = Duration::ZERO;
+    for event in &s.events {
+        let gap = event.at.saturating_sub(last).as_secs_f64();
         if gap >= GAP_SHOWN {
             let text = format!("+{gap:.2} s");
             writeln!(
@@ -131,11 +332,11 @@ pub fn sequence_svg(t: &Transcript) -> String {
             y += 24;
         }
         last = event.at;
-        let at = since(event.at);
+        let at = event.at.as_secs_f64();
         y += match &event.shown {
-            Shown::Segment(row, index) => {
-                desc.push(segment_line(row, *index));
-                draw_segment(&mut body, &ids, t, row, *index, at, y)
+            Shown::Arrow(arrow) => {
+                desc.push(arrow_line(s, arrow));
+                draw_arrow(&mut body, &ids, s, arrow, at, y)
             }
             Shown::Call { who, text } => {
                 desc.push(format!("{who}: {text}"));
@@ -147,7 +348,7 @@ pub fn sequence_svg(t: &Transcript) -> String {
             }
         };
     }
-    if let Err(why) = &t.capture {
+    if let Err(why) = &s.capture {
         let text = format!("packets not captured: {why}");
         let lines = wrap(&text, WRAP + 6);
         write!(
@@ -164,7 +365,7 @@ pub fn sequence_svg(t: &Transcript) -> String {
     }
     let lifelines_end = y + 4;
     y += 20;
-    let legend = legend(&ids, t.bulk, y);
+    let legend = legend(&ids, s.bulk, y);
     let height = y + legend.1;
     let mut svg = String::new();
     write!(
@@ -177,16 +378,31 @@ pub fn sequence_svg(t: &Transcript) -> String {
 <style>{STANDALONE_STYLE}</style>
 <rect class="tcp-bg" width="100%" height="100%" fill="#ffffff"/>
 <defs>{markers}</defs>
-<text class="tcp-text" x="{CLIENT_X}" y="18" text-anchor="middle" font-weight="bold" font-size="14" fill="#000000">client</text>
-<text class="tcp-text" x="{SERVER_X}" y="18" text-anchor="middle" font-weight="bold" font-size="14" fill="#000000">server</text>
-<line class="tcp-lifeline" x1="{CLIENT_X}" y1="26" x2="{CLIENT_X}" y2="{lifelines_end}" stroke="#888888" stroke-dasharray="4 3"/>
-<line class="tcp-lifeline" x1="{SERVER_X}" y1="26" x2="{SERVER_X}" y2="{lifelines_end}" stroke="#888888" stroke-dasharray="4 3"/>
 "##,
-        id = escape(&t.id),
+        id = escape(&s.id),
         desc = escape(&desc.join("\n")),
         markers = markers(&ids),
     )
     .unwrap();
+    for l in &s.lifelines {
+        writeln!(
+            svg,
+            r##"<text class="tcp-text" x="{x}" y="{ty}" text-anchor="middle" font-weight="bold" font-size="14" fill="#000000">{label}</text>"##,
+            x = l.x,
+            ty = 18 + LINE * l.label_row,
+            label = escape(&l.label),
+        )
+        .unwrap();
+    }
+    for l in &s.lifelines {
+        writeln!(
+            svg,
+            r##"<line class="tcp-lifeline" x1="{x}" y1="{y1}" x2="{x}" y2="{lifelines_end}" stroke="#888888" stroke-dasharray="4 3"/>"##,
+            x = l.x,
+            y1 = 26 + LINE * l.label_row,
+        )
+        .unwrap();
+    }
     svg.push_str(&body);
     svg.push_str(&legend.0);
     svg.push_str("</svg>\n");
@@ -221,16 +437,23 @@ const GAP_MARK: &str = "pause ";
 /// again: how many times depends on timers.
 const AGAIN_MARK: &str = "again ";
 
-/// A segment as a line of the diagram's description: the first of a row
+/// What starts the line of a diagram's description that names its
+/// lifelines, when there are more than the client's and the server's.
+const LIFELINES_MARK: &str = "lifelines: ";
+
+/// An arrow as a line of the diagram's description: the first of a row
 /// says whether it was sent again.
-fn segment_line(row: &PacketRow, index: usize) -> String {
-    let line = format!("{} → {}  {}", row.src, row.dst, squeeze(&row.text));
-    if index != row.index {
+fn arrow_line(s: &Sequence, arrow: &Arrow) -> String {
+    let line = format!(
+        "{} → {}  {}",
+        s.lifelines[arrow.from].label, s.lifelines[arrow.to].label, arrow.label
+    );
+    if arrow.again {
         format!("{AGAIN_MARK}{line}")
-    } else if row.repeats.is_empty() {
-        line
-    } else {
+    } else if arrow.repeated {
         format!("{line} (repeated)")
+    } else {
+        line
     }
 }
 
@@ -248,29 +471,11 @@ fn markers(ids: &str) -> String {
         .collect()
 }
 
-/// The class of a segment's arrow.
-fn arrow_kind(t: &Transcript, row: &PacketRow) -> (&'static str, &'static str) {
-    let flags = t.segments[row.index].flags;
-    let kind = if flags.rst {
-        ARROWS[1]
-    } else if flags.fin {
-        ARROWS[0]
-    } else {
-        ARROWS[2]
-    };
-    (kind.0, kind.1)
-}
-
-fn draw_segment(svg: &mut String, ids: &str, t: &Transcript, row: &PacketRow, index: usize, at: f64, y: i32) -> i32 {
-    let (x1, x2) = if row.src == "client" {
-        (CLIENT_X, SERVER_X)
-    } else {
-        (SERVER_X, CLIENT_X)
-    };
-    let (kind, colour) = arrow_kind(t, row);
-    let sent_again = index != row.index;
-    let dash = if sent_again { r#" stroke-dasharray="6 3""# } else { "" };
-    let again = if sent_again { " (again)" } else { "" };
+fn draw_arrow(svg: &mut String, ids: &str, s: &Sequence, arrow: &Arrow, at: f64, y: i32) -> i32 {
+    let (x1, x2) = (s.lifelines[arrow.from].x, s.lifelines[arrow.to].x);
+    let (kind, colour) = arrow.kind.style();
+    let dash = if arrow.again { r#" stroke-dasharray="6 3""# } else { "" };
+    let again = if arrow.again { " (again)" } else { "" };
     write!(
         svg,
         r#"<g class="tcp-event" data-t="{at:.6}" data-index="{index}">
@@ -278,14 +483,24 @@ fn draw_segment(svg: &mut String, ids: &str, t: &Transcript, row: &PacketRow, in
 <line class="tcp-{kind}" x1="{x1}" y1="{y1}" x2="{x2}" y2="{y2}" stroke="{colour}" stroke-width="1.5"{dash} marker-end="url(#{ids}-{kind})"/>
 </g>
 "#,
-        mid = (CLIENT_X + SERVER_X) / 2,
+        index = arrow.segment,
+        mid = label_centre((x1 + x2) / 2, &format!("{}{again}", arrow.label)),
         ty = y + 11,
         y1 = y + 16,
         y2 = y + 26,
-        label = escape(&squeeze(&row.text)),
+        label = escape(&arrow.label),
     )
     .unwrap();
     34
+}
+
+/// Where a label centred above `mid` is drawn so that it stays whole:
+/// moved in from an edge it would cross (an arrow near the server's
+/// lifeline, between close ones).
+fn label_centre(mid: i32, label: &str) -> i32 {
+    // A character of the monospace font is about 0.6 em wide.
+    let half = (label.chars().count() as i32 * FONT * 6 / 10 + 1) / 2 + 4;
+    mid.clamp(half.min(WIDTH / 2), (WIDTH - half).max(WIDTH / 2))
 }
 
 fn draw_call(svg: &mut String, who: Role, text: &str, at: f64, y: i32) -> i32 {
@@ -434,17 +649,33 @@ fn unescape(text: &str) -> String {
 
 /// The order and labels of a diagram, without what varies from run to run:
 /// the lines of its description, pauses and segments sent again left out
-/// (their number depends on timers), and each bare ACK moved
+/// (their number depends on timers), each bare ACK moved
 /// up to follow the segment before it (the kernel sends a bare ACK a moment
-/// before or after a call on the other side returns).
+/// before or after a call on the other side returns), and the other
+/// endpoints unnumbered (`other 2` is `other`: which of a bulk run's many
+/// connections sends its first FIN varies), their lifelines counted as one.
 pub fn structure(svg: &str) -> Vec<String> {
     let desc = svg
         .split_once("<desc>\n")
         .and_then(|(_, rest)| rest.split_once("\n</desc>"))
         .map_or("", |(desc, _)| desc);
+    let mut head: Vec<String> = Vec::new();
     let mut lines: Vec<String> = Vec::new();
     let varies = |l: &&str| l.starts_with(GAP_MARK) || l.starts_with(AGAIN_MARK);
     for line in unescape(desc).lines().filter(|l| !varies(l)) {
+        if let Some(labels) = line.strip_prefix(LIFELINES_MARK) {
+            let mut labels: Vec<&str> = labels.split(", ").map(unnumbered).collect();
+            labels.dedup();
+            head.push(format!("{LIFELINES_MARK}{}", labels.join(", ")));
+            continue;
+        }
+        let line = match line.split_once(" → ").filter(|(from, _)| is_lifeline(from)) {
+            Some((from, rest)) => {
+                let (to, text) = rest.split_once("  ").unwrap_or((rest, ""));
+                format!("{} → {}  {text}", unnumbered(from), unnumbered(to))
+            }
+            None => line.to_string(),
+        };
         let bare_ack = line.contains(" → ") && line.contains("  ACK ") && !line.contains("len=");
         let mut at = lines.len();
         if bare_ack {
@@ -452,9 +683,23 @@ pub fn structure(svg: &str) -> Vec<String> {
                 at -= 1;
             }
         }
-        lines.insert(at, line.to_string());
+        lines.insert(at, line);
     }
-    lines
+    head.extend(lines);
+    head
+}
+
+/// Whether a diagram's description names a lifeline with `label`.
+fn is_lifeline(label: &str) -> bool {
+    matches!(label, "client" | "server" | OTHER) || unnumbered(label) != label
+}
+
+/// A lifeline's label without its number: `other 2` is `other`.
+fn unnumbered(label: &str) -> &str {
+    match label.strip_prefix(OTHER).and_then(|n| n.strip_prefix(' ')) {
+        Some(n) if !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()) => OTHER,
+        _ => label,
+    }
 }
 
 /// One event as a diagram draws it: its time in seconds since the first,
@@ -745,6 +990,108 @@ pub fn state_machine_svg(observed: &[&str]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::{Flags, Segment};
+
+    const CLIENT: &str = "127.0.0.1:40001";
+    const SERVER: &str = "127.0.0.1:5000";
+    const OTHER_1: &str = "127.0.0.1:40002";
+    const OTHER_2: &str = "127.0.0.1:40003";
+
+    /// A run whose server hears from its client and from another endpoint:
+    /// SYN from the other, SYN ACK back, the client's SYN, then a RST to
+    /// `reset`.
+    fn three_clients(reset: &str) -> Transcript {
+        let start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let mut t = Transcript::empty("sample", "a sample");
+        t.client = Some(CLIENT.parse().unwrap());
+        t.server = Some(SERVER.parse().unwrap());
+        t.capture = Ok(());
+        let segment = |ms: u64, src: &str, dst: &str, syn: bool, rst: bool| Segment {
+            time: start + Duration::from_millis(ms),
+            src: src.parse().unwrap(),
+            dst: dst.parse().unwrap(),
+            flags: Flags {
+                syn,
+                ack: src == SERVER,
+                fin: false,
+                rst,
+                psh: false,
+            },
+            seq: 0,
+            ack: 1,
+            len: 0,
+            window: 100,
+            packet: Vec::new(),
+        };
+        t.segments = vec![
+            segment(1, OTHER_1, SERVER, true, false),
+            segment(2, SERVER, OTHER_1, true, false),
+            segment(3, CLIENT, SERVER, true, false),
+            segment(4, SERVER, reset, false, true),
+        ];
+        t
+    }
+
+    #[test]
+    fn each_other_endpoint_has_a_lifeline_and_each_arrow_runs_from_its_source_to_its_destination() {
+        let drawn = sequence(&three_clients(OTHER_2));
+        let labels: Vec<&str> = drawn.lifelines.iter().map(|l| l.label.as_str()).collect();
+        assert_eq!(labels, ["client", "other", "other 2", "server"]);
+        let arrows: Vec<(&str, &str)> = drawn.arrows().map(|(_, a)| (labels[a.from], labels[a.to])).collect();
+        assert_eq!(
+            arrows,
+            [
+                ("other", "server"),
+                ("server", "other"),
+                ("client", "server"),
+                ("server", "other 2")
+            ]
+        );
+        // The SVG draws each arrow between its lifelines' x.
+        let svg = render(&drawn);
+        for (_, arrow) in drawn.arrows() {
+            let (x1, x2) = (drawn.lifelines[arrow.from].x, drawn.lifelines[arrow.to].x);
+            let group = format!(r#"data-index="{}">"#, arrow.segment);
+            let line = svg
+                .split_once(&group)
+                .and_then(|(_, rest)| rest.split_once("<line "))
+                .unwrap()
+                .1;
+            assert!(
+                line.contains(&format!(r#"x1="{x1}" "#)) && line.contains(&format!(r#"x2="{x2}" "#)),
+                "{line}"
+            );
+        }
+        for lifeline in &drawn.lifelines {
+            assert!(svg.contains(&format!(r#"<line class="tcp-lifeline" x1="{x}" "#, x = lifeline.x)));
+        }
+    }
+
+    #[test]
+    fn a_diagram_compares_equal_whichever_other_endpoint_a_segment_comes_from() {
+        let shown = structure(&sequence_svg(&three_clients(OTHER_2)));
+        assert_eq!(
+            shown,
+            [
+                "lifelines: client, other, server",
+                "other → server  SYN",
+                "server → other  SYN ACK",
+                "client → server  SYN",
+                "server → other  RST ACK seq=0 ack=1"
+            ]
+        );
+        assert_eq!(shown, structure(&sequence_svg(&three_clients(OTHER_1))));
+    }
+
+    #[test]
+    fn an_arrow_label_near_an_edge_moves_in_and_stays_whole() {
+        let label = "FIN PSH ACK seq=123456 ack=123456 len=65483";
+        let width = label.len() as i32 * FONT * 6 / 10;
+        let centre = label_centre(308, label);
+        assert!(centre - width / 2 >= 0 && centre + width / 2 <= WIDTH, "{centre}");
+        assert_eq!(label_centre(WIDTH / 2, label), WIDTH / 2);
+        assert_eq!(label_centre(308, "FIN ACK"), 308);
+    }
 
     #[test]
     fn long_calls_wrap_at_spaces_and_are_never_cut() {

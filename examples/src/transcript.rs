@@ -389,8 +389,14 @@ impl Transcript {
                 text: text.trim_end().to_string(),
                 repeats: Vec::new(),
             };
+            // The same segment again: between the same two addresses (two
+            // other endpoints share a name, not a lifeline).
+            let same_ends = |last: &PacketRow| {
+                let first = &self.segments[last.index];
+                (first.src, first.dst) == (s.src, s.dst)
+            };
             match rows.last_mut() {
-                Some(last) if last.src == row.src && last.text == row.text => last.repeats.push(index),
+                Some(last) if same_ends(last) && last.text == row.text => last.repeats.push(index),
                 _ => rows.push(row),
             }
         }
@@ -588,6 +594,19 @@ mod tests {
         assert_eq!(kinds(&rst), [false, false, true, false, false, false, false, true]);
         assert_eq!(kinds(&data), [false, false, false, true, true, false, false, true]);
         assert_eq!(kinds(&closed), [false, false, false, false, false, true, true, true]);
+    }
+
+    #[test]
+    fn the_same_segment_from_another_endpoint_is_a_row_of_its_own_not_a_repeat() {
+        let mut t = Transcript::empty("sample", "a sample");
+        t.server = Some("127.0.0.1:2".parse().unwrap());
+        // A SYN from 127.0.0.1:1 to the server, sent again, then one from :3.
+        let first = segment((true, false, false), 0, 512);
+        let mut other = first.clone();
+        other.src = "127.0.0.1:3".parse().unwrap();
+        t.segments = vec![first.clone(), first, other];
+        let rows: Vec<(usize, Vec<usize>)> = t.packet_rows().into_iter().map(|r| (r.index, r.repeats)).collect();
+        assert_eq!(rows, [(0, vec![1]), (2, vec![])]);
     }
 
     #[test]

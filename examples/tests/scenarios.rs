@@ -7,6 +7,7 @@
 //! is tested without an edit here. To regenerate the book's files after a
 //! change: `cargo run -- bless`, then review the diff.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use libtest_mimic::{Arguments, Failed, Trial};
@@ -198,11 +199,13 @@ fn scenario_holds_and_book_is_current(t: &Transcript) -> Result<(), Failed> {
     }
     let path = src().join(book::diagram_path(&t.id));
     let shown = read(&path);
-    let fresh = diagram::sequence_svg(t);
+    let drawn = diagram::sequence(t);
+    let fresh = diagram::render(&drawn);
     diagram_in_time_order(&path.display().to_string(), &shown)?;
     diagram_in_time_order(&format!("{}'s diagram of this run", t.id), &fresh)?;
     every_flag_labelled(t, &fresh)?;
-    every_segment_drawn_when_sent(t, &fresh)
+    every_segment_drawn_when_sent(t, &fresh)?;
+    every_arrow_from_its_source_to_its_destination(t, &drawn)
 }
 
 /// Outside a bulk transfer, each captured segment is drawn once, a segment
@@ -244,6 +247,69 @@ fn every_segment_drawn_when_sent(t: &Transcript, svg: &str) -> Result<(), Failed
             .as_secs_f64();
         if (at - sent).abs() > 1e-5 {
             return Err(format!("{}: segment {index}, sent at {sent:.6} s, is drawn at {at:.6} s", t.id).into());
+        }
+    }
+    Ok(())
+}
+
+/// Each arrow runs from the lifeline of its segment's source address to
+/// that of its destination. The client's address has the client's
+/// lifeline, leftmost, the server's the server's, rightmost, and every other
+/// address one of its own between them, labelled without its port, `other`,
+/// `other 2`, ... in the order the arrows first reach them.
+fn every_arrow_from_its_source_to_its_destination(t: &Transcript, drawn: &diagram::Sequence) -> Result<(), Failed> {
+    let mut others: Vec<SocketAddr> = Vec::new();
+    for (_, arrow) in drawn.arrows() {
+        let segment = &t.segments[arrow.segment];
+        for addr in [segment.src, segment.dst] {
+            if Some(addr) != t.client && Some(addr) != t.server && !others.contains(&addr) {
+                others.push(addr);
+            }
+        }
+    }
+    let label = |addr: SocketAddr| {
+        if Some(addr) == t.server {
+            "server".to_string()
+        } else if Some(addr) == t.client {
+            "client".to_string()
+        } else {
+            match others.iter().position(|&a| a == addr) {
+                Some(0) => "other".to_string(),
+                Some(i) => format!("other {}", i + 1),
+                None => unreachable!("every address an arrow reaches is listed"),
+            }
+        }
+    };
+    let mut want: Vec<(String, Option<SocketAddr>)> = vec![("client".into(), t.client)];
+    want.extend(others.iter().map(|&a| (label(a), Some(a))));
+    want.push(("server".into(), t.server));
+    let lifelines: Vec<(String, Option<SocketAddr>)> =
+        drawn.lifelines.iter().map(|l| (l.label.clone(), l.address)).collect();
+    if lifelines != want {
+        return Err(format!(
+            "{}: the diagram's lifelines are {lifelines:?}, the run's ends {want:?}",
+            t.id
+        )
+        .into());
+    }
+    if !drawn.lifelines.windows(2).all(|pair| pair[0].x < pair[1].x) {
+        return Err(format!("{}: lifelines not left to right: {:?}", t.id, drawn.lifelines).into());
+    }
+    for (_, arrow) in drawn.arrows() {
+        let segment = &t.segments[arrow.segment];
+        let (from, to) = (&drawn.lifelines[arrow.from], &drawn.lifelines[arrow.to]);
+        if (from.address, to.address) != (Some(segment.src), Some(segment.dst)) {
+            return Err(format!(
+                "{}: segment {} ({}) goes from {} to {}, its arrow from {} to {}",
+                t.id,
+                arrow.segment,
+                segment.flags,
+                label(segment.src),
+                label(segment.dst),
+                from.label,
+                to.label
+            )
+            .into());
         }
     }
     Ok(())
