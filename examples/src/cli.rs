@@ -44,6 +44,15 @@ pub fn seconds(text: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(secs))
 }
 
+/// [`seconds`], more than zero (a timeout of zero means none to the kernel).
+pub fn positive_seconds(text: &str) -> Result<Duration, String> {
+    let secs = seconds(text)?;
+    if secs.is_zero() {
+        return Err("0 seconds is no timeout; give more than 0".into());
+    }
+    Ok(secs)
+}
+
 /// Prints one line to stdout at once (a person or a script is watching).
 /// A closed stdout must not kill a program: write errors are ignored.
 pub fn say(line: String) {

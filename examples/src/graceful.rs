@@ -13,10 +13,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
+use tokio::time::timeout;
 
 use crate::close::lingering_close_async;
 
@@ -27,7 +28,14 @@ pub struct Settings {
     pub work: Duration,
     /// After the stop, how long requests may take before they are cut.
     pub grace: Duration,
+    /// How long a client may stay silent, take to send a request, or
+    /// leave a response unread, before its connection is closed.
+    pub idle: Duration,
 }
+
+/// The longest request line the server reads; a longer one closes the
+/// connection.
+pub const MAX_LINE: u64 = 1024;
 
 /// What happened after the stop.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -105,8 +113,9 @@ fn arrived(stream: &TcpStream) -> bool {
     )
 }
 
-/// One connection: requests one after another until the client closes or
-/// the server stops while the connection is idle.
+/// One connection: requests one after another until the client closes,
+/// stays silent for `settings.idle`, or the server stops while the
+/// connection is idle.
 async fn connection(stream: TcpStream, mut stopped: watch::Receiver<bool>, settings: Settings, counts: Arc<Counts>) {
     let mut stream = BufReader::new(stream);
     let mut line = String::new();
@@ -116,6 +125,7 @@ async fn connection(stream: TcpStream, mut stopped: watch::Receiver<bool>, setti
         let idle = tokio::select! {
             filled = stream.fill_buf() => filled.map(|bytes| bytes.is_empty()),
             _ = async { stopped.wait_for(|stop| *stop).await.map(|_| ()) } => Ok(stream.buffer().is_empty() && !arrived(stream.get_ref())),
+            () = tokio::time::sleep(settings.idle) => break, // silent too long: close
         };
         match idle {
             Ok(true) if *stopped.borrow() => {
@@ -125,17 +135,25 @@ async fn connection(stream: TcpStream, mut stopped: watch::Receiver<bool>, setti
             Ok(true) | Err(_) => return, // the client closed
             Ok(false) => {}
         }
-        // Part of a request has come: the grace period is its to finish.
-        match stream.read_line(&mut line).await {
-            Ok(0) | Err(_) => return,
-            Ok(_) if !line.ends_with('\n') => return, // the client closed mid-request
-            Ok(_) => {}
+        // Part of a request has come: the grace period is its to finish,
+        // within the idle time and the longest line.
+        let mut request = (&mut stream).take(MAX_LINE + 1);
+        match timeout(settings.idle, request.read_line(&mut line)).await {
+            Ok(Ok(0) | Err(_)) => return,
+            Ok(Ok(_)) if line.len() as u64 > MAX_LINE => break, // too long: close
+            Ok(Ok(_)) if !line.ends_with('\n') => return,       // the client closed mid-request
+            Ok(Ok(_)) => {}
+            Err(_) => break, // a request that never ends: close
         }
         // Busy: a stop now waits for the response.
         counts.in_progress.fetch_add(1, Ordering::SeqCst);
         counts.started.send_modify(|started| *started += 1);
         tokio::time::sleep(settings.work).await; // the request's work
-        let answered = stream.get_mut().write_all(b"done\n").await;
+                                                 // A client that does not read its responses is closed, not waited for.
+        let answered = match timeout(settings.idle, stream.get_mut().write_all(b"done\n")).await {
+            Ok(written) => written,
+            Err(elapsed) => Err(elapsed.into()),
+        };
         counts.in_progress.fetch_sub(1, Ordering::SeqCst);
         let stopping = *stopped.borrow();
         if stopping {

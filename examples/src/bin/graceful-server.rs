@@ -32,6 +32,10 @@ struct Args {
     /// After the stop, how long requests may take before they are cut, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 5000)]
     grace_ms: u64,
+    /// How long a client may stay silent, take to send a request line, or
+    /// leave a response unread before it is closed, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 30_000)]
+    idle_ms: u64,
 }
 
 fn main() -> ExitCode {
@@ -81,6 +85,7 @@ fn run(args: &Args) -> anyhow::Result<()> {
         let settings = Settings {
             work: Duration::from_millis(args.work_ms),
             grace: Duration::from_millis(args.grace_ms),
+            idle: Duration::from_millis(args.idle_ms),
         };
         let summary = serve(listener, stop, settings, counts).await?;
         say(format!(

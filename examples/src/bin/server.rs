@@ -48,6 +48,10 @@ struct Args {
     /// so you can look at it with ss (the article's server slept 5 s).
     #[arg(long, value_name = "SECS", value_parser = cli::seconds)]
     hold: Option<Duration>,
+    /// Close a connection whose client stays silent, or leaves the
+    /// response unread, for SECS (a read or write timeout).
+    #[arg(long, value_name = "SECS", value_parser = cli::positive_seconds, default_value = "30")]
+    idle: Duration,
 }
 
 /// The first and the longest pause after `accept` fails for lack of descriptors.
@@ -107,6 +111,10 @@ fn serve(args: &Args) -> anyhow::Result<()> {
             }
         };
         say(format!("accepted {peer}"));
+        // A client that never sends its FIN, or never reads, must not hold
+        // this one-at-a-time server for ever.
+        stream.set_read_timeout(Some(args.idle))?;
+        stream.set_write_timeout(Some(args.idle))?;
         if let Some(hold) = args.hold {
             say(format!("{peer}: holding {} s before reading", hold.as_secs_f64()));
             thread::sleep(hold); // hold: for the person watching

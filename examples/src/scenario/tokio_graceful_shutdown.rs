@@ -31,6 +31,7 @@ const IDLE: usize = 20;
 const SETTINGS: Settings = Settings {
     work: Duration::from_secs(1),
     grace: Duration::from_secs(3),
+    idle: Duration::from_secs(30),
 };
 const DEADLINE: Duration = Duration::from_secs(10);
 

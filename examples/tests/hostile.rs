@@ -1,0 +1,235 @@
+//! Every program that serves connections meets hostile peers: one that
+//! stays silent, one that sends and never reads, one that sends a request
+//! and its FIN, one that half-closes at once, one that resets in the middle
+//! of a request, one that floods. After each, the server must have let go
+//! of the connection within a deadline (no socket left ESTABLISHED or in
+//! CLOSE_WAIT on its side), hold no more descriptors than before, and have
+//! burnt no CPU while the peer held it (no busy loop).
+
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use socket2::SockRef;
+use tcpclose::observe::{describe, End, State};
+
+/// How long a server may take to let go of a hostile peer: its idle or
+/// write timeout (at most 10 s in these runs), its lingering close (2 s),
+/// and a margin for a loaded machine.
+const LET_GO: Duration = Duration::from_secs(25);
+
+/// The CPU time a server may use over one second in which a peer holds a
+/// connection and does nothing: a blocked server uses none, a spinning one
+/// the whole second.
+const IDLE_CPU_BUDGET: Duration = Duration::from_millis(100);
+
+/// A server program under test.
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Server {
+    /// Starts `bin` with `args`; it prints `listening on ADDR` first, on
+    /// standard output.
+    fn start(bin: &str, args: &[&str]) -> Server {
+        let mut child = Command::new(bin)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{bin} starts: {e}"));
+        let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        let mut first = String::new();
+        stdout.read_line(&mut first).expect("the server's first line");
+        let addr = first
+            .trim()
+            .rsplit(' ')
+            .next()
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("{bin} said {first:?}, not \"listening on ADDR\""));
+        // Keep reading its output, so that it never blocks on a full pipe.
+        std::thread::spawn(move || for _ in stdout.lines().map_while(Result::ok) {});
+        Server { child, addr }
+    }
+
+    fn descriptors(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.child.id()))
+            .map(|dir| dir.count())
+            .unwrap_or(0)
+    }
+
+    /// User and system CPU time the process has used so far.
+    fn cpu(&self) -> Duration {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
+        // Fields after the command name, which is in parentheses.
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map_or("", |(_, f)| f)
+            .split_whitespace()
+            .collect();
+        // SAFETY: sysconf has no preconditions.
+        let tick = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+        let ticks: f64 = [11, 12]
+            .iter()
+            .filter_map(|&i| fields.get(i)?.parse::<f64>().ok())
+            .sum();
+        Duration::from_secs_f64(ticks / tick)
+    }
+
+    /// Fails unless the server used less than the idle budget of CPU over
+    /// the next second.
+    fn assert_idle(&self, peer: &str) {
+        let before = self.cpu();
+        std::thread::sleep(Duration::from_secs(1)); // the window measured, not a wait for an event
+        let used = self.cpu().saturating_sub(before);
+        assert!(
+            used < IDLE_CPU_BUDGET,
+            "{peer}: the server used {used:?} of CPU in the second the peer held the connection (a busy loop)"
+        );
+    }
+
+    /// Waits until the server's end of the connection from `peer_addr` is
+    /// neither ESTABLISHED nor CLOSE_WAIT (the server closed it, or it is
+    /// gone) and its descriptors are back to `descriptors`.
+    fn assert_let_go(&self, peer: &str, peer_addr: SocketAddr, descriptors: usize) {
+        let end = End {
+            local: self.addr,
+            remote: peer_addr,
+        };
+        let start = Instant::now();
+        let (mut state, mut fds);
+        loop {
+            state = end.state().expect("the server's socket table");
+            fds = self.descriptors();
+            let held = matches!(state, Some(State::Established | State::CloseWait));
+            if !held && fds <= descriptors {
+                return;
+            }
+            assert!(
+                start.elapsed() < LET_GO,
+                "{peer}: after {LET_GO:?} the server's socket is {} and it holds {fds} descriptors (before: {descriptors})",
+                describe(state)
+            );
+            std::thread::sleep(Duration::from_millis(20)); // polling interval
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A hostile peer: what it does with a fresh connection. It returns the
+/// stream it still holds, if it holds one, while the server is judged.
+type Peer = fn(&Server, TcpStream) -> Option<TcpStream>;
+
+/// Connects and says nothing.
+fn silent(server: &Server, stream: TcpStream) -> Option<TcpStream> {
+    server.assert_idle("silent");
+    Some(stream)
+}
+
+/// Sends 256 KiB of requests (less if its send buffer fills first), never
+/// reading the answers.
+fn sends_never_reads(server: &Server, stream: TcpStream) -> Option<TcpStream> {
+    stream.set_nonblocking(true).unwrap();
+    let line = b"a request that is answered but whose answer is never read\n";
+    for _ in 0..(256 * 1024 / line.len()) {
+        match (&stream).write(line) {
+            Ok(_) => {}
+            Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+            Err(_) => return None, // the server already closed
+        }
+    }
+    server.assert_idle("sends, never reads");
+    Some(stream)
+}
+
+/// Sends one request and its FIN, then reads to the server's end.
+fn sends_then_fin(_: &Server, mut stream: TcpStream) -> Option<TcpStream> {
+    stream.write_all(b"hello\n").unwrap();
+    stream.shutdown(Shutdown::Write).unwrap();
+    stream.set_read_timeout(Some(LET_GO)).unwrap();
+    let _ = stream.read_to_end(&mut Vec::new());
+    None
+}
+
+/// Half-closes at once, sending nothing, and keeps its descriptor.
+fn half_closes(server: &Server, stream: TcpStream) -> Option<TcpStream> {
+    stream.shutdown(Shutdown::Write).unwrap();
+    server.assert_idle("half-closes");
+    Some(stream)
+}
+
+/// Sends half a request, then resets the connection.
+fn resets_mid_request(_: &Server, mut stream: TcpStream) -> Option<TcpStream> {
+    stream.write_all(b"half a req").unwrap();
+    SockRef::from(&stream).set_linger(Some(Duration::ZERO)).unwrap();
+    None
+}
+
+/// Sends 4 MiB of one line with no end, as fast as the server takes it,
+/// without reading.
+fn floods(server: &Server, stream: TcpStream) -> Option<TcpStream> {
+    stream.set_write_timeout(Some(Duration::from_secs(2))).unwrap();
+    let chunk = [b'x'; 64 * 1024];
+    for _ in 0..64 {
+        if (&stream).write_all(&chunk).is_err() {
+            break; // the server stopped reading or closed: its right
+        }
+    }
+    server.assert_idle("floods");
+    Some(stream)
+}
+
+const PEERS: [(&str, Peer); 6] = [
+    ("silent", silent),
+    ("sends, never reads", sends_never_reads),
+    ("sends then FIN", sends_then_fin),
+    ("half-closes", half_closes),
+    ("resets mid-request", resets_mid_request),
+    ("floods", floods),
+];
+
+/// Each peer in turn against a fresh `server`.
+fn meets_every_hostile_peer(start: impl Fn() -> Server) {
+    for (name, peer) in PEERS {
+        let server = start();
+        let descriptors = server.descriptors();
+        let stream = TcpStream::connect(server.addr).expect("connect");
+        let local = stream.local_addr().unwrap();
+        let held = peer(&server, stream);
+        server.assert_let_go(name, local, descriptors);
+        drop(held);
+    }
+}
+
+#[test]
+fn reference_server_meets_hostile_peers() {
+    meets_every_hostile_peer(|| Server::start(env!("CARGO_BIN_EXE_reference-server"), &["127.0.0.1:0", "1"]));
+}
+
+#[test]
+fn graceful_server_meets_hostile_peers() {
+    meets_every_hostile_peer(|| {
+        Server::start(
+            env!("CARGO_BIN_EXE_graceful-server"),
+            &["--listen", "127.0.0.1:0", "--work-ms", "0", "--idle-ms", "1000"],
+        )
+    });
+}
+
+#[test]
+fn server_meets_hostile_peers() {
+    meets_every_hostile_peer(|| {
+        Server::start(
+            env!("CARGO_BIN_EXE_server"),
+            &["--listen", "127.0.0.1:0", "--on-eof", "close", "--idle", "1"],
+        )
+    });
+}
