@@ -596,11 +596,7 @@ impl Run {
         };
         let holds = agree(&seen);
         let (observed, expected) = seen;
-        let verdict = if holds {
-            Verdict::Confirmed
-        } else {
-            Verdict::Refuted
-        };
+        let verdict = if holds { Verdict::Confirmed } else { Verdict::Refuted };
         let expected = Expected::Equal {
             value: format!("{expected:?}"),
         };
