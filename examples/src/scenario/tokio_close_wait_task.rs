@@ -1,10 +1,16 @@
 //! `tokio-close-wait-task`: a task that waits in `select!` on a channel,
 //! and never on its stream, does not see the peer's FIN: the socket stays
 //! in CLOSE_WAIT until the task happens to end. Two fixes: read in the
-//! `select!` too (`Ok(0)` ends the task), or wait for readiness and ask
-//! `is_read_closed()`, which notices the FIN without reading.
+//! `select!` too (`Ok(0)` ends the task), or wait for readiness, read what
+//! is there without blocking (only `WouldBlock` clears tokio's readiness:
+//! a loop that does not read spins once a byte arrives), and ask
+//! `is_read_closed()`.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
+
+use std::io::Write;
 
 use tokio::io::{AsyncReadExt, Interest};
 use tokio::net::TcpStream;
@@ -49,8 +55,10 @@ async fn reads_too(mut stream: TcpStream, mut work: mpsc::Receiver<Vec<u8>>) -> 
     }
 }
 
-/// The second fix: wait for readiness; `is_read_closed` tells the FIN.
+/// The second fix: wait for readiness, then read what is there without
+/// blocking, which is what clears readiness; `is_read_closed` tells the FIN.
 async fn watches_readiness(stream: TcpStream, mut work: mpsc::Receiver<Vec<u8>>) -> std::io::Result<bool> {
+    let mut buf = [0u8; 1024];
     loop {
         tokio::select! {
             bytes = work.recv() => match bytes {
@@ -61,9 +69,37 @@ async fn watches_readiness(stream: TcpStream, mut work: mpsc::Receiver<Vec<u8>>)
                 if ready?.is_read_closed() {
                     return Ok(true);
                 }
+                // Readiness is a hint: read until WouldBlock, or it stays set.
+                match stream.try_read(&mut buf) {
+                    Ok(0) => return Ok(true),
+                    Ok(_) => {} // bytes the protocol does not expect: discarded
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                    Err(e) => return Err(e),
+                }
             },
         }
     }
+}
+
+/// Runs [`watches_readiness`] on `stream` on a runtime of its own, on a
+/// thread, beside a task that adds one to `ticks` every 10 ms.
+fn beside_a_ticker(
+    stream: std::net::TcpStream,
+    ticks: Arc<AtomicU64>,
+) -> std::io::Result<std::thread::JoinHandle<std::io::Result<bool>>> {
+    std::thread::Builder::new().name("readiness".into()).spawn(move || {
+        block_on(async move {
+            tokio::spawn(async move {
+                let mut every = tokio::time::interval(Duration::from_millis(10));
+                loop {
+                    every.tick().await;
+                    ticks.fetch_add(1, Ordering::SeqCst);
+                }
+            });
+            let (_work, inbox) = mpsc::channel(1);
+            watches_readiness(to_tokio(stream)?, inbox).await
+        })?
+    })
 }
 
 pub fn perform(run: &mut Run) -> anyhow::Result<()> {
@@ -120,18 +156,32 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
             None,
         );
 
-        // The second fix, on a third connection: readiness, no read.
+        // The second fix, on a third connection, on a runtime of its own
+        // with a ticker beside it: a task that spun would starve the
+        // ticker, and this thread would still see it.
         let (client, server) = crate::pair()?;
-        let (_work, inbox) = mpsc::channel(1);
-        let task = tokio::spawn(watches_readiness(to_tokio(server)?, inbox));
-        tokio::task::yield_now().await; // the task starts, and waits
+        let ticks = Arc::new(AtomicU64::new(0));
+        let task = beside_a_ticker(server, Arc::clone(&ticks))?;
+        // A hostile peer: a byte the protocol does not expect, before the
+        // FIN. A loop that only awaited readiness would spin from here on.
+        (&client).write_all(b"x")?;
+        run.record(Client, "third connection: stream.write_all(b\"x\")", "Ok(())".into());
+        let before = ticks.load(Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(300)).await; // the window measured
+        run.check_at_least(
+            "the task that waits for readiness reads the byte and waits again without spinning: a task ticking every 10 ms on its runtime still ticks (ticks in 300 ms)",
+            ticks.load(Ordering::SeqCst) - before,
+            10,
+            "ticks",
+        );
         run.check_eq(
             "the task that waits for readiness is waiting: not finished",
             task.is_finished(),
             false,
         );
         drop(client);
-        let noticed = tokio::time::timeout(DEADLINE, task).await??;
+        crate::wait::until_async("the task to end", DEADLINE, || Ok(task.is_finished().then_some(()))).await?;
+        let noticed = task.join().map_err(|_| anyhow::anyhow!("the task's thread panicked"))?;
         run.call(Server, "third connection: the task that waits for readiness", &noticed);
         run.check_ok(
             "a task waiting for readiness learns of the FIN without reading: is_read_closed() is true",
