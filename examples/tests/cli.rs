@@ -145,6 +145,7 @@ fn bad_usage_is_one_line_and_exit_2() {
         &["run", "broken-pipe", "--pcap", "/nonexistent/dir/x.pcap"],
         &["run", "broken-pipe", "--svg", "/nonexistent/dir/x.svg"],
         &["bless", "--book", "/nonexistent"],
+        &["bless", "no-such-scenario"],
     ] {
         let out = tcpclose(args);
         let stderr = text(&out.stderr);
@@ -259,4 +260,77 @@ fn hold_says_how_to_look_and_the_command_works_for_an_ordinary_user() {
         "{rest}"
     );
     std::fs::remove_dir_all(lab.parent().unwrap()).unwrap();
+}
+
+/// `bless ID` rewrites that scenario's three files and nothing else.
+#[test]
+fn bless_of_one_scenario_touches_only_its_files() {
+    let book = std::env::temp_dir().join(format!("tcpclose-bless-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&book);
+    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../src");
+    let copied = Command::new("cp")
+        .arg("-r")
+        .arg(&src)
+        .arg(&book)
+        .status()
+        .expect("cp runs");
+    assert!(copied.success());
+    let listing = |dir: &PathBuf| -> Vec<(PathBuf, Vec<u8>)> {
+        let mut files = Vec::new();
+        let mut stack = vec![dir.clone()];
+        while let Some(d) = stack.pop() {
+            for entry in std::fs::read_dir(&d).unwrap().map(Result::unwrap) {
+                let path = entry.path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else {
+                    files.push((
+                        path.strip_prefix(dir).unwrap().to_path_buf(),
+                        std::fs::read(&path).unwrap(),
+                    ));
+                }
+            }
+        }
+        files.sort();
+        files
+    };
+    let before = listing(&book);
+    // Made stale, so that a rewrite shows.
+    for file in [
+        "transcripts/half-close.txt",
+        "transcripts/half-close.checks.json",
+        "diagrams/half-close.svg",
+    ] {
+        std::fs::write(book.join(file), "stale").unwrap();
+    }
+    let out = tcpclose(&["bless", "--book", book.to_str().unwrap(), "half-close"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let after = listing(&book);
+    let changed: Vec<&PathBuf> = before
+        .iter()
+        .zip(&after)
+        .filter(|(b, a)| b != a)
+        .map(|(b, _)| &b.0)
+        .collect();
+    let rewritten = [
+        "diagrams/half-close.svg",
+        "transcripts/half-close.checks.json",
+        "transcripts/half-close.txt",
+    ];
+    for path in &changed {
+        assert!(
+            rewritten.iter().any(|r| path.ends_with(r)),
+            "bless half-close changed {}",
+            path.display()
+        );
+    }
+    for file in rewritten {
+        assert_ne!(
+            std::fs::read(book.join(file)).unwrap(),
+            b"stale",
+            "{file} was not rewritten"
+        );
+    }
+    assert_eq!(before.len(), after.len());
+    let _ = std::fs::remove_dir_all(&book);
 }

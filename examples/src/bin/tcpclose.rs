@@ -107,6 +107,9 @@ enum Command {
         /// this run (after a change to how they are drawn).
         #[arg(long)]
         all: bool,
+        /// Only these scenarios (ids as `tcpclose list` prints them): their
+        /// transcript, checks and diagram, and nothing shared.
+        ids: Vec<String>,
     },
 }
 
@@ -180,7 +183,8 @@ fn run(cli: Cli, sandbox: &Sandbox) -> anyhow::Result<RunOutcome> {
             json,
             hold,
         }) => run_some(&ids, pcap, svg, json, hold),
-        Some(Command::Bless { book, all }) => bless(&book, all),
+        Some(Command::Bless { book, all, ids }) if ids.is_empty() => bless(&book, all),
+        Some(Command::Bless { book, ids, .. }) => bless_only(&book, &ids),
         Some(Command::Inspect { pid, watch, json }) => inspect(pid, watch, json).map(|()| RunOutcome::Confirmed),
         Some(Command::LeakDemo) => leak_demo().map(|()| RunOutcome::Confirmed),
         Some(Command::Bench {
@@ -362,6 +366,46 @@ fn run_some(
 
 /// Regenerates what the book shows of every scenario. Refuses unless every
 /// claim is confirmed: the book shows only runs in which all hold.
+/// Runs the named scenarios and rewrites their own files only: the pages
+/// that every scenario feeds (the errors table, the state machine, the
+/// inspect example) need a run of them all.
+fn bless_only(book: &Path, ids: &[String]) -> anyhow::Result<RunOutcome> {
+    if !book.join("SUMMARY.md").is_file() {
+        bail!(
+            "{} is not the book's source (no SUMMARY.md): give --book DIR",
+            book.display()
+        );
+    }
+    let mut scenarios = Vec::new();
+    for id in ids {
+        match scenario::find(id) {
+            Some(s) => scenarios.push(s),
+            None => bail!("no scenario {id:?}: `tcpclose list` names them"),
+        }
+    }
+    let transcripts = scenario::run_all(&scenarios, &options());
+    if let Some(t) = transcripts.iter().find(|t| t.outcome() != RunOutcome::Confirmed) {
+        bail!(
+            "{} did not confirm every claim here ({:?}); nothing written:\n{}",
+            t.id,
+            t.outcome(),
+            t.to_text()
+        );
+    }
+    for t in &transcripts {
+        for (path, text) in tcpclose::book::scenario_files(t) {
+            let path = book.join(path);
+            std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+        }
+    }
+    eprintln!(
+        "tcpclose: rewrote the files of {} under {}; the pages every scenario feeds need `tcpclose bless`",
+        ids.join(", "),
+        book.display()
+    );
+    Ok(RunOutcome::Confirmed)
+}
+
 fn bless(book: &Path, all: bool) -> anyhow::Result<RunOutcome> {
     if !book.join("SUMMARY.md").is_file() {
         bail!(
