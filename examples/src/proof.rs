@@ -184,7 +184,8 @@ pub fn sentences(page: &str) -> Vec<String> {
 }
 
 /// What in `text` makes it a claim about behaviour: a state, an
-/// `ErrorKind`, an errno, an `Ok(n)` or a duration.
+/// `ErrorKind`, an errno, a segment (FIN, RST, SYN), a compiler error
+/// code, an `Ok(n)` or a duration.
 pub fn names_a_behaviour(text: &str) -> Option<String> {
     let text = without_markers(text);
     if let Some(word) = behaviour_words(&text).into_iter().next() {
@@ -225,6 +226,9 @@ const KINDS: [&str; 10] = [
     "UnexpectedEof",
 ];
 
+/// The segments the book names by their flag.
+pub const SEGMENTS: [&str; 3] = ["FIN", "RST", "SYN"];
+
 const ERRNOS: [&str; 9] = [
     "EPIPE",
     "ECONNRESET",
@@ -244,9 +248,17 @@ pub fn behaviour_words(text: &str) -> Vec<String> {
         .iter()
         .chain(&KINDS)
         .chain(&ERRNOS)
+        .chain(&SEGMENTS)
         .filter(|w| text.match_indices(*w).any(|(at, _)| is_whole_word(text, at, w.len())))
         .map(|w| w.to_string())
         .collect();
+    // Compiler error codes: E0382.
+    for (at, _) in text.match_indices('E') {
+        let code = text.get(at..at + 5).unwrap_or_default();
+        if code.len() == 5 && code[1..].chars().all(|c| c.is_ascii_digit()) && is_whole_word(text, at, 5) {
+            found.push(code.to_string());
+        }
+    }
     for (at, _) in text.match_indices("Ok(") {
         // A value (`Ok(0)`, `Ok(())`), not a placeholder (`Ok(n)`).
         let Some(end) = text[at..].find(')') else { continue };
@@ -300,6 +312,17 @@ pub fn snippet_at(page: &str, at: usize, above: bool) -> Option<(&str, &str)> {
 /// How a snippet writes what prose names: `CLOSE_WAIT` is
 /// `State::CloseWait`, `Ok(0)` is a zero compared in an assert.
 pub fn snippet_names(code: &str, word: &str) -> bool {
+    // FIN in FIN_WAIT_2 is a state's name, not the segment's.
+    let whole = |w: &str| code.match_indices(w).any(|(at, _)| is_whole_word(code, at, w.len()));
+    if SEGMENTS.contains(&word) {
+        // `SegmentKind::Fin`, `s.flags.fin`, tcpdump's `Flags [F.]`.
+        let (camel, lower, tcpdump) = match word {
+            "FIN" => ("Fin", "flags.fin", "Flags [F"),
+            "RST" => ("Rst", "flags.rst", "Flags [R"),
+            _ => ("Syn", "flags.syn", "Flags [S"),
+        };
+        return whole(word) || whole(camel) || code.contains(lower) || code.contains(tcpdump);
+    }
     if code.contains(word) {
         return true;
     }
@@ -341,6 +364,20 @@ pub fn function_body<'a>(source: &'a str, name: &str) -> Option<&'a str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A segment is named by its flag as a word, by `Fin`, by `flags.fin`
+    /// or by tcpdump's `Flags [F`; not inside FIN_WAIT_2 or `[Some(`.
+    #[test]
+    fn segments_are_named_as_words() {
+        assert!(snippet_names("the client's FIN: 1", "FIN"));
+        assert!(snippet_names("SegmentCount::exactly(Client, Fin, 1)", "FIN"));
+        assert!(snippet_names("l.contains(\"Flags [R\")", "RST"));
+        assert!(snippet_names("s.flags.syn", "SYN"));
+        assert!(!snippet_names("client FIN_WAIT_2, server CLOSE_WAIT", "FIN"));
+        assert!(!snippet_names("[Some(Established)]", "SYN"));
+        assert!(!snippet_names("Finished", "FIN"));
+        assert_eq!(behaviour_words("the RST; error E0382"), vec!["RST", "E0382"]);
+    }
 
     #[test]
     fn a_marker_after_a_full_stop_and_links_belongs_to_its_sentence() {

@@ -194,6 +194,16 @@ fn scenario_holds_and_book_is_current(t: &Transcript) -> Result<(), Failed> {
     if t.outcome() != RunOutcome::Confirmed {
         return Err(format!("{}: the run's outcome is {:?}", t.id, t.outcome()).into());
     }
+    // A check's id names it in the book: two checks may not share one.
+    for (i, check) in t.checks.iter().enumerate() {
+        if let Some(other) = t.checks[..i].iter().find(|c| c.id == check.id) {
+            return Err(format!(
+                "{}: two checks share the id {}: {:?} and {:?}",
+                t.id, check.id, other.claim, check.claim
+            )
+            .into());
+        }
+    }
     if let Some(why) = book::stale(&src(), t) {
         return Err(format!("{why}\n{BLESS}").into());
     }
@@ -798,9 +808,16 @@ fn proof_text(
                 None => Some(source.as_str()),
                 Some(name) => function_body(&source, name),
             };
-            body.filter(|b| !b.is_empty())
-                .map(str::to_string)
-                .ok_or_else(|| format!("no test {path} (after {sentence:?})"))
+            let body = body
+                .filter(|b| !b.is_empty())
+                .ok_or_else(|| format!("no test {path} (after {sentence:?})"))?;
+            // A compile-fail test proves the compiler's recorded output.
+            let recorded: String = body
+                .match_indices("compile_fail(\"")
+                .filter_map(|(at, call)| body[at + call.len()..].split('"').next())
+                .map(|case| read(&src().join("..").join(case.replace(".rs", ".stderr"))))
+                .collect();
+            Ok(format!("{body}{recorded}"))
         }
         Marker::Snippet { above } => {
             let (header, code) = snippet_at(page, at, *above).ok_or_else(|| format!("no snippet for {sentence:?}"))?;

@@ -19,6 +19,8 @@ use tokio::sync::mpsc;
 use crate::observe::{End, State};
 use crate::scenario::{block_on, to_tokio, Run, Scenario};
 use crate::transcript::Role::{Client, Server};
+use crate::transcript::SegmentCount;
+use crate::transcript::SegmentKind::Fin;
 
 pub const SCENARIO: Scenario = Scenario {
     id: "tokio-close-wait-task",
@@ -119,6 +121,13 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
             "the task never reads: the server's socket stays CLOSE_WAIT, the client's FIN_WAIT_2",
             Some(State::FinWait2),
             Some(State::CloseWait),
+        )?;
+        run.check_segments(
+            "the client's FIN has arrived, and no FIN left the server while the task waited",
+            &[
+                SegmentCount::exactly(Client, Fin, 1),
+                SegmentCount::exactly(Server, Fin, 0),
+            ],
         )?;
         drop(work);
         run.record(Server, "drop(work): the channel closes, the task ends", String::new());
