@@ -333,23 +333,36 @@ impl Transcript {
     /// (retransmissions, probes) is one row, with its `repeats`: how many
     /// there are depends on timers.
     pub fn packet_rows(&self) -> Vec<PacketRow> {
-        let mut isn: Vec<(SocketAddr, u32)> = Vec::new();
-        let mut first_seq = |addr: SocketAddr, seq: u32| -> u32 {
-            match isn.iter().find(|(a, _)| *a == addr) {
+        // Each direction of each connection counts from its own first
+        // sequence number.
+        let mut isn: Vec<((SocketAddr, SocketAddr), u32)> = Vec::new();
+        let mut first_seq = |from: SocketAddr, to: SocketAddr, seq: u32| -> u32 {
+            match isn.iter().find(|(d, _)| *d == (from, to)) {
                 Some((_, s)) => *s,
                 None => {
-                    isn.push((addr, seq));
+                    isn.push(((from, to), seq));
                     seq
                 }
             }
         };
+        // A SYN on the addresses of an earlier connection starts a new one
+        // on the same 4-tuple: from then on a segment's numbers may belong
+        // to either, and are left out.
+        let mut reused: Vec<(SocketAddr, SocketAddr)> = Vec::new();
         let mut rows: Vec<PacketRow> = Vec::new();
         for (index, s) in self.segments.iter().enumerate() {
+            let pair = (s.src.min(s.dst), s.src.max(s.dst));
+            // (A SYN sent again before any answer opens nothing new.)
+            let opened = |e: &Segment| e.flags.syn && !e.flags.ack;
+            let earlier = |e: &Segment| (e.src.min(e.dst), e.src.max(e.dst)) == pair && !opened(e);
+            if opened(s) && self.segments[..index].iter().any(earlier) && !reused.contains(&pair) {
+                reused.push(pair);
+            }
             if self.bulk && !(s.flags.syn || s.flags.fin || s.flags.rst) {
-                first_seq(s.src, s.seq);
+                first_seq(s.src, s.dst, s.seq);
                 continue;
             }
-            let seq = s.seq.wrapping_sub(first_seq(s.src, s.seq));
+            let seq = s.seq.wrapping_sub(first_seq(s.src, s.dst, s.seq));
             if self.bulk {
                 // Only which of SYN, FIN and RST each side sent, each once:
                 // under load a FIN may be sent again, or ride on data or not
@@ -372,10 +385,10 @@ impl Transcript {
                 continue;
             }
             let mut text = format!("{:<11}", s.flags.to_string());
-            if !s.flags.syn && !self.bulk {
+            if !s.flags.syn && !self.bulk && !reused.contains(&pair) {
                 write!(text, " seq={seq}").unwrap();
                 if s.flags.ack {
-                    let ack = s.ack.wrapping_sub(first_seq(s.dst, s.ack.wrapping_sub(1)));
+                    let ack = s.ack.wrapping_sub(first_seq(s.dst, s.src, s.ack.wrapping_sub(1)));
                     write!(text, " ack={ack}").unwrap();
                 }
             }
@@ -564,6 +577,43 @@ mod tests {
             window,
             packet: Vec::new(),
         }
+    }
+
+    /// A SYN on the 4-tuple of a connection that got further than its own
+    /// SYN opens a new one: its numbers, and those after it on that
+    /// 4-tuple, are left out. A SYN sent again before any answer is not one.
+    #[test]
+    fn numbers_are_left_out_once_a_four_tuple_is_used_again() {
+        let (client, server): (SocketAddr, SocketAddr) =
+            ("127.0.0.1:1".parse().unwrap(), "127.0.0.1:2".parse().unwrap());
+        let at = |src, dst, syn, ack, seq| Segment {
+            src,
+            dst,
+            seq,
+            ack: 0,
+            flags: Flags {
+                syn,
+                ack,
+                fin: false,
+                rst: false,
+                psh: false,
+            },
+            ..segment((false, false, false), 0, 512)
+        };
+        let mut t = Transcript::empty("t", "numbers");
+        t.client = Some(client);
+        t.server = Some(server);
+        t.segments = vec![
+            at(client, server, true, false, 100),
+            at(client, server, true, false, 100),
+            at(server, client, true, true, 500),
+            at(client, server, false, true, 101),
+        ];
+        let numbered = |t: &Transcript| t.packet_rows().iter().filter(|r| r.text.contains("seq=")).count();
+        assert_eq!(numbered(&t), 1, "{:?}", t.packet_lines());
+        t.segments.push(at(client, server, true, false, 9000));
+        t.segments.push(at(client, server, false, true, 9001));
+        assert_eq!(numbered(&t), 1, "{:?}", t.packet_lines());
     }
 
     /// Each kind of segment matches exactly the segments it names.

@@ -66,6 +66,7 @@ mod try_clone;
 mod time_wait;
 mod rebind;
 mod fin_wait_2_timeout;
+mod syn_meets_old_socket;
 mod keepalive_dead_peer;
 mod user_timeout;
 mod fd_exhaustion;
