@@ -959,7 +959,7 @@ pub fn state_machine_svg(observed: &[&str]) -> String {
     // The legend.
     let items = [
         ("state", "a state the lab observed: follow it to the scenarios"),
-        ("unseen", "a state too brief for the lab to see on loopback"),
+        ("unseen", "a state no scenario records (tests hold each still)"),
         ("seg", "event / what the socket sends"),
         ("rst", "a reset: the connection ends at once (CLOSED, right)"),
     ];

@@ -20,20 +20,13 @@ const POLL_INTERVAL: Duration = Duration::from_millis(2);
 /// Fails with `ErrorKind::TimedOut` after `deadline`, naming `what` was
 /// awaited and the last observation (`describe` turns `look`'s most recent
 /// `None` into words).
-pub fn until<T>(what: &str, deadline: Duration, mut look: impl FnMut() -> io::Result<Option<T>>) -> io::Result<T> {
-    let start = Instant::now();
-    loop {
-        if let Some(found) = look()? {
-            return Ok(found);
-        }
-        if start.elapsed() >= deadline {
-            return Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                format!("gave up after {deadline:?} waiting for {what}"),
-            ));
-        }
-        std::thread::sleep(POLL_INTERVAL);
-    }
+pub fn until<T>(what: &str, deadline: Duration, look: impl FnMut() -> io::Result<Option<T>>) -> io::Result<T> {
+    settle(deadline, look, Option::is_some)?.ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!("gave up after {deadline:?} waiting for {what}"),
+        )
+    })
 }
 
 /// Calls `observe` until `holds` accepts what it returns, or until

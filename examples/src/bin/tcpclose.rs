@@ -366,24 +366,19 @@ fn run_some(
 
 /// Regenerates what the book shows of every scenario. Refuses unless every
 /// claim is confirmed: the book shows only runs in which all hold.
-/// Runs the named scenarios and rewrites their own files only: the pages
-/// that every scenario feeds (the errors table, the state machine, the
-/// inspect example) need a run of them all.
-fn bless_only(book: &Path, ids: &[String]) -> anyhow::Result<RunOutcome> {
+/// Fails unless `book` is the book's source.
+fn book_source(book: &Path) -> anyhow::Result<()> {
     if !book.join("SUMMARY.md").is_file() {
         bail!(
             "{} is not the book's source (no SUMMARY.md): give --book DIR",
             book.display()
         );
     }
-    let mut scenarios = Vec::new();
-    for id in ids {
-        match scenario::find(id) {
-            Some(s) => scenarios.push(s),
-            None => bail!("no scenario {id:?}: `tcpclose list` names them"),
-        }
-    }
-    let transcripts = scenario::run_all(&scenarios, &options());
+    Ok(())
+}
+
+/// Fails, writing nothing, unless every run confirmed every claim.
+fn every_claim_confirmed(transcripts: &[tcpclose::transcript::Transcript]) -> anyhow::Result<()> {
     if let Some(t) = transcripts.iter().find(|t| t.outcome() != RunOutcome::Confirmed) {
         bail!(
             "{} did not confirm every claim here ({:?}); nothing written:\n{}",
@@ -392,6 +387,23 @@ fn bless_only(book: &Path, ids: &[String]) -> anyhow::Result<RunOutcome> {
             t.to_text()
         );
     }
+    Ok(())
+}
+
+/// Runs the named scenarios and rewrites their own files only: the pages
+/// that every scenario feeds (the errors table, the state machine, the
+/// inspect example) need a run of them all.
+fn bless_only(book: &Path, ids: &[String]) -> anyhow::Result<RunOutcome> {
+    book_source(book)?;
+    let mut scenarios = Vec::new();
+    for id in ids {
+        match scenario::find(id) {
+            Some(s) => scenarios.push(s),
+            None => bail!("no scenario {id:?}: `tcpclose list` names them"),
+        }
+    }
+    let transcripts = scenario::run_all(&scenarios, &options());
+    every_claim_confirmed(&transcripts)?;
     for t in &transcripts {
         for (path, text) in tcpclose::book::scenario_files(t) {
             let path = book.join(path);
@@ -407,22 +419,10 @@ fn bless_only(book: &Path, ids: &[String]) -> anyhow::Result<RunOutcome> {
 }
 
 fn bless(book: &Path, all: bool) -> anyhow::Result<RunOutcome> {
-    if !book.join("SUMMARY.md").is_file() {
-        bail!(
-            "{} is not the book's source (no SUMMARY.md): give --book DIR",
-            book.display()
-        );
-    }
+    book_source(book)?;
     let scenarios: Vec<_> = scenario::ALL.iter().collect();
     let transcripts = scenario::run_all(&scenarios, &options());
-    if let Some(t) = transcripts.iter().find(|t| t.outcome() != RunOutcome::Confirmed) {
-        bail!(
-            "{} did not confirm every claim here ({:?}); nothing written:\n{}",
-            t.id,
-            t.outcome(),
-            t.to_text()
-        );
-    }
+    every_claim_confirmed(&transcripts)?;
     // A scenario whose files still describe this run keeps them, measured
     // times and all: the diff shows only what changed.
     let (current, stale): (Vec<_>, Vec<_>) = transcripts

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use socket2::{Domain, Socket, Type};
 
-use crate::observe::State;
+use crate::observe::{End, State};
 use crate::scenario::{Run, Scenario};
 use crate::sockopt::{discard_everything, hear_again};
 use crate::transcript::Role::{Client, Server};
@@ -112,23 +112,36 @@ fn reconnect(
     Ok(new)
 }
 
-pub fn perform(run: &mut Run) -> anyhow::Result<()> {
-    run.require_private_network()?;
-    let listener = run.listen()?;
+/// A connection from a port bound with SO_REUSEADDR, accepted: the old
+/// connection, as (client socket, its address, the server's stream, the
+/// server's end).
+fn old_connection(listener: &std::net::TcpListener) -> anyhow::Result<(Socket, SocketAddr, std::net::TcpStream, End)> {
     let server_addr = listener.local_addr()?;
     let old = client_socket(0)?;
     let client_addr = old
         .local_addr()?
         .as_socket()
         .ok_or_else(|| anyhow::anyhow!("no IPv4 address"))?;
-    run.set_client(client_addr);
     old.connect(&server_addr.into())?;
+    let server = accept(listener)?;
+    let server_end = End {
+        local: server_addr,
+        remote: client_addr,
+    };
+    Ok((old, client_addr, server, server_end))
+}
+
+pub fn perform(run: &mut Run) -> anyhow::Result<()> {
+    run.require_private_network()?;
+    let listener = run.listen()?;
+    let server_addr = listener.local_addr()?;
+    let (old, client_addr, mut server, _) = old_connection(&listener)?;
+    run.set_client(client_addr);
     run.record(
         Client,
         "connect(server), from a port bound with SO_REUSEADDR",
         "Ok(())".into(),
     );
-    let mut server = accept(&listener)?;
     run.record(Server, "listener.accept()", "Ok((stream, client))".into());
 
     server.shutdown(Shutdown::Write)?;
@@ -206,17 +219,7 @@ fn orphan(run: &mut Run, listener: &std::net::TcpListener) -> anyhow::Result<()>
         "SockRef::from(&listener).set_recv_buffer_size(1): a small receive window",
         "Ok(())".into(),
     );
-    let old = client_socket(0)?;
-    let client_addr = old
-        .local_addr()?
-        .as_socket()
-        .ok_or_else(|| anyhow::anyhow!("no IPv4 address"))?;
-    old.connect(&server_addr.into())?;
-    let server = accept(listener)?;
-    let server_end = crate::observe::End {
-        local: server_addr,
-        remote: client_addr,
-    };
+    let (old, client_addr, server, server_end) = old_connection(listener)?;
     server.shutdown(Shutdown::Write)?;
     server_end.wait_for(State::FinWait2)?;
     discard_everything(&server)?;
@@ -249,17 +252,7 @@ fn orphan(run: &mut Run, listener: &std::net::TcpListener) -> anyhow::Result<()>
 /// again.
 fn close_wait(run: &mut Run, listener: &std::net::TcpListener) -> anyhow::Result<()> {
     let server_addr = listener.local_addr()?;
-    let old = client_socket(0)?;
-    let client_addr = old
-        .local_addr()?
-        .as_socket()
-        .ok_or_else(|| anyhow::anyhow!("no IPv4 address"))?;
-    old.connect(&server_addr.into())?;
-    let mut server = accept(listener)?;
-    let server_end = crate::observe::End {
-        local: server_addr,
-        remote: client_addr,
-    };
+    let (old, client_addr, mut server, server_end) = old_connection(listener)?;
     crate::sockopt::set_int(&old, libc::IPPROTO_TCP, libc::TCP_LINGER2, 1)?;
     old.shutdown(Shutdown::Write)?;
     server_end.peer().wait_for(State::FinWait2)?;
