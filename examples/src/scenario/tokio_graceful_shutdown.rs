@@ -35,6 +35,15 @@ const SETTINGS: Settings = Settings {
 };
 const DEADLINE: Duration = Duration::from_secs(10);
 
+/// Waits until the server has accepted every connection: the busy, the
+/// idle and the `stalled`. (On loopback their handshakes completed before:
+/// the wait is for the accept loop.)
+async fn every_connection_accepted(counts: &Counts, stalled: usize) -> anyhow::Result<()> {
+    let mut accepted = counts.accepted.subscribe();
+    tokio::time::timeout(DEADLINE, accepted.wait_for(|n| *n >= BUSY + IDLE + stalled)).await??;
+    Ok(())
+}
+
 /// Connects and sends `request`; the stream, to read the answer from.
 async fn send(addr: std::net::SocketAddr, request: &[u8]) -> std::io::Result<TcpStream> {
     let mut stream = TcpStream::connect(addr).await?;
@@ -89,8 +98,7 @@ async fn stop_with_load(listener: TcpListener, stalled: usize) -> anyhow::Result
         others.push(tokio::spawn(answer(stream)));
     }
     // Stop once every connection is accepted and every busy request in progress.
-    let mut accepted = counts.accepted.subscribe();
-    tokio::time::timeout(DEADLINE, accepted.wait_for(|n| *n >= BUSY + IDLE + stalled)).await??;
+    every_connection_accepted(&counts, stalled).await?;
     let mut started = counts.started.subscribe();
     tokio::time::timeout(DEADLINE, started.wait_for(|n| *n >= BUSY)).await??;
     let in_progress = counts.in_progress.load(Ordering::SeqCst);
