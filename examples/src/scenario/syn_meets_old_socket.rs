@@ -29,20 +29,11 @@ pub const SCENARIO: Scenario = Scenario {
 };
 
 /// The next connection of the listener's queue, or an error after the
-/// deadline (never a wait for ever on a connection that did not come).
+/// deadline (never a wait for ever on a connection that did not come):
+/// accept honours the socket's receive timeout.
 fn accept(listener: &std::net::TcpListener) -> std::io::Result<std::net::TcpStream> {
-    listener.set_nonblocking(true)?;
-    let accepted = crate::wait::until(
-        "a connection in the accept queue",
-        crate::wait::DEFAULT_DEADLINE,
-        || match listener.accept() {
-            Ok((stream, _)) => Ok(Some(stream)),
-            Err(e) if e.kind() == ErrorKind::WouldBlock => Ok(None),
-            Err(e) => Err(e),
-        },
-    )?;
-    accepted.set_nonblocking(false)?;
-    Ok(accepted)
+    socket2::SockRef::from(listener).set_read_timeout(Some(crate::wait::DEFAULT_DEADLINE))?;
+    listener.accept().map(|(stream, _)| stream)
 }
 
 /// A client socket that may bind a port another socket has used.
