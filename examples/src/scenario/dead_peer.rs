@@ -9,12 +9,12 @@ use std::time::{Duration, Instant};
 
 use socket2::{SockRef, TcpKeepalive};
 
-use crate::observe::{End, State};
+use crate::observe::{tcp_ext_counter, End, State};
 use crate::scenario::Run;
 use crate::sockopt::discard_everything;
 use crate::transcript::Role::{Client, Server};
-use crate::transcript::SegmentCount;
 use crate::transcript::SegmentKind::{Data, Rst};
+use crate::transcript::{Expected, SegmentCount};
 
 /// Keepalive after 1 s idle, then a probe every second, 2 unanswered probes.
 fn fast_keepalive() -> TcpKeepalive {
@@ -54,14 +54,22 @@ fn abort(run: &mut Run, servers: &[&TcpStream]) -> std::io::Result<()> {
 }
 
 /// Blocks in `read` until the kernel gives up on the peer; records the
-/// call and how long it took, and checks that it failed with ETIMEDOUT.
-fn read_until_timed_out(run: &mut Run, client: &mut TcpStream, claim: &str) -> Duration {
+/// call and how long it took, and checks that it failed with ETIMEDOUT and
+/// that the kernel counted the abort (`tcp_write_err` moves
+/// TCPAbortOnTimeout), in the scenario's own namespace.
+fn read_until_timed_out(run: &mut Run, client: &mut TcpStream, claim: &str) -> std::io::Result<Duration> {
+    let aborts_before = tcp_ext_counter("TCPAbortOnTimeout")?;
     let start = Instant::now();
     let read = client.read(&mut [0u8; 16]);
     let took = start.elapsed();
     run.call(Client, "stream.read(&mut [0; 16])", &read);
-    run.check_err(claim, &read, ErrorKind::TimedOut, 110);
-    took
+    run.check_err(claim, &read, ErrorKind::TimedOut, libc::ETIMEDOUT);
+    let counted = "the kernel counts the abort as TCPExtTCPAbortOnTimeout in /proc/net/netstat (increase)";
+    if !run.not_checked_in_a_shared_namespace(counted, Expected::Equal { value: "1".into() }) {
+        let aborts = tcp_ext_counter("TCPAbortOnTimeout")?.saturating_sub(aborts_before);
+        run.check_eq(counted, aborts, 1);
+    }
+    Ok(took)
 }
 
 pub fn keepalive(run: &mut Run) -> anyhow::Result<()> {
@@ -83,7 +91,7 @@ pub fn keepalive(run: &mut Run) -> anyhow::Result<()> {
         run,
         &mut client,
         "with keepalive, the blocked read fails with ErrorKind::TimedOut (os error 110)",
-    );
+    )?;
     run.check_seconds("after time + interval × probes: about 3 s", took, 2.5, 8.0);
     // TimedOut is not "try again later": the kernel has closed the socket.
     let again = client.read(&mut [0u8; 16]);
@@ -170,7 +178,7 @@ pub fn user_timeout(run: &mut Run) -> anyhow::Result<()> {
         run,
         &mut client,
         "with unacknowledged data, TCP_USER_TIMEOUT ends the connection: ErrorKind::TimedOut (os error 110)",
-    );
+    )?;
     run.check_seconds(
         "after the user timeout (2 s), counted from the first unacknowledged send",
         took,

@@ -11,12 +11,12 @@ use std::time::{Duration, Instant};
 
 use socket2::{SockRef, TcpKeepalive};
 
-use crate::observe::{End, State};
+use crate::observe::{tcp_ext_counter, End, State};
 use crate::scenario::{Run, Scenario};
 use crate::sockopt::set_tcp_linger2;
 use crate::transcript::Role::{Client, Server};
-use crate::transcript::SegmentCount;
 use crate::transcript::SegmentKind::Rst;
+use crate::transcript::{Expected, SegmentCount};
 
 const LINGER2: Duration = Duration::from_secs(1);
 
@@ -147,7 +147,41 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
         32,
     );
     drop((held, held_peer));
-    keepalive_ends_close_wait(run, watched, watched_end)
+    keepalive_ends_close_wait(run, watched, watched_end)?;
+    negative_linger2(run)
+}
+
+/// A negative TCP_LINGER2: an orphan that reaches FIN_WAIT_2 is reset at
+/// once instead of waiting (`tcp_close`: linger2 < 0), and the kernel
+/// counts it as TCPAbortOnLinger.
+fn negative_linger2(run: &mut Run) -> anyhow::Result<()> {
+    let claim = "with TCP_LINGER2 negative, the orphan is reset as it reaches FIN_WAIT_2: both sockets leave the table, and TCPExtTCPAbortOnLinger counts it (orphan, peer, aborts)";
+    let expected = Expected::Equal {
+        value: format!("{:?}", (None::<State>, None::<State>, 1)),
+    };
+    if run.not_checked_in_a_shared_namespace(claim, expected) {
+        return Ok(());
+    }
+    let (client, server) = crate::pair()?;
+    let (client_end, server_end) = (End::of(&client)?, End::of(&server)?);
+    crate::sockopt::set_int(&client, libc::IPPROTO_TCP, libc::TCP_LINGER2, -1)?;
+    client.shutdown(Shutdown::Write)?;
+    client_end.wait_for(State::FinWait2)?;
+    let aborts_before = tcp_ext_counter("TCPAbortOnLinger")?;
+    drop(client);
+    run.record(
+        Client,
+        "fourth connection: TCP_LINGER2 -1, shutdown(Write), FIN_WAIT_2, then drop(stream)",
+        String::new(),
+    );
+    // Gone at once, or (without the reset) the peer still in CLOSE_WAIT:
+    // judged on the states seen after the wait.
+    let _ = server_end.wait_gone();
+    let states = (client_end.state()?, server_end.state()?);
+    let aborts = tcp_ext_counter("TCPAbortOnLinger")?.saturating_sub(aborts_before);
+    run.check_eq(claim, (states.0, states.1, aborts), (None, None, 1));
+    drop(server);
+    Ok(())
 }
 
 /// Keepalive on the side left in CLOSE_WAIT: once the peer's orphan has
