@@ -233,3 +233,134 @@ fn server_meets_hostile_peers() {
         )
     });
 }
+
+/// A hostile server for a client: what it does with the one connection it
+/// accepts, on a thread of its own.
+type HostileServer = fn(TcpStream);
+
+/// Accepts and says nothing, for longer than any client waits.
+fn stays_silent(stream: TcpStream) {
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(60)));
+    let _ = (&stream).read(&mut [0u8; 64]);
+    let _ = (&stream).read(&mut [0u8; 64]);
+}
+
+/// Resets the connection at once.
+fn resets(stream: TcpStream) {
+    let _ = SockRef::from(&stream).set_linger(Some(Duration::ZERO));
+}
+
+/// Closes without answering.
+fn closes_without_answering(stream: TcpStream) {
+    let _ = stream.shutdown(Shutdown::Write);
+    let _ = (&stream).read_to_end(&mut Vec::new());
+}
+
+/// Sends one endless line, as fast as the client takes it.
+fn floods_one_line(mut stream: TcpStream) {
+    let chunk = [b'x'; 64 * 1024];
+    let start = Instant::now();
+    while start.elapsed() < LET_GO && stream.write_all(&chunk).is_ok() {}
+}
+
+/// Answers, then goes on answering lines nobody sent.
+fn floods_lines(mut stream: TcpStream) {
+    let start = Instant::now();
+    while start.elapsed() < LET_GO && stream.write_all(b"MORE\n").is_ok() {}
+}
+
+/// Sends a byte every 5 s, never a whole answer: no read ever times out.
+fn drips(mut stream: TcpStream) {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(60) && stream.write_all(b"x").is_ok() {
+        std::thread::sleep(Duration::from_secs(5)); // the drip is the behaviour, not a wait
+    }
+}
+
+const HOSTILE_SERVERS: [(&str, HostileServer); 6] = [
+    ("stays silent", stays_silent),
+    ("resets", resets),
+    ("closes without answering", closes_without_answering),
+    ("floods one line", floods_one_line),
+    ("floods lines", floods_lines),
+    ("drips", drips),
+];
+
+/// The longest a client may take against a hostile server: its exchange
+/// time limit (30 s) and a margin for a loaded machine.
+const CLIENT_DEADLINE: Duration = Duration::from_secs(45);
+
+/// `reference-client` against each hostile server: it must exit with
+/// status 1 and one line of error within its deadline, without a busy
+/// loop while it waits.
+#[test]
+fn reference_client_meets_hostile_servers() {
+    let runs: Vec<_> = HOSTILE_SERVERS
+        .iter()
+        .map(|&(name, serve)| {
+            std::thread::spawn(move || {
+                let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+                let addr = listener.local_addr().unwrap();
+                let server = std::thread::spawn(move || {
+                    if let Ok((stream, _)) = listener.accept() {
+                        serve(stream);
+                    }
+                });
+                let start = Instant::now();
+                let mut client = Command::new(env!("CARGO_BIN_EXE_reference-client"))
+                    .args([addr.to_string().as_str(), "hello"])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .expect("reference-client starts");
+                let cpu = |pid: u32| {
+                    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+                    let fields: Vec<&str> = stat
+                        .rsplit_once(')')
+                        .map_or("", |(_, f)| f)
+                        .split_whitespace()
+                        .collect();
+                    [11, 12]
+                        .iter()
+                        .filter_map(|&i| fields.get(i)?.parse::<u64>().ok())
+                        .sum::<u64>()
+                };
+                let before = cpu(client.id());
+                std::thread::sleep(Duration::from_secs(1)); // the window measured
+                let used_ticks = cpu(client.id()).saturating_sub(before);
+                let status = loop {
+                    if let Some(status) = client.try_wait().unwrap() {
+                        break Some(status);
+                    }
+                    if start.elapsed() > CLIENT_DEADLINE {
+                        let _ = client.kill();
+                        break None;
+                    }
+                    std::thread::sleep(Duration::from_millis(20)); // polling interval
+                };
+                let mut stderr = String::new();
+                let _ = client.stderr.take().unwrap().read_to_string(&mut stderr);
+                let _ = client.wait();
+                drop(server);
+                (name, status.and_then(|s| s.code()), stderr, used_ticks, start.elapsed())
+            })
+        })
+        .collect();
+    // SAFETY: sysconf has no preconditions.
+    let tick = Duration::from_secs(1) / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u32;
+    for run in runs {
+        let (name, code, stderr, used_ticks, took) = run.join().unwrap();
+        assert_eq!(
+            code,
+            Some(1),
+            "{name}: exit status {code:?} after {took:?}; stderr: {stderr}"
+        );
+        assert_eq!(stderr.lines().count(), 1, "{name}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{name}: {stderr}");
+        let used = tick * used_ticks as u32;
+        assert!(
+            used < IDLE_CPU_BUDGET,
+            "{name}: the client used {used:?} of CPU in its first second (a busy loop)"
+        );
+    }
+}
