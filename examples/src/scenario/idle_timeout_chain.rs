@@ -106,15 +106,20 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
     );
     let retired = pooled.local_addr()?;
     drop(pooled);
-    // The proxy answers with its own FIN in its own time: wait for both, so
-    // that the next connection's handshake comes after them in the story.
-    run.wait_packets("the retired connection's two FINs", |p| {
-        p.segments
-            .iter()
-            .filter(|s| (s.src == retired || s.dst == retired) && s.flags.fin)
-            .count()
-            == 2
-    })?;
+    // The proxy answers with its own FIN in its own time: the check waits
+    // for both, so that the next connection's handshake comes after them.
+    run.check_packets_eq(
+        "the retired connection ends with two FINs, the pool's and the proxy's (FINs from the pool, FINs to it)",
+        |p| {
+            let fins = |from: bool| {
+                p.segments
+                    .iter()
+                    .filter(|s| s.flags.fin && if from { s.src == retired } else { s.dst == retired })
+                    .count()
+            };
+            ((fins(true), fins(false)), (1, 1))
+        },
+    )?;
     run.record(Client, "pool: drop(stream), the idle connection retired", String::new());
     let mut fresh = TcpStream::connect(proxy_addr)?;
     let next = request(&mut fresh);
