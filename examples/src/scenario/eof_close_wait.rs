@@ -34,9 +34,10 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
         Some(State::FinWait2),
         Some(State::CloseWait),
     )?;
-    run.wait_packets("the server's ACK of the client's FIN", |p| {
-        p.count(Server, |s| s.flags.ack) >= 2
-    })?;
+    run.check_fin_acked(
+        "the server's kernel acknowledged the client's FIN, though its program keeps the stream",
+        Client,
+    )?;
     run.hold("the server holds a stream whose peer has closed (CLOSE_WAIT)");
     run.check_segments(
         "the client sent a FIN, and no FIN left the server while it kept the stream",

@@ -632,6 +632,30 @@ impl Run {
         Ok(Some(observed))
     }
 
+    /// Checks that the other side acknowledged the last FIN `who` sent: an
+    /// ACK one past the FIN's sequence number (the offset of the first
+    /// such ACK from the FIN).
+    pub fn check_fin_acked(&mut self, claim: &str, who: Role) -> io::Result<()> {
+        let other = match who {
+            Role::Client => Role::Server,
+            Role::Server => Role::Client,
+        };
+        self.check_packets_eq(claim, |p| {
+            let fin = p
+                .from(who)
+                .filter(|s| s.flags.fin)
+                .last()
+                .map(|s| s.seq.wrapping_add(s.len));
+            let past = fin.and_then(|fin| {
+                p.from(other)
+                    .filter(|s| s.flags.ack)
+                    .map(|s| s.ack.wrapping_sub(fin))
+                    .find(|&past| past == 1)
+            });
+            (past, Some(1))
+        })
+    }
+
     /// Waits until the captured segments satisfy `done` (no-op without a
     /// capture): a segment sent in reply by the kernel's softirq may be
     /// queued a moment after the syscall that caused it returned.

@@ -57,9 +57,7 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
         EPIPE,
     );
 
-    run.wait_packets("the server's ACK of the client's FIN", |p| {
-        p.count(Server, |s| s.flags.ack) >= 2
-    })?;
+    run.check_fin_acked("the server's kernel acknowledged the client's FIN", Client)?;
     run.check_segments(
         "on the wire: the client's FIN and no data from the client, no RST",
         &[
