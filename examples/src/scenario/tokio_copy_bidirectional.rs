@@ -46,6 +46,11 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
         let upstream = TcpListener::bind("127.0.0.1:0").await?;
         let upstream_addr = upstream.local_addr()?;
         let front = run.listen_tokio()?;
+        // The proxy drops its listener when its copy returns; a second
+        // handle keeps the captured port bound, so that the listeners of
+        // the second connection cannot be given it (bind to port 0 may hand
+        // out a port just freed, and the capture would take them in).
+        let _captured_port = socket2::SockRef::from(&front).try_clone()?;
         let copy = tokio::spawn(proxy(front, upstream_addr, DEADLINE));
         run.record(
             Server,
