@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use crate::observe::State;
 use crate::scenario;
-use crate::transcript::{mask_measurements, Step, Transcript};
+use crate::transcript::{mask_measurements, Check, Step, Transcript};
 
 /// Every generated file of the book, relative to its `src/`, with its text.
 pub fn generated_files(transcripts: &[Transcript]) -> Vec<(PathBuf, String)> {
@@ -44,9 +44,8 @@ pub fn stale(src: &Path, t: &Transcript) -> Option<String> {
         ));
     }
     let path = checks_path(&t.id);
-    let shown: serde_json::Value = serde_json::from_str(&read(&path)).unwrap_or_default();
-    let fresh = serde_json::to_value(&t.checks).unwrap_or_default();
-    if mask_measured_checks(&shown) != mask_measured_checks(&fresh) {
+    let shown: Vec<Check> = serde_json::from_str(&read(&path)).unwrap_or_default();
+    if mask_measured_checks(&shown) != mask_measured_checks(&t.checks) {
         return Some(format!("{} is stale", path.display()));
     }
     let path = diagram_path(&t.id);
@@ -82,29 +81,32 @@ pub fn checks_json(t: &Transcript) -> String {
     serde_json::to_string_pretty(&t.checks).unwrap_or_default() + "\n"
 }
 
-/// The checks data with the values that vary from run to run (those of a
-/// range or a minimum, of a count of segments with a minimum) masked, for
+/// The checks with the values that vary from run to run left out, for
 /// comparing one run with another.
-pub fn mask_measured_checks(checks: &serde_json::Value) -> serde_json::Value {
-    let mut checks = checks.clone();
-    for check in checks.as_array_mut().into_iter().flatten() {
-        let expected = &check["expected"];
-        // A count of segments with a minimum varies too (a FIN sent again).
-        let minimum = expected["counts"]
-            .as_array()
-            .is_some_and(|c| c.iter().any(|c| c["at_least"] == true));
-        let measured = minimum || matches!(expected["type"].as_str(), Some("range" | "at_least"));
-        if measured {
-            check["observed"] = serde_json::Value::Null;
-        }
+pub fn mask_measured_checks(checks: &[Check]) -> Vec<Check> {
+    let mut checks = checks.to_vec();
+    for check in checks.iter_mut().filter(|c| c.measured()) {
+        check.observed.clear();
     }
     checks
 }
 
-/// The value a check observed, as the book shows it (`"7200"` is 7200).
-pub fn observed_value(checks: &serde_json::Value, id: &str) -> Option<String> {
-    let check = checks.as_array()?.iter().find(|c| c["id"] == id)?;
-    Some(check["observed"].as_str()?.trim_matches('"').to_string())
+/// Every `transcripts/*.checks.json` under the book's `src`, as one list.
+pub fn load_checks(src: &Path) -> std::io::Result<Vec<Check>> {
+    let mut all = Vec::new();
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(src.join("transcripts"))?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.to_string_lossy().ends_with(".checks.json"))
+        .collect();
+    paths.sort();
+    for path in paths {
+        let text = std::fs::read_to_string(&path)?;
+        let checks: Vec<Check> =
+            serde_json::from_str(&text).map_err(|e| std::io::Error::other(format!("{}: {e}", path.display())))?;
+        all.extend(checks);
+    }
+    Ok(all)
 }
 
 /// Where the book keeps a scenario's sequence diagram.

@@ -14,13 +14,13 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
 use procfs::net::TcpState;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::wait;
 
 /// A TCP state as RFC 9293 names it (netstat spells it the same way; `ss`
 /// writes `CLOSE-WAIT` with a hyphen).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum State {
     Established,

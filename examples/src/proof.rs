@@ -3,11 +3,18 @@
 //! a test file of the repository. The `mdbook-checks` preprocessor renders
 //! them as small links; the lab's tests make sure each names a proof that
 //! exists and, for a check, was confirmed and agrees with the sentence.
+//! `{{#claim ID}}` is a check shown in its own words: the claim and its
+//! expectation, rendered from the check, so that a rule or a table row
+//! cannot turn round while its marker stays put.
+
+use crate::transcript::Check;
 
 /// A marker in a page's Markdown.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Marker {
     Check(String),
+    /// A check shown in its own words (claim and expectation), then linked.
+    Claim(String),
     /// The value a check observed in the run that generated the book,
     /// shown in place, with the link of a check.
     Value(String),
@@ -31,6 +38,7 @@ pub fn markers(text: &str) -> Vec<(usize, Marker)> {
         let inner = &rest[..end];
         match inner.split_once(' ') {
             Some(("check", id)) => found.push((at, Marker::Check(id.trim().into()))),
+            Some(("claim", id)) => found.push((at, Marker::Claim(id.trim().into()))),
             Some(("value", id)) => found.push((at, Marker::Value(id.trim().into()))),
             Some(("test", path)) => found.push((at, Marker::Test(path.trim().into()))),
             Some(("snippet", "above")) => found.push((at, Marker::Snippet { above: true })),
@@ -43,9 +51,10 @@ pub fn markers(text: &str) -> Vec<(usize, Marker)> {
 }
 
 /// `text` with its markers rendered as Markdown links: a check to the
-/// chapter of its scenario, a test as its path; a value as what
-/// `observed(id)` says the check observed, followed by the check's link.
-pub fn render(text: &str, observed: impl Fn(&str) -> Option<String>) -> String {
+/// chapter of its scenario, a test as its path; a value as what the check
+/// `check(id)` observed, and a claim as the check's statement, each
+/// followed by the check's link.
+pub fn render<'a>(text: &str, check: impl Fn(&str) -> Option<&'a Check>) -> String {
     let mut out = String::with_capacity(text.len());
     let mut from = 0;
     for (at, marker) in markers(text) {
@@ -54,8 +63,13 @@ pub fn render(text: &str, observed: impl Fn(&str) -> Option<String>) -> String {
         match &marker {
             Marker::Check(id) => out.push_str(&check_link(id)),
             Marker::Value(id) => {
-                let value = observed(id).unwrap_or_else(|| format!("(no value for {id})"));
+                let value = check(id).map_or_else(|| format!("(no value for {id})"), |c| c.shown_value());
                 out.push_str(&value);
+                out.push_str(&check_link(id));
+            }
+            Marker::Claim(id) => {
+                let statement = check(id).map_or_else(|| format!("(no check {id})"), Check::statement);
+                out.push_str(&format!("<q class=\"claim\">{}</q>", escape_html(&statement)));
                 out.push_str(&check_link(id));
             }
             Marker::Test(path) => out.push_str(&format!("<sup title=\"proven by the test {path}\">✓</sup>")),
@@ -71,6 +85,10 @@ pub fn render(text: &str, observed: impl Fn(&str) -> Option<String>) -> String {
     }
     out.push_str(&text[from..]);
     out
+}
+
+fn escape_html(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
 
 fn check_link(id: &str) -> String {
@@ -428,6 +446,26 @@ mod tests {
         let at = page.find("{{#snippet above").unwrap();
         assert_eq!(snippet_at(page, at, true), Some(("rust", "first\n")));
         assert_eq!(snippet_at(page, at, false), Some(("rust,ignore", "second\n")));
+    }
+
+    #[test]
+    fn a_claim_is_shown_in_its_check_s_own_words() {
+        use crate::transcript::{Check, Expected, Verdict};
+        let check = Check {
+            id: "x/y".into(),
+            claim: "a read returns <nothing>".into(),
+            expected: Expected::Ok { value: "0".into() },
+            verdict: Verdict::Confirmed,
+            observed: "0".into(),
+            packets: false,
+        };
+        let shown = render("Rule. {{#claim x/y}}", |id| (id == "x/y").then_some(&check));
+        assert_eq!(
+            shown,
+            "Rule. <q class=\"claim\">a read returns &lt;nothing&gt; → Ok(0)</q><sup>✓ x/y</sup>"
+        );
+        assert_eq!(render("{{#value x/y}} s", |_| Some(&check)), "0<sup>✓ x/y</sup> s");
+        assert_eq!(markers("{{#claim a/b}}"), [(0, Marker::Claim("a/b".into()))]);
     }
 
     #[test]

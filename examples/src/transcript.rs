@@ -8,13 +8,13 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::SystemTime;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::observe::{describe, State};
 use crate::wire::{Flags, Segment};
 
 /// Who made a call: the side that connected or the side that accepted.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     Client,
@@ -47,7 +47,7 @@ pub enum Step {
 }
 
 /// Whether this kernel confirmed a claim.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {
     Confirmed,
@@ -73,7 +73,7 @@ pub enum RunOutcome {
 /// A sentence the book says, what it expects (typed, and rendered after
 /// the sentence, so that the two cannot disagree) and what this run
 /// observed, in the same terms.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Check {
     /// `scenario-id/words-of-the-claim`: what the book's prose points at.
     pub id: String,
@@ -86,6 +86,21 @@ pub struct Check {
 }
 
 impl Check {
+    /// What the check observed, as the book shows it (`"7200"` is 7200).
+    pub fn shown_value(&self) -> String {
+        self.observed.trim_matches('"').to_string()
+    }
+
+    /// Whether what the check observes varies from run to run: a range, a
+    /// minimum, or a count of segments with a minimum (a FIN sent again).
+    pub fn measured(&self) -> bool {
+        match &self.expected {
+            Expected::Range { .. } | Expected::AtLeast { .. } => true,
+            Expected::Segments { counts } => counts.iter().any(|c| c.at_least),
+            _ => false,
+        }
+    }
+
     /// The claim as the transcript prints it: the sentence, then what it
     /// expects.
     /// A measured value (a range or a minimum) also shows what this run
@@ -103,7 +118,7 @@ impl Check {
 }
 
 /// What a check expects to observe.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Expected {
     /// A call returns `Ok` with this value (its Debug form).
@@ -148,7 +163,7 @@ impl fmt::Display for Expected {
 }
 
 /// A kind of segment, for counting.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SegmentKind {
     Syn,
@@ -198,7 +213,7 @@ impl fmt::Display for SegmentKind {
 }
 
 /// How many segments of a kind one side sent.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SegmentCount {
     pub from: Role,
     pub kind: SegmentKind,

@@ -457,23 +457,18 @@ fn values_the_book_shows_satisfy_their_checks() -> Result<(), Failed> {
     // The same for the checks as data, which `{{#value ID}}` shows.
     for s in scenario::ALL {
         let path = src().join(book::checks_path(s.id));
-        let checks: serde_json::Value =
-            serde_json::from_str(&read(&path)).map_err(|e| format!("{}: {e}", path.display()))?;
-        for check in checks.as_array().into_iter().flatten() {
-            let expected = &check["expected"];
-            let observed = check["observed"].as_str().unwrap_or_default();
-            let value: Option<f64> = observed.split_whitespace().next().and_then(|v| v.parse().ok());
-            let holds = match (expected["type"].as_str(), value) {
-                (Some("range"), Some(v)) => (expected["low"].as_f64().unwrap_or(f64::NAN)
-                    ..=expected["high"].as_f64().unwrap_or(f64::NAN))
-                    .contains(&v),
-                (Some("at_least"), Some(v)) => v >= expected["low"].as_f64().unwrap_or(f64::NAN),
-                (Some("range" | "at_least"), None) => false,
+        let checks: Vec<Check> = serde_json::from_str(&read(&path)).map_err(|e| format!("{}: {e}", path.display()))?;
+        for check in checks {
+            let value: Option<f64> = check.observed.split_whitespace().next().and_then(|v| v.parse().ok());
+            let holds = match (&check.expected, value) {
+                (Expected::Range { low, high, .. }, Some(v)) => (*low..=*high).contains(&v),
+                (Expected::AtLeast { low, .. }, Some(v)) => v >= *low,
+                (Expected::Range { .. } | Expected::AtLeast { .. }, None) => false,
                 _ => continue,
             };
             if !holds {
                 return Err(format!(
-                    "{}: the value shown does not satisfy its check: {check}",
+                    "{}: the value shown does not satisfy its check: {check:?}",
                     path.display()
                 )
                 .into());
@@ -709,6 +704,30 @@ fn prose_markers_name_proofs_that_hold(checks: &[Check]) -> Result<(), Failed> {
             return Err(format!("checklist.md: a rule with no proof marker: {rule:?}").into());
         }
     }
+    // A rule or a table row shows each of its checks in the check's own
+    // words ({{#claim ID}}), so that its meaning cannot turn round while
+    // its marker stays put.
+    let rules = checklist
+        .split("\n- ")
+        .skip(1)
+        .map(|rule| ("checklist.md".to_string(), rule.to_string()));
+    let rows = pages.iter().flat_map(|page| {
+        read(page)
+            .lines()
+            .filter(|line| line.trim_start().starts_with('|'))
+            .map(|row| (page_name(page), row.to_string()))
+            .collect::<Vec<_>>()
+    });
+    for (page, statement) in rules.chain(rows) {
+        if let Some((_, Marker::Check(id))) = markers(&statement)
+            .into_iter()
+            .find(|(_, m)| matches!(m, Marker::Check(_)))
+        {
+            problems.push(format!(
+                "{page}: a rule or table row marks {id} without its words: write {{{{#claim {id}}}}}: {statement:?}"
+            ));
+        }
+    }
     let mut unbound = Vec::new();
     for page in &pages {
         for sentence in sentences(&read(page)) {
@@ -747,7 +766,7 @@ fn clusters_checks<'a>(text: &str, at: usize, checks: &'a [Check]) -> Vec<&'a Ch
         .filter(|(start, _)| *start == at)
         .flat_map(|(_, cluster)| cluster)
         .filter_map(|m| match m {
-            Marker::Check(id) | Marker::Value(id) => checks.iter().find(|c| c.id == id),
+            Marker::Check(id) | Marker::Claim(id) | Marker::Value(id) => checks.iter().find(|c| c.id == id),
             _ => None,
         })
         .collect()
@@ -783,7 +802,7 @@ fn proof_text(
 ) -> Result<String, String> {
     use tcpclose::proof::{function_body, snippet_at, Marker};
     match marker {
-        Marker::Check(id) | Marker::Value(id) => {
+        Marker::Check(id) | Marker::Claim(id) | Marker::Value(id) => {
             let check = checks
                 .iter()
                 .find(|c| c.id == *id)

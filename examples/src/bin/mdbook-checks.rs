@@ -8,6 +8,7 @@ use std::io::{self, Read};
 use std::process::ExitCode;
 
 use serde_json::Value;
+use tcpclose::transcript::Check;
 
 fn main() -> ExitCode {
     if std::env::args().nth(1).as_deref() == Some("supports") {
@@ -34,7 +35,7 @@ fn run() -> io::Result<()> {
     let root = value[0]["root"].as_str().unwrap_or(".");
     let src = value[0]["config"]["book"]["src"].as_str().unwrap_or("src");
     let src = std::path::Path::new(root).join(src);
-    let checks = load_checks(&src)?;
+    let checks = tcpclose::book::load_checks(&src)?;
     // mdBook 0.4 calls the list "sections", 0.5 "items".
     for key in ["items", "sections"] {
         if let Some(items) = book.get_mut(key) {
@@ -44,27 +45,12 @@ fn run() -> io::Result<()> {
     serde_json::to_writer(io::stdout(), &book).map_err(io::Error::other)
 }
 
-/// Every `transcripts/*.checks.json` of the book's source, as one list.
-fn load_checks(src: &std::path::Path) -> io::Result<Value> {
-    let mut all = Vec::new();
-    for entry in std::fs::read_dir(src.join("transcripts"))? {
-        let path = entry?.path();
-        if path.to_string_lossy().ends_with(".checks.json") {
-            let text = std::fs::read_to_string(&path)?;
-            let checks: Value =
-                serde_json::from_str(&text).map_err(|e| io::Error::other(format!("{}: {e}", path.display())))?;
-            all.extend(checks.as_array().cloned().unwrap_or_default());
-        }
-    }
-    Ok(Value::Array(all))
-}
-
-fn render_items(items: &mut Value, checks: &Value, src: &std::path::Path) {
+fn render_items(items: &mut Value, checks: &[Check], src: &std::path::Path) {
     let Some(items) = items.as_array_mut() else { return };
     for item in items {
         if let Some(chapter) = item.get_mut("Chapter") {
             if let Some(Value::String(content)) = chapter.get_mut("content") {
-                let rendered = tcpclose::proof::render(content, |id| tcpclose::book::observed_value(checks, id));
+                let rendered = tcpclose::proof::render(content, |id| checks.iter().find(|c| c.id == id));
                 *content = tcpclose::book::inline_svg_images(&rendered, src);
             }
             if let Some(sub_items) = chapter.get_mut("sub_items") {
