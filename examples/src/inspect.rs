@@ -262,6 +262,21 @@ fn parse_addr(text: &str) -> Option<SocketAddr> {
     Some(SocketAddr::new(ip, port))
 }
 
+/// The TCP counters of the calling thread's network namespace (a
+/// scenario's own), by their nstat names, as [`COUNTERS`] spells them.
+pub fn thread_counters() -> io::Result<BTreeMap<String, u64>> {
+    counters(Path::new("/proc/thread-self"))
+}
+
+/// How much counter `name` (an nstat name) moved from `before` to
+/// `after`; an error when this kernel has no such counter.
+pub fn counter_moved(before: &BTreeMap<String, u64>, after: &BTreeMap<String, u64>, name: &str) -> io::Result<u64> {
+    match (before.get(name), after.get(name)) {
+        (Some(before), Some(after)) => Ok(after.saturating_sub(*before)),
+        _ => Err(io::Error::other(format!("no counter {name} on this kernel"))),
+    }
+}
+
 /// The namespace's TCP counters, `TcpExtName` and `TcpName`.
 fn counters(proc_dir: &Path) -> io::Result<BTreeMap<String, u64>> {
     let mut all = BTreeMap::new();

@@ -1,15 +1,20 @@
 //! `broken-pipe`: the server writes to a stream whose peer has closed. The
 //! first write succeeds and its data draws an RST; the RST ends the
 //! connection, so the next write fails with `BrokenPipe` (EPIPE) and a read
-//! returns `Ok(0)`, the FIN having arrived before.
+//! returns `Ok(0)`, the FIN having arrived before. The counters say who
+//! was reset, and, with a longer `tcp_fin_timeout`, that data reached a
+//! closed socket.
 
+use std::collections::BTreeMap;
 use std::io::{ErrorKind, Read, Write};
 
-use crate::observe::State;
+use crate::inspect::{counter_moved, thread_counters};
+use crate::netns;
+use crate::observe::{End, State};
 use crate::scenario::{Run, Scenario};
 use crate::transcript::Role::{Client, Server};
-use crate::transcript::SegmentCount;
 use crate::transcript::SegmentKind::{Data, DataOf, Rst};
+use crate::transcript::{outcome, Expected, SegmentCount};
 
 /// The errno Linux gives for a write to a connection that was reset.
 const EPIPE: i32 = 32;
@@ -34,6 +39,7 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
         Some(State::CloseWait),
     )?;
     run.hold("the client has closed; the server has not written yet");
+    let counters_before = thread_counters()?;
 
     let first = server.write(&[0u8; 1024]);
     run.call(Server, "stream.write(&[0; 1024])", &first);
@@ -55,6 +61,7 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
             SegmentCount::exactly(Client, Rst, 1),
         ],
     )?;
+    counted(run, &counters_before)?;
 
     let second = server.write(&[0u8; 1024]);
     run.call(Server, "stream.write(&[0; 1024])", &second);
@@ -86,11 +93,76 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
         ],
     )?;
 
+    full_socket_counts_the_data(run)?;
+
     run.check_eq(
         "the process is alive: Rust's runtime ignores SIGPIPE before main, so EPIPE is an error value, not a signal; SIGPIPE's disposition",
         sigpipe_disposition(),
         "ignored",
     );
+    Ok(())
+}
+
+/// The counters the reset moved. tcp_set_state() counts a move from
+/// ESTABLISHED or CLOSE_WAIT to CLOSE in TcpEstabResets: the server's. The
+/// client's orphan had become a FIN_WAIT_2 timewait socket (tcp_fin_timeout
+/// is not above 60 s), which answers data with an RST
+/// (tcp_timewait_state_process) and counts neither that nor
+/// TCPAbortOnData, which only a full socket in FIN_WAIT_1 or FIN_WAIT_2
+/// counts (tcp_rcv_state_process).
+fn counted(run: &mut Run, before: &BTreeMap<String, u64>) -> anyhow::Result<()> {
+    let claim = "the kernel counts the server's socket, reset in CLOSE_WAIT, in TcpEstabResets, and not the client's orphan in FIN_WAIT_2, whose RST answered the data without TcpExtTCPAbortOnData (increases of TcpEstabResets, TcpExtTCPAbortOnData)";
+    let expected = (1, 0);
+    let value = format!("{expected:?}");
+    if run.not_checked_in_a_shared_namespace(claim, Expected::Equal { value }) {
+        return Ok(());
+    }
+    let after = thread_counters()?;
+    let observed = (
+        counter_moved(before, &after, "TcpEstabResets")?,
+        counter_moved(before, &after, "TcpExtTCPAbortOnData")?,
+    );
+    run.check_eq(claim, observed, expected);
+    Ok(())
+}
+
+/// The other branch: with `tcp_fin_timeout` above TCP_TIMEWAIT_LEN the
+/// orphan stays a full socket in FIN_WAIT_2 (tcp_rcv_state_process,
+/// __tcp_close keep it for the difference), and data that reaches it after
+/// its close is counted as TCPAbortOnData before the RST.
+fn full_socket_counts_the_data(run: &mut Run) -> anyhow::Result<()> {
+    let claim = "with net.ipv4.tcp_fin_timeout above 60 s (here 61), data that reaches the client's orphan in FIN_WAIT_2 is counted in TcpExtTCPAbortOnData as it draws the RST (another connection; increases of TcpEstabResets, TcpExtTCPAbortOnData)";
+    let expected = (1, 1);
+    let value = format!("{expected:?}");
+    if run.not_checked_in_a_shared_namespace(claim, Expected::Equal { value }) {
+        return Ok(());
+    }
+    netns::sysctl("net/ipv4/tcp_fin_timeout", "61")?;
+    run.record(
+        Client,
+        "sysctl net.ipv4.tcp_fin_timeout=61",
+        "(this namespace only)".into(),
+    );
+    let (client, mut server) = crate::pair()?;
+    let (client_end, server_end) = (End::of(&client)?, End::of(&server)?);
+    drop(client);
+    client_end.wait_for(State::FinWait2)?;
+    server_end.wait_for(State::CloseWait)?;
+    let before = thread_counters()?;
+    let write = server.write(&[0u8; 1024]);
+    run.record(
+        Server,
+        "another connection: the client closes, the server writes 1024 bytes",
+        outcome(write.as_ref()),
+    );
+    server_end.wait_gone()?;
+    let after = thread_counters()?;
+    let observed = (
+        counter_moved(&before, &after, "TcpEstabResets")?,
+        counter_moved(&before, &after, "TcpExtTCPAbortOnData")?,
+    );
+    netns::sysctl("net/ipv4/tcp_fin_timeout", "60")?;
+    run.check_eq(claim, observed, expected);
     Ok(())
 }
 

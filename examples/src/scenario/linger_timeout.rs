@@ -1,18 +1,20 @@
 //! `linger-timeout`: with `SO_LINGER` set to one second and a peer that does
 //! not read, `close` blocks the calling thread for the whole second, even on
 //! a non-blocking socket. When the time runs out Linux sends no RST: the
-//! orphaned socket goes on delivering the queued data, then the FIN.
+//! orphaned socket goes on delivering the queued data, then the FIN. No
+//! abort counter moves.
 
 use std::io::Read;
 use std::time::{Duration, Instant};
 
 use socket2::SockRef;
 
+use crate::inspect::{counter_moved, thread_counters, COUNTERS};
 use crate::observe::State;
 use crate::scenario::{Run, Scenario};
 use crate::transcript::Role::{Client, Server};
-use crate::transcript::SegmentCount;
 use crate::transcript::SegmentKind::{Fin, Rst};
+use crate::transcript::{Expected, SegmentCount};
 
 const LINGER: Duration = Duration::from_secs(1);
 
@@ -41,6 +43,7 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
 
     SockRef::from(&client).set_linger(Some(LINGER))?;
     run.record(Client, "SockRef::from(&stream).set_linger(Some(1 s))", "Ok(())".into());
+    let counters_before = thread_counters()?;
     let start = Instant::now();
     drop(client);
     let took = start.elapsed();
@@ -60,6 +63,22 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
         "when the time ran out, Linux sent no RST",
         &[SegmentCount::exactly(Client, Rst, 0)],
     )?;
+    // A linger time that runs out only ends sk_stream_wait_close() in
+    // __tcp_close(): no abort, so no abort counter.
+    let claim = "when the time ran out, no counter that inspect watches moved: TcpExtTCPAbortOnLinger, TcpExtTCPAbortOnData, TcpExtTCPAbortOnClose, TcpExtTCPAbortOnTimeout, TcpExtTCPAbortOnMemory, TcpExtListenOverflows, TcpOutRsts, TcpEstabResets (those that moved, by how much)";
+    let none: Vec<(&str, u64)> = Vec::new();
+    let value = format!("{none:?}");
+    if !run.not_checked_in_a_shared_namespace(claim, Expected::Equal { value }) {
+        let after = thread_counters()?;
+        let mut moved = Vec::new();
+        for name in COUNTERS {
+            let by = counter_moved(&counters_before, &after, name)?;
+            if by > 0 {
+                moved.push((name, by));
+            }
+        }
+        run.check_eq(claim, moved, none);
+    }
     run.hold("the client closed with linger; its orphaned socket still holds data for the server");
 
     let mut received = Vec::new();

@@ -1,12 +1,14 @@
 //! `linger-zero`: with `SO_LINGER` set to zero, closing the socket sends an
 //! RST instead of a FIN, discards anything unsent, and leaves no TIME_WAIT
-//! behind; the peer's next read fails with `ConnectionReset`.
+//! behind; the peer's next read fails with `ConnectionReset`. The kernel
+//! counts it in TCPAbortOnData, and both ends in TcpEstabResets.
 
 use std::io::{ErrorKind, Read};
 use std::time::Duration;
 
 use socket2::SockRef;
 
+use crate::inspect::{counter_moved, thread_counters};
 use crate::observe::tcp_ext_counter;
 use crate::scenario::{Run, Scenario};
 use crate::transcript::Role::{Client, Server};
@@ -29,6 +31,7 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
     set?;
     run.hold("ESTABLISHED; the client is about to close with a zero linger");
     let aborts_before = tcp_ext_counter("TCPAbortOnData")?;
+    let counters_before = thread_counters()?;
     drop(client);
     run.record(Client, "drop(stream)", String::new());
     run.expect_states(
@@ -47,6 +50,13 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
     if !run.not_checked_in_a_shared_namespace(claim, Expected::Equal { value: "1".into() }) {
         let aborts = tcp_ext_counter("TCPAbortOnData")?.saturating_sub(aborts_before);
         run.check_eq(claim, aborts, 1);
+    }
+    // tcp_set_state() counts every move from ESTABLISHED or CLOSE_WAIT
+    // straight to CLOSE, and both ends live in this namespace.
+    let claim = "the kernel counts both ends in TcpEstabResets (/proc/net/snmp): the client left ESTABLISHED for closed by sending the RST, the server by receiving it (increase)";
+    if !run.not_checked_in_a_shared_namespace(claim, Expected::Equal { value: "2".into() }) {
+        let resets = counter_moved(&counters_before, &thread_counters()?, "TcpEstabResets")?;
+        run.check_eq(claim, resets, 2);
     }
 
     let read = server.read(&mut [0u8; 64]);
