@@ -12,8 +12,8 @@ use socket2::{Domain, SockRef, Socket, Type};
 use crate::netns;
 use crate::observe::State;
 use crate::scenario::{Run, Scenario};
-use crate::transcript::outcome;
 use crate::transcript::Role::{Client, Server};
+use crate::transcript::{outcome, Expected, Verdict};
 
 pub const SCENARIO: Scenario = Scenario {
     id: "rebind",
@@ -91,6 +91,27 @@ fn restart_server(run: &mut Run) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The default of `tcp_tw_reuse_delay` where this kernel has it (Linux
+/// 6.14 and later; before, the delay is a fixed second, no sysctl to read).
+fn reuse_delay_default(run: &mut Run) -> std::io::Result<()> {
+    let claim = "on this kernel a TIME_WAIT port can be reused after net.ipv4.tcp_tw_reuse_delay, 1000 ms by default in a new network namespace (its value)";
+    let expected = Expected::Equal {
+        value: format!("{:?}", "1000"),
+    };
+    if run.not_checked_in_a_shared_namespace(claim, expected.clone()) {
+        return Ok(());
+    }
+    match std::fs::read_to_string("/proc/sys/net/ipv4/tcp_tw_reuse_delay") {
+        Ok(value) => run.check_eq(claim, value.trim(), "1000"),
+        Err(e) if e.kind() == ErrorKind::NotFound => {
+            let why = "no such sysctl on this kernel (before Linux 6.14): the delay is a fixed second";
+            run.push_check(claim, expected, Verdict::NotChecked, why.into(), false);
+        }
+        Err(e) => return Err(e),
+    }
+    Ok(())
+}
+
 /// Client-side TIME_WAITs use up a narrow ephemeral port range.
 fn exhaust_ports(run: &mut Run) -> anyhow::Result<()> {
     netns::sysctl("net/ipv4/ip_local_port_range", "40000 40003")?;
@@ -144,9 +165,10 @@ fn exhaust_ports(run: &mut Run) -> anyhow::Result<()> {
     netns::sysctl("net/ipv4/tcp_tw_reuse", "1")?;
     run.record(Client, "sysctl net.ipv4.tcp_tw_reuse=1", "(this namespace only)".into());
     // A TIME_WAIT socket may be reused once it is tcp_tw_reuse_delay old:
-    // 1 s by default, a sysctl since Linux 6.13, a constant before. The lab
+    // 1 s by default, a sysctl since Linux 6.14, a constant before. The lab
     // sets the default, so that the first attempt always finds the ports
     // too young and the retry below always runs.
+    reuse_delay_default(run)?;
     if netns::sysctl_if_present("net/ipv4/tcp_tw_reuse_delay", "1000")? {
         run.record(
             Client,

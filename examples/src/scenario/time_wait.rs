@@ -2,12 +2,16 @@
 //! for 60 seconds (TCP_TIMEWAIT_LEN, a constant of the kernel, not
 //! tcp_fin_timeout); the side that closes second keeps nothing. (When both
 //! close at once, both keep one: see the book's simultaneous-close test.)
+//! An RST that reaches it ends it, unless `net.ipv4.tcp_rfc1337` is 1.
 //! Past `net.ipv4.tcp_max_tw_buckets` the kernel keeps none.
 
 use std::io::Read;
 use std::net::Shutdown;
 use std::time::Duration;
 
+use socket2::{Domain, Socket, Type};
+
+use crate::inspect::{counter_moved, thread_counters};
 use crate::netns;
 use crate::observe::{tcp_ext_counter, End, State, TimerKind};
 use crate::scenario::{Run, Scenario};
@@ -72,7 +76,76 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
             ((fins, last), (vec![Client, Server], Some((Client, "ACK".to_string()))))
         },
     )?;
+    a_reset_ends_it(run)?;
     no_bucket_left(run)
+}
+
+/// An RST that reaches a TIME_WAIT socket ends it, unless
+/// `net.ipv4.tcp_rfc1337` is set (tcp_timewait_state_process: "TIME_WAIT
+/// assassination"). Once with the default 0, once with 1.
+fn a_reset_ends_it(run: &mut Run) -> anyhow::Result<()> {
+    run.check_kernel_default("tcp_rfc1337", "0")?;
+    let claim = "an RST that reaches a TIME_WAIT socket ends it at once with net.ipv4.tcp_rfc1337 = 0, and is ignored with 1 (the client's state after the RST, with 0, with 1)";
+    let expected = (None, Some(State::TimeWait));
+    let value = format!("{expected:?}");
+    if run.not_checked_in_a_shared_namespace(claim, Expected::Equal { value }) {
+        return Ok(());
+    }
+    let mut after = Vec::new();
+    for rfc1337 in ["0", "1"] {
+        netns::sysctl("net/ipv4/tcp_rfc1337", rfc1337)?;
+        run.record(
+            Client,
+            &format!("sysctl net.ipv4.tcp_rfc1337={rfc1337}"),
+            "(this namespace only)".into(),
+        );
+        after.push(reset_a_time_wait()?);
+        run.record(
+            Server,
+            "another connection, closed by the client first (TIME_WAIT); a socket on the server's port connects to the client's port",
+            "two RSTs sent (TcpOutRsts), not captured: other ports".into(),
+        );
+    }
+    netns::sysctl("net/ipv4/tcp_rfc1337", "0")?;
+    run.check_eq(claim, (after[0], after[1]), expected);
+    Ok(())
+}
+
+/// Leaves a client socket in TIME_WAIT, then sends it an RST the way a
+/// real one comes: a new socket on the server's port connects to the
+/// client's. The TIME_WAIT answers its SYN with an ACK of the old
+/// connection; the connecting socket, in SYN_SENT, answers that ACK with
+/// an RST whose sequence number is the one ACKed, exactly what the
+/// TIME_WAIT expects (tcp_rcv_synsent_state_process, tcp_v4_send_reset).
+/// It sends its SYN again at once, which draws a second RST: from the
+/// kernel when the TIME_WAIT is gone, from the connecting socket when it
+/// is not. Returns the client's state after the two.
+fn reset_a_time_wait() -> anyhow::Result<Option<State>> {
+    let (client, mut server) = crate::pair()?;
+    let (client_end, server_end) = (End::of(&client)?, End::of(&server)?);
+    drop(client);
+    let eof = server.read(&mut [0u8; 1])?;
+    anyhow::ensure!(eof == 0, "the server read {eof} bytes, not the client's FIN");
+    drop(server);
+    client_end.wait_for(State::TimeWait)?;
+    server_end.wait_gone()?;
+
+    let before = thread_counters()?;
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&server_end.local.into())?;
+    socket.set_nonblocking(true)?;
+    match socket.connect(&client_end.local.into()) {
+        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
+        other => anyhow::bail!("a non-blocking connect returned {other:?}"),
+    }
+    crate::wait::until("the two RSTs", crate::wait::DEFAULT_DEADLINE, || {
+        let sent = counter_moved(&before, &thread_counters()?, "TcpOutRsts")?;
+        Ok((sent >= 2).then_some(()))
+    })?;
+    let state = client_end.state()?;
+    drop(socket);
+    Ok(state)
 }
 
 /// TIME_WAIT's length is fixed, its existence is not: past
