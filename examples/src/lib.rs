@@ -11,6 +11,7 @@ pub mod diagram;
 pub mod errors;
 pub mod experiment;
 pub mod graceful;
+pub mod hostile;
 pub mod inspect;
 pub mod netns;
 pub mod observe;

@@ -27,7 +27,8 @@ struct Args {
     /// Send this text.
     #[arg(long, value_name = "TEXT")]
     send: Option<String>,
-    /// Send BYTES bytes (blocks until the server has taken them).
+    /// Send BYTES bytes (blocks until the server has taken them, at most
+    /// --timeout).
     #[arg(long, value_name = "BYTES")]
     send_bytes: Option<usize>,
     /// Write without blocking until the socket buffers are full (a server
@@ -44,6 +45,15 @@ struct Args {
     /// say how long the close took.
     #[arg(long, value_name = "SECS", value_parser = cli::seconds)]
     linger: Option<Duration>,
+    /// Give up, with an error, when connecting, a write, or reading the
+    /// whole answer takes longer than SECS (a server that stays silent,
+    /// stops reading, or never stops sending).
+    #[arg(long, value_name = "SECS", value_parser = cli::positive_seconds, default_value = "30")]
+    timeout: Duration,
+    /// With --read: give up, with an error, once the answer is longer than
+    /// BYTES (a server that never stops sending).
+    #[arg(long, value_name = "BYTES", default_value_t = 16 * 1024 * 1024)]
+    max_answer: usize,
 }
 
 fn main() -> ExitCode {
@@ -58,14 +68,18 @@ fn main() -> ExitCode {
 }
 
 fn talk(args: &Args) -> anyhow::Result<()> {
-    let mut stream = TcpStream::connect(args.connect).with_context(|| format!("cannot connect to {}", args.connect))?;
+    let mut stream = TcpStream::connect_timeout(&args.connect, args.timeout)
+        .with_context(|| format!("cannot connect to {}", args.connect))?;
+    stream.set_write_timeout(Some(args.timeout))?;
     say(format!("connected {} -> {}", stream.local_addr()?, args.connect));
     if let Some(text) = &args.send {
         let sent = stream.write_all(text.as_bytes());
+        stuck(&sent, args.timeout)?;
         say(format!("write_all({} bytes) -> {}", text.len(), outcome(sent.as_ref())));
     }
     if let Some(bytes) = args.send_bytes {
         let sent = stream.write_all(&vec![b's'; bytes]);
+        stuck(&sent, args.timeout)?;
         say(format!("write_all({bytes} bytes) -> {}", outcome(sent.as_ref())));
     }
     if args.fill {
@@ -78,7 +92,7 @@ fn talk(args: &Args) -> anyhow::Result<()> {
         say(format!("holding {} s", hold.as_secs_f64()));
         thread::sleep(hold); // hold: for the person watching
     }
-    let reset = args.read && !read_answer(&mut stream);
+    let reset = args.read && !read_answer(&mut stream, args.timeout, args.max_answer)?;
     if let Some(linger) = args.linger {
         SockRef::from(&stream)
             .set_linger(Some(linger))
@@ -117,23 +131,55 @@ fn fill(mut stream: &TcpStream) -> io::Result<usize> {
     Ok(queued)
 }
 
-/// Reads until Ok(0) (returns true) or an error (false), and says which.
-fn read_answer(stream: &mut TcpStream) -> bool {
+/// Fails when a write gave up at the write timeout: the server took no
+/// more bytes.
+fn stuck(sent: &io::Result<()>, timeout: Duration) -> anyhow::Result<()> {
+    match sent {
+        Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => Err(anyhow::anyhow!(
+            "the server took no more bytes for {} s (--timeout)",
+            timeout.as_secs_f64()
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Reads until Ok(0) (returns true) or an error (false), and says which;
+/// fails when the answer has not ended within `timeout`, or is longer than
+/// `max_answer` bytes.
+fn read_answer(stream: &mut TcpStream, timeout: Duration, max_answer: usize) -> anyhow::Result<bool> {
     let mut buf = vec![0u8; 64 * 1024];
     let mut total = 0;
+    let deadline = Instant::now() + timeout;
     loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let gave_up = |total| {
+            anyhow::anyhow!(
+                "the answer did not end within {} s (--timeout); read {total} bytes",
+                timeout.as_secs_f64()
+            )
+        };
+        if left.is_zero() {
+            return Err(gave_up(total));
+        }
+        stream.set_read_timeout(Some(left))?;
         match stream.read(&mut buf) {
             Ok(0) => {
                 say(format!(
                     "read {total} bytes, then read -> Ok(0): the server closed (FIN)"
                 ));
-                return true;
+                return Ok(true);
+            }
+            Ok(n) if total + n > max_answer => {
+                anyhow::bail!("the answer is longer than {max_answer} bytes (--max-answer)")
             }
             Ok(n) => total += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+                return Err(gave_up(total))
+            }
             Err(e) => {
                 say(format!("read {total} bytes, then read -> Err({:?}) \"{e}\"", e.kind()));
-                return false;
+                return Ok(false);
             }
         }
     }

@@ -31,7 +31,16 @@ struct Args {
     /// Connections that send half a request and never the rest.
     #[arg(long, value_name = "N", default_value_t = 1)]
     stall: usize,
+    /// Give up, with an error, when the server has not ended every
+    /// connection within SECS of the start (a server that stays silent or
+    /// never stops sending).
+    #[arg(long, value_name = "SECS", value_parser = cli::positive_seconds, default_value = "60")]
+    timeout: std::time::Duration,
 }
+
+/// The longest answer read: a response is `done\n`; more is a server
+/// that floods.
+const MAX_ANSWER: usize = 1024;
 
 /// What a connection got in the end.
 #[derive(Debug, PartialEq, Eq)]
@@ -60,6 +69,12 @@ async fn answer(mut stream: TcpStream) -> std::io::Result<Ending> {
     loop {
         match stream.read(&mut buf).await {
             Ok(0) => break,
+            Ok(n) if answer.len() + n > MAX_ANSWER => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("an answer longer than {MAX_ANSWER} bytes"),
+                ))
+            }
             Ok(n) => answer.extend_from_slice(&buf[..n]),
             Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
             Err(e) => return Err(e),
@@ -74,7 +89,15 @@ async fn answer(mut stream: TcpStream) -> std::io::Result<Ending> {
 
 fn run(args: &Args) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    runtime.block_on(async {
+    let within = |run| async move {
+        tokio::time::timeout(args.timeout, run).await.unwrap_or_else(|_| {
+            Err(anyhow::anyhow!(
+                "the server had not ended every connection within {} s (--timeout)",
+                args.timeout.as_secs_f64()
+            ))
+        })
+    };
+    runtime.block_on(within(async {
         let mut tasks = Vec::new();
         for (count, request, kind) in [
             (args.busy, &b"work\n"[..], "busy"),
@@ -110,5 +133,5 @@ fn run(args: &Args) -> anyhow::Result<()> {
             args.stall
         ));
         anyhow::Ok(())
-    })
+    }))
 }
