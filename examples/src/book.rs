@@ -44,8 +44,8 @@ pub fn stale(src: &Path, t: &Transcript) -> Option<String> {
         ));
     }
     let path = checks_path(&t.id);
-    let shown: Vec<Check> = serde_json::from_str(&read(&path)).unwrap_or_default();
-    if mask_measured_checks(&shown) != mask_measured_checks(&t.checks) {
+    let shown: Option<Vec<Check>> = serde_json::from_str(&read(&path)).ok();
+    if shown.map(|checks| mask_measured_checks(&checks)) != Some(mask_measured_checks(&t.checks)) {
         return Some(format!("{} is stale", path.display()));
     }
     let path = diagram_path(&t.id);
@@ -215,7 +215,8 @@ mod tests {
             Step::Call {
                 who: Role::Server,
                 call: "read".into(),
-                result: result.into(),
+                result: crate::transcript::CallResult::Shown { text: result.into() },
+                started: None,
             },
             Step::Measured {
                 what: "close took".into(),

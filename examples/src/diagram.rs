@@ -18,7 +18,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, SystemTime};
 
 use crate::observe::describe;
-use crate::transcript::{PacketRow, Role, Step, Transcript};
+use crate::transcript::{CallResult, PacketRow, Role, Step, Transcript};
 
 const WIDTH: i32 = 440;
 const CLIENT_X: i32 = 110;
@@ -147,8 +147,9 @@ enum Happened {
 
 /// The events of a run in the order of their timestamps. A segment and a
 /// step with the same timestamp: the segment first (a step is recorded
-/// after the call that sent or awaited it). A change of state is shown
-/// once; a measured quantity is not shown.
+/// after the call that sent or awaited it). A call whose start was
+/// recorded is drawn at its start. A change of state is shown once; a
+/// measured quantity is not shown.
 fn timeline(t: &Transcript, rows: &[PacketRow]) -> Vec<(SystemTime, Happened)> {
     let mut events: Vec<(SystemTime, Happened)> = Vec::new();
     for (r, row) in rows.iter().enumerate() {
@@ -156,9 +157,52 @@ fn timeline(t: &Transcript, rows: &[PacketRow]) -> Vec<(SystemTime, Happened)> {
             events.push((t.segments[index].time, Happened::Segment { row: r, index }));
         }
     }
+    // When each segment went from which address to which.
+    let wire: Vec<(SystemTime, SocketAddr, SocketAddr)> = t.segments.iter().map(|s| (s.time, s.src, s.dst)).collect();
     for (step, &at) in t.steps.iter().zip(&t.step_times) {
         let shown = match step {
-            Step::Call { who, call, result } => Happened::Call {
+            // A call is drawn where it started, before the segments it sent.
+            // When the first segment on its side during the call came in (the
+            // call waited for it, not the answer to one it sent), its result
+            // is drawn where it returned.
+            Step::Call {
+                who,
+                call,
+                result,
+                started: Some(started),
+            } => {
+                let side = match who {
+                    Role::Client => t.client,
+                    Role::Server => t.server,
+                };
+                let waited = wire
+                    .iter()
+                    .filter(|(time, src, dst)| {
+                        (started..&at).contains(&time) && (Some(*src) == side || Some(*dst) == side)
+                    })
+                    .min_by_key(|(time, ..)| *time)
+                    .is_some_and(|(_, _, dst)| Some(*dst) == side);
+                if waited {
+                    let returned = match call_text("…", result) {
+                        text if text == "…" => "… returned".to_string(),
+                        text => text,
+                    };
+                    let who = *who;
+                    events.push((
+                        *started,
+                        Happened::Call {
+                            who,
+                            text: format!("{call} …"),
+                        },
+                    ));
+                    events.push((at, Happened::Call { who, text: returned }));
+                } else {
+                    let text = call_text(call, result);
+                    events.push((*started, Happened::Call { who: *who, text }));
+                }
+                continue;
+            }
+            Step::Call { who, call, result, .. } => Happened::Call {
                 who: *who,
                 text: call_text(call, result),
             },
@@ -286,16 +330,17 @@ pub fn sequence(t: &Transcript) -> Sequence {
 
 /// A call and the kind of its result with its OS error number, without the
 /// message: `write(b"x") → Err(BrokenPipe) os error 32`.
-fn call_text(call: &str, result: &str) -> String {
-    let (kind, message) = result.split_once(" \"").unwrap_or((result, ""));
-    let errno = message
-        .rsplit_once("(os error ")
-        .and_then(|(_, n)| n.split_once(')'))
-        .map_or(String::new(), |(n, _)| format!(" os error {n}"));
-    if kind.is_empty() {
-        call.to_string()
-    } else {
-        format!("{call} → {kind}{errno}")
+fn call_text(call: &str, result: &CallResult) -> String {
+    match result {
+        CallResult::Ok { value } => format!("{call} → Ok({value})"),
+        CallResult::Err {
+            kind,
+            errno: Some(errno),
+            ..
+        } => format!("{call} → Err({kind}) os error {errno}"),
+        CallResult::Err { kind, errno: None, .. } => format!("{call} → Err({kind})"),
+        CallResult::Shown { text } if text.is_empty() => call.to_string(),
+        CallResult::Shown { text } => format!("{call} → {text}"),
     }
 }
 
@@ -556,7 +601,7 @@ fn legend(ids: &str, bulk: bool, y: i32) -> (String, i32) {
         ("seg", "SYN, data, ACK; seq and ack relative"),
         ("again", "the same segment sent again"),
         ("state", "a socket's state, as the kernel reports it"),
-        ("call", "a call → what it returned, when it returned"),
+        ("call", "a call, where it started → what it returned"),
         ("gap", "a pause; shorter ones are not drawn"),
     ];
     if bulk {
@@ -1030,6 +1075,58 @@ mod tests {
             segment(4, SERVER, reset, false, true),
         ];
         t
+    }
+
+    /// What the diagram draws, top to bottom: calls as their text, arrows
+    /// as their label.
+    fn drawn_order(t: &Transcript) -> Vec<String> {
+        sequence(t)
+            .events
+            .into_iter()
+            .filter_map(|e| match e.shown {
+                Shown::Call { text, .. } => Some(text),
+                Shown::Arrow(arrow) => Some(arrow.label),
+                Shown::States { .. } => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_call_is_drawn_where_it_started_and_its_result_where_it_returned() {
+        let start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let at = |ms: u64| start + Duration::from_millis(ms);
+        let mut t = three_clients(CLIENT);
+        // The server's drop started at 3.5 ms and returned at 5 ms, after
+        // the RST it sent at 4 ms; the client's read started at 3.2 ms,
+        // after its SYN, waited for that RST and returned at 4.5 ms.
+        let calls = [
+            (
+                Role::Server,
+                "drop(stream)",
+                CallResult::Shown { text: String::new() },
+                3.5,
+                5.0,
+            ),
+            (Role::Client, "read", CallResult::Ok { value: "0".into() }, 3.2, 4.5),
+        ];
+        for (who, call, result, started, returned) in calls {
+            t.steps.push(Step::Call {
+                who,
+                call: call.into(),
+                result,
+                started: Some(at(0) + Duration::from_secs_f64(started / 1000.0)),
+            });
+            t.step_times.push(at(0) + Duration::from_secs_f64(returned / 1000.0));
+        }
+        let order = drawn_order(&t);
+        let position = |text: &str| order.iter().position(|o| o.starts_with(text)).unwrap_or(usize::MAX);
+        assert!(position("read …") < position("RST"), "{order:?}");
+        assert!(position("drop(stream)") < position("RST"), "{order:?}");
+        assert!(position("… → Ok(0)") > position("RST"), "{order:?}");
+        assert!(
+            !order.iter().any(|o| o == "… returned"),
+            "the drop waited for nothing: {order:?}"
+        );
     }
 
     #[test]

@@ -30,12 +30,63 @@ impl fmt::Display for Role {
     }
 }
 
+/// What a call returned, as data.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum CallResult {
+    /// `Ok` with this value, in its Debug form.
+    Ok { value: String },
+    /// An error: its kind (Debug form), its OS error number if it has one,
+    /// and its message.
+    Err {
+        kind: String,
+        errno: Option<i32>,
+        message: String,
+    },
+    /// What the scenario wrote down for a call it made in its own way (a
+    /// drop, a loop, a sysctl): shown as it is; empty for nothing to show.
+    Shown { text: String },
+}
+
+impl CallResult {
+    /// The outcome of a call's result.
+    pub fn of<T: fmt::Debug>(result: Result<&T, &io::Error>) -> CallResult {
+        match result {
+            Ok(value) => CallResult::Ok {
+                value: format!("{value:?}"),
+            },
+            Err(e) => CallResult::Err {
+                kind: format!("{:?}", e.kind()),
+                errno: e.raw_os_error(),
+                message: e.to_string(),
+            },
+        }
+    }
+}
+
+impl fmt::Display for CallResult {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CallResult::Ok { value } => write!(f, "Ok({value})"),
+            CallResult::Err { kind, message, .. } => write!(f, "Err({kind}) \"{message}\""),
+            CallResult::Shown { text } => f.write_str(text),
+        }
+    }
+}
+
 /// One line of the story.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum Step {
-    /// A call and what it returned.
-    Call { who: Role, call: String, result: String },
+    /// A call and what it returned; `started` when the call was made, if
+    /// the scenario recorded it (the step's own time is when it returned).
+    Call {
+        who: Role,
+        call: String,
+        result: CallResult,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        started: Option<SystemTime>,
+    },
     /// The kernel's state of both ends (`None`: not in the table).
     States {
         client: Option<State>,
@@ -452,8 +503,13 @@ impl Transcript {
         writeln!(out, "\ncalls and states").unwrap();
         for step in &self.steps {
             match step {
-                Step::Call { who, call, result } if result.is_empty() => writeln!(out, "  {who}  {call}").unwrap(),
-                Step::Call { who, call, result } => writeln!(out, "  {who}  {call:<34} -> {result}").unwrap(),
+                Step::Call {
+                    who,
+                    call,
+                    result: CallResult::Shown { text },
+                    ..
+                } if text.is_empty() => writeln!(out, "  {who}  {call}").unwrap(),
+                Step::Call { who, call, result, .. } => writeln!(out, "  {who}  {call:<34} -> {result}").unwrap(),
                 Step::Measured { what, value } => writeln!(out, "          measured: {what}: {value}").unwrap(),
                 Step::States { client, server } => writeln!(
                     out,
@@ -563,10 +619,7 @@ pub fn check_id(scenario: &str, claim: &str) -> String {
 /// A call's result as the transcript prints it: `Ok(0)`, or
 /// `Err(BrokenPipe) "Broken pipe (os error 32)"`.
 pub fn outcome<T: fmt::Debug>(result: Result<&T, &io::Error>) -> String {
-    match result {
-        Ok(value) => format!("Ok({value:?})"),
-        Err(e) => format!("Err({:?}) \"{e}\"", e.kind()),
-    }
+    CallResult::of(result).to_string()
 }
 
 #[cfg(test)]

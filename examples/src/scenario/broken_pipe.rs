@@ -30,8 +30,7 @@ pub const SCENARIO: Scenario = Scenario {
 pub fn perform(run: &mut Run) -> anyhow::Result<()> {
     let (client, mut server) = run.connect()?;
 
-    drop(client);
-    run.record(Client, "drop(stream)", String::new());
+    run.drop(Client, "drop(stream)", client);
     // The article slept 5 s here; waiting for the state is exact.
     run.expect_states(
         "after the client closes, the server is CLOSE_WAIT and the client FIN_WAIT_2",
@@ -81,8 +80,7 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
     );
 
     let mut buf = [0u8; 1024];
-    let read = server.read(&mut buf);
-    run.call(Server, "stream.read(&mut [0; 1024])", &read);
+    let read = run.perform(Server, "stream.read(&mut [0; 1024])", || server.read(&mut buf));
     run.check_ok("a read returns Ok(0): the FIN arrived before the RST", &read, 0);
 
     run.check_segments(

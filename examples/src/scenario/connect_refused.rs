@@ -26,14 +26,12 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
     // close the listener.
     let listener = run.listen()?;
     let server: SocketAddr = listener.local_addr()?;
-    drop(listener);
-    run.record(crate::transcript::Role::Server, "drop(listener)", String::new());
+    run.drop(crate::transcript::Role::Server, "drop(listener)", listener);
 
     let socket = Socket::new(Domain::IPV4, Type::STREAM, None)?;
     socket.bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())?;
     run.set_client(socket.local_addr()?.as_socket().expect("an IPv4 address"));
-    let connect = socket.connect(&server.into());
-    run.call(Client, "connect(server)", &connect);
+    let connect = run.perform(Client, "connect(server)", || socket.connect(&server.into()));
     run.check_err(
         "connect fails with ErrorKind::ConnectionRefused (os error 111)",
         &connect,

@@ -160,8 +160,9 @@ pub fn user_timeout(run: &mut Run) -> anyhow::Result<()> {
     run.check_kernel_default("tcp_retries2", "15")?;
     let (mut client, server) = run.connect()?;
     let (mut kept, kept_server) = crate::pair()?;
-    let set = SockRef::from(&client).set_tcp_user_timeout(Some(Duration::from_secs(2)));
-    run.call(Client, "SockRef::from(&stream).set_tcp_user_timeout(Some(2 s))", &set);
+    let set = run.perform(Client, "SockRef::from(&stream).set_tcp_user_timeout(Some(2 s))", || {
+        SockRef::from(&client).set_tcp_user_timeout(Some(Duration::from_secs(2)))
+    });
     set?;
     SockRef::from(&kept).set_tcp_keepalive(&fast_keepalive())?;
     run.record(
@@ -171,8 +172,9 @@ pub fn user_timeout(run: &mut Run) -> anyhow::Result<()> {
     );
     vanish(run, &[&server, &kept_server])?;
 
-    client.write_all(b"never acknowledged")?;
-    run.record(Client, "stream.write_all(b\"never acknowledged\")", "Ok(())".into());
+    run.perform(Client, "stream.write_all(b\"never acknowledged\")", || {
+        client.write_all(b"never acknowledged")
+    })?;
     kept.write_all(b"never acknowledged")?;
     let took = read_until_timed_out(
         run,

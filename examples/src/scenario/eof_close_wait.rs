@@ -21,12 +21,10 @@ pub const SCENARIO: Scenario = Scenario {
 pub fn perform(run: &mut Run) -> anyhow::Result<()> {
     let (client, mut server) = run.connect()?;
 
-    drop(client);
-    run.record(Client, "drop(stream)", String::new());
+    run.drop(Client, "drop(stream)", client);
 
     let mut buf = [0u8; 1024];
-    let read = server.read(&mut buf);
-    run.call(Server, "stream.read(&mut [0; 1024])", &read);
+    let read = run.perform(Server, "stream.read(&mut [0; 1024])", || server.read(&mut buf));
     run.check_ok("read returns Ok(0): the client's FIN has arrived", &read, 0);
 
     run.expect_states(
@@ -47,8 +45,7 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
         ],
     )?;
 
-    drop(server);
-    run.record(Server, "drop(stream)", String::new());
+    run.drop(Server, "drop(stream)", server);
     run.expect_states(
         "dropping the stream closes it: the server's socket is gone and the client waits in TIME_WAIT",
         Some(State::TimeWait),

@@ -120,8 +120,7 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
         100,
         "failures",
     );
-    drop(server);
-    run.record(Server, "kill the child", String::new());
+    run.drop(Server, "kill the child", server);
     drop(pending);
     Ok(())
 }

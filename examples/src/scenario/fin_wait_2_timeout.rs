@@ -80,15 +80,15 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
     // FIN first, close once FIN_WAIT_2 is reached: the orphan then gets the
     // FIN_WAIT_2 timer. (Closed earlier, an orphan whose ACK arrives while
     // close() still runs ends with an RST instead, on a timer of its own.)
-    client.shutdown(Shutdown::Write)?;
-    run.record(Client, "stream.shutdown(Shutdown::Write)", "Ok(())".into());
+    run.perform(Client, "stream.shutdown(Shutdown::Write)", || {
+        client.shutdown(Shutdown::Write)
+    })?;
     run.expect_states(
         "the client's FIN is acknowledged: client FIN_WAIT_2, server CLOSE_WAIT",
         Some(State::FinWait2),
         Some(State::CloseWait),
     )?;
-    drop(client);
-    run.record(Client, "drop(stream)", String::new());
+    run.drop(Client, "drop(stream)", client);
     let start = Instant::now();
     run.expect_states(
         "the orphaned client waits in FIN_WAIT_2, the server sits in CLOSE_WAIT",
@@ -126,8 +126,7 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
         },
     )?;
 
-    let write = server.write(b"late");
-    run.call(Server, "stream.write(b\"late\")", &write);
+    let write = run.perform(Server, "stream.write(b\"late\")", || server.write(b"late"));
     run.check_ok(
         "the server's write still succeeds: the kernel takes the bytes",
         &write,
@@ -138,8 +137,7 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
         "the answer to the server's data is an RST",
         &[SegmentCount::exactly(Client, Rst, 1)],
     )?;
-    let again = server.write(b"late");
-    run.call(Server, "stream.write(b\"late\")", &again);
+    let again = run.perform(Server, "stream.write(b\"late\")", || server.write(b"late"));
     run.check_err(
         "the next write fails with ErrorKind::BrokenPipe (os error 32)",
         &again,

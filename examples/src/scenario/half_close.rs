@@ -41,10 +41,12 @@ pub const SCENARIO: Scenario = Scenario {
 pub fn perform(run: &mut Run) -> anyhow::Result<()> {
     let (mut client, mut server) = run.connect()?;
 
-    client.write_all(b"request")?;
-    run.record(Client, "stream.write_all(b\"request\")", "Ok(())".into());
-    let shutdown = client.shutdown(Shutdown::Write);
-    run.call(Client, "stream.shutdown(Shutdown::Write)", &shutdown);
+    run.perform(Client, "stream.write_all(b\"request\")", || {
+        client.write_all(b"request")
+    })?;
+    run.perform(Client, "stream.shutdown(Shutdown::Write)", || {
+        client.shutdown(Shutdown::Write)
+    })?;
     run.expect_states(
         "shutdown(Write) sends the FIN: client FIN_WAIT_2, server CLOSE_WAIT",
         Some(State::FinWait2),
@@ -53,23 +55,23 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
 
     run.hold("half-closed: client FIN_WAIT_2, server CLOSE_WAIT, and both can still talk");
     let mut request = Vec::new();
-    let read = server.read_to_end(&mut request);
-    run.call(Server, "stream.read_to_end(&mut request)", &read);
+    let read = run.perform(Server, "stream.read_to_end(&mut request)", || {
+        server.read_to_end(&mut request)
+    });
     run.check_ok(
         "the server reads the whole request, to the client's FIN (read_to_end)",
         &read,
         7,
     );
-    server.write_all(b"response")?;
-    run.record(Server, "stream.write_all(b\"response\")", "Ok(())".into());
+    run.perform(Server, "stream.write_all(b\"response\")", || {
+        server.write_all(b"response")
+    })?;
 
     let mut buf = [0u8; 64];
-    let answer = client.read(&mut buf);
-    run.call(Client, "stream.read(&mut [0; 64])", &answer);
+    let answer = run.perform(Client, "stream.read(&mut [0; 64])", || client.read(&mut buf));
     run.check_ok("after shutdown(Write) the client still reads the response", &answer, 8);
 
-    let late = client.write(b"more");
-    run.call(Client, "stream.write(b\"more\")", &late);
+    let late = run.perform(Client, "stream.write(b\"more\")", || client.write(b"more"));
     run.check_err(
         "a write after shutdown(Write) fails at once with ErrorKind::BrokenPipe (os error 32)",
         &late,
@@ -87,26 +89,24 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
     )?;
 
     // Bytes already queued when the client shuts down reading.
-    server.write_all(b"queued")?;
-    run.record(Server, "stream.write_all(b\"queued\")", "Ok(())".into());
+    run.perform(Server, "stream.write_all(b\"queued\")", || server.write_all(b"queued"))?;
     let client_end = run.ends()?.0;
     wait_for_unread(client_end, 6, crate::wait::DEFAULT_DEADLINE)?;
     // (The client's ACK of them must be in the capture before the count,
     // or it could land between the count and the check.)
     run.wait_packets("the client's ACK of the queued bytes", |p| client_acked(p, 6))?;
     let before = run.segment_count()?;
-    let shut_read = client.shutdown(Shutdown::Read);
-    run.call(Client, "stream.shutdown(Shutdown::Read)", &shut_read);
+    run.perform(Client, "stream.shutdown(Shutdown::Read)", || {
+        client.shutdown(Shutdown::Read)
+    })?;
     run.check_nothing_sent_since("shutdown(Read) sends nothing: no segment left either side", before)?;
-    let read = client.read(&mut buf);
-    run.call(Client, "stream.read(&mut [0; 64])", &read);
+    let read = run.perform(Client, "stream.read(&mut [0; 64])", || client.read(&mut buf));
     run.check_ok(
         "shutdown(Read) discards nothing already queued: the 6 bytes are read",
         &read,
         6,
     );
-    let after_read = client.read(&mut buf);
-    run.call(Client, "stream.read(&mut [0; 64])", &after_read);
+    let after_read = run.perform(Client, "stream.read(&mut [0; 64])", || client.read(&mut buf));
     run.check_ok(
         "then read returns Ok(0) at once, although the server sent no FIN",
         &after_read,
@@ -114,8 +114,7 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
     );
 
     // Both directions of the client are now shut: new data is unwelcome.
-    server.write_all(b"later")?;
-    run.record(Server, "stream.write_all(b\"later\")", "Ok(())".into());
+    run.perform(Server, "stream.write_all(b\"later\")", || server.write_all(b"later"))?;
     run.expect_states(
         "with both directions shut, the client's kernel answers new data with an RST, which ends both sockets",
         None,
@@ -134,8 +133,7 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
             )
         },
     )?;
-    let late = server.write(b"more");
-    run.call(Server, "stream.write(b\"more\")", &late);
+    let late = run.perform(Server, "stream.write(b\"more\")", || server.write(b"more"));
     run.check_err(
         "the RST reached the server in CLOSE_WAIT: its next write fails with ErrorKind::BrokenPipe (os error 32)",
         &late,

@@ -50,8 +50,9 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
     // The wrong order: the pool keeps idle connections for 2 s, longer than the proxy's 1 s.
     let mut pooled = TcpStream::connect(proxy_addr)?;
     run.set_client(pooled.local_addr()?);
-    let first = request(&mut pooled);
-    run.call(Client, "pool (idle timeout 2 s): request on a new connection", &first);
+    let first = run.perform(Client, "pool (idle timeout 2 s): request on a new connection", || {
+        request(&mut pooled)
+    });
     run.check_ok(
         "the first request through the proxy (idle timeout 1 s) to the server (3 s) gets its response",
         &first,
@@ -93,8 +94,9 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
 
     // The right order: the pool's 0.2 s is the shortest.
     let mut pooled = TcpStream::connect(proxy_addr)?;
-    let first = request(&mut pooled);
-    run.call(Client, "pool (idle timeout 0.2 s): request on a new connection", &first);
+    run.perform(Client, "pool (idle timeout 0.2 s): request on a new connection", || {
+        request(&mut pooled)
+    })?;
     pooled.set_read_timeout(Some(POOL_IDLE))?;
     let idle = pooled.read(&mut [0; 8]);
     run.call(Client, "pool: watch the idle connection for 0.2 s (read)", &idle);
@@ -122,8 +124,7 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
     )?;
     run.record(Client, "pool: drop(stream), the idle connection retired", String::new());
     let mut fresh = TcpStream::connect(proxy_addr)?;
-    let next = request(&mut fresh);
-    run.call(Client, "pool: request on a new connection", &next);
+    let next = run.perform(Client, "pool: request on a new connection", || request(&mut fresh));
     run.check_ok(
         "the next request goes out on a new connection and gets its response",
         &next,

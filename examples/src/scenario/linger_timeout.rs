@@ -41,8 +41,9 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
     );
     run.measured("bytes written", queued);
 
-    SockRef::from(&client).set_linger(Some(LINGER))?;
-    run.record(Client, "SockRef::from(&stream).set_linger(Some(1 s))", "Ok(())".into());
+    run.perform(Client, "SockRef::from(&stream).set_linger(Some(1 s))", || {
+        SockRef::from(&client).set_linger(Some(LINGER))
+    })?;
     let counters_before = thread_counters()?;
     let start = Instant::now();
     drop(client);
@@ -94,8 +95,7 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
         (read.map(|_| ()).map_err(|e| e.kind()), queued.abs_diff(received.len())),
         (Ok(()), 0),
     );
-    drop(server);
-    run.record(Server, "drop(stream)", String::new());
+    run.drop(Server, "drop(stream)", server);
     run.expect_states(
         "then the connection ends as any other: client TIME_WAIT, server gone",
         Some(State::TimeWait),

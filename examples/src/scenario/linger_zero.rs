@@ -26,14 +26,16 @@ pub const SCENARIO: Scenario = Scenario {
 pub fn perform(run: &mut Run) -> anyhow::Result<()> {
     let (client, mut server) = run.connect()?;
 
-    let set = SockRef::from(&client).set_linger(Some(Duration::ZERO));
-    run.call(Client, "SockRef::from(&stream).set_linger(Some(Duration::ZERO))", &set);
+    let set = run.perform(
+        Client,
+        "SockRef::from(&stream).set_linger(Some(Duration::ZERO))",
+        || SockRef::from(&client).set_linger(Some(Duration::ZERO)),
+    );
     set?;
     run.hold("ESTABLISHED; the client is about to close with a zero linger");
     let aborts_before = tcp_ext_counter("TCPAbortOnData")?;
     let counters_before = thread_counters()?;
-    drop(client);
-    run.record(Client, "drop(stream)", String::new());
+    run.drop(Client, "drop(stream)", client);
     run.expect_states(
         "the client's socket is gone at once: no FIN_WAIT, no TIME_WAIT; the server's is gone too",
         None,

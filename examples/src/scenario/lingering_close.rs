@@ -32,11 +32,13 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
     run.record(Client, "stream.write_all(&[b'q'; 4096])", "Ok(())".into());
     let header = server.read(&mut [0u8; 100]);
     run.call(Server, "stream.read(&mut [0; 100])", &header);
-    let response = server.write_all(b"response");
-    run.call(Server, "stream.write_all(b\"response\")", &response);
+    run.perform(Server, "stream.write_all(b\"response\")", || {
+        server.write_all(b"response")
+    })?;
 
-    let shutdown = server.shutdown(Shutdown::Write);
-    run.call(Server, "stream.shutdown(Shutdown::Write)", &shutdown);
+    run.perform(Server, "stream.shutdown(Shutdown::Write)", || {
+        server.shutdown(Shutdown::Write)
+    })?;
     run.expect_states(
         "shutdown(Write) sends the FIN while 3996 request bytes are still unread: server FIN_WAIT_2, client CLOSE_WAIT",
         Some(State::CloseWait),
@@ -45,8 +47,9 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
 
     run.hold("the server has sent its FIN and still reads: server FIN_WAIT_2, client CLOSE_WAIT");
     let mut answer = Vec::new();
-    let read = client.read_to_end(&mut answer);
-    run.call(Client, "stream.read_to_end(&mut answer)", &read);
+    let read = run.perform(Client, "stream.read_to_end(&mut answer)", || {
+        client.read_to_end(&mut answer)
+    });
     run.check_eq(
         "the client reads the whole response, then Ok(0) (read_to_end's result, the bytes read)",
         (
@@ -55,19 +58,18 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
         ),
         (Ok(8), "response".to_string()),
     );
-    drop(client);
-    run.record(Client, "drop(stream)", String::new());
+    run.drop(Client, "drop(stream)", client);
 
     let mut rest = Vec::new();
-    let drained = server.read_to_end(&mut rest);
-    run.call(Server, "stream.read_to_end(&mut discard)", &drained);
+    let drained = run.perform(Server, "stream.read_to_end(&mut discard)", || {
+        server.read_to_end(&mut rest)
+    });
     run.check_ok(
         "the server reads the unread request to the client's FIN",
         &drained,
         4096 - 100,
     );
-    drop(server);
-    run.record(Server, "drop(stream)", String::new());
+    run.drop(Server, "drop(stream)", server);
     run.expect_states(
         "the server closed first, so the server keeps TIME_WAIT and the client's socket is gone",
         None,

@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use crate::observe::{describe, End, State};
 use crate::sandbox::Sandbox;
-use crate::transcript::{check_id, outcome, Check, Expected, Role, SegmentCount, Step, Transcript, Verdict};
+use crate::transcript::{
+    check_id, outcome, CallResult, Check, Expected, Role, SegmentCount, Step, Transcript, Verdict,
+};
 use crate::wait;
 use crate::wire::{Capture, Segment};
 
@@ -322,15 +324,54 @@ impl Run {
 
     /// Records a call and its result.
     pub fn call<T: std::fmt::Debug>(&mut self, who: Role, call: &str, result: &io::Result<T>) {
-        self.record(who, call, outcome(result.as_ref()));
+        self.push_step(Step::Call {
+            who,
+            call: call.into(),
+            result: CallResult::of(result.as_ref()),
+            started: None,
+        });
     }
 
-    /// Records a call that returns nothing worth printing (a drop).
+    /// Makes a call and records it with the time it started and the time
+    /// it returned, so that a diagram draws it before the segments it sent.
+    pub fn perform<T: std::fmt::Debug>(
+        &mut self,
+        who: Role,
+        call: &str,
+        f: impl FnOnce() -> io::Result<T>,
+    ) -> io::Result<T> {
+        let started = std::time::SystemTime::now();
+        let result = f();
+        self.push_step(Step::Call {
+            who,
+            call: call.into(),
+            result: CallResult::of(result.as_ref()),
+            started: Some(started),
+        });
+        result
+    }
+
+    /// Drops `value` (a stream, a socket: its close) and records the drop
+    /// with the time it started.
+    pub fn drop<T>(&mut self, who: Role, call: &str, value: T) {
+        let started = std::time::SystemTime::now();
+        drop(value);
+        self.push_step(Step::Call {
+            who,
+            call: call.into(),
+            result: CallResult::Shown { text: String::new() },
+            started: Some(started),
+        });
+    }
+
+    /// Records a call the scenario made in its own way, with what to show
+    /// of its result (empty: nothing, as for a drop).
     pub fn record(&mut self, who: Role, call: &str, result: String) {
         self.push_step(Step::Call {
             who,
             call: call.into(),
-            result,
+            result: CallResult::Shown { text: result },
+            started: None,
         });
     }
 

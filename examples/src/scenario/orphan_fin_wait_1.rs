@@ -45,8 +45,7 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
     );
     server_end.wait_for_timer(TimerKind::ZeroWindowProbe)?;
     let aborts_before = tcp_ext_counter("TCPAbortOnTimeout")?;
-    drop(server);
-    run.record(Server, "drop(stream): its data and FIN still queued", String::new());
+    run.drop(Server, "drop(stream): its data and FIN still queued", server);
     let start = Instant::now();
     run.expect_states(
         "the server's socket lives on, orphaned, in FIN_WAIT_1; the client is still ESTABLISHED",

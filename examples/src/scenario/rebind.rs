@@ -35,8 +35,7 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
 fn restart_server(run: &mut Run) -> anyhow::Result<()> {
     let (mut client, server) = run.connect()?;
     let port = server.local_addr()?.port();
-    drop(server);
-    run.record(Server, "drop(stream)", String::new());
+    run.drop(Server, "drop(stream)", server);
     run.expect_states(
         "the server closes first: server FIN_WAIT_2, client CLOSE_WAIT",
         Some(State::CloseWait),
@@ -44,8 +43,7 @@ fn restart_server(run: &mut Run) -> anyhow::Result<()> {
     )?;
     let eof = client.read(&mut [0u8; 16]);
     run.call(Client, "stream.read(&mut [0; 16])", &eof);
-    drop(client);
-    run.record(Client, "drop(stream)", String::new());
+    run.drop(Client, "drop(stream)", client);
     run.expect_states(
         "the server closed first: its port has a socket in TIME_WAIT",
         None,
@@ -54,8 +52,9 @@ fn restart_server(run: &mut Run) -> anyhow::Result<()> {
 
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let plain = Socket::new(Domain::IPV4, Type::STREAM, None)?;
-    let bound = plain.bind(&addr.into());
-    run.call(Server, "socket2 Socket::new(..).bind(port)", &bound);
+    let bound = run.perform(Server, "socket2 Socket::new(..).bind(port)", || {
+        plain.bind(&addr.into())
+    });
     run.check_err(
         "a socket2 socket without SO_REUSEADDR cannot bind the port: ErrorKind::AddrInUse (os error 98)",
         &bound,
@@ -65,10 +64,12 @@ fn restart_server(run: &mut Run) -> anyhow::Result<()> {
     drop(plain);
 
     let reused = Socket::new(Domain::IPV4, Type::STREAM, None)?;
-    reused.set_reuse_address(true)?;
-    run.record(Server, "socket.set_reuse_address(true)", "Ok(())".into());
-    let bound = reused.bind(&addr.into()).and_then(|()| reused.listen(16));
-    run.call(Server, "socket.bind(port) and listen(16)", &bound);
+    run.perform(Server, "socket.set_reuse_address(true)", || {
+        reused.set_reuse_address(true)
+    })?;
+    let bound = run.perform(Server, "socket.bind(port) and listen(16)", || {
+        reused.bind(&addr.into()).and_then(|()| reused.listen(16))
+    });
     run.check_ok("with set_reuse_address(true) it binds and listens", &bound, ());
     drop(reused);
 

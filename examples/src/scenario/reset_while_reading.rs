@@ -27,8 +27,9 @@ pub const SCENARIO: Scenario = Scenario {
 pub fn perform(run: &mut Run) -> anyhow::Result<()> {
     let (mut client, mut server) = run.connect()?;
 
-    server.write_all(b"last words")?;
-    run.record(Server, "stream.write_all(b\"last words\")", "Ok(())".into());
+    run.perform(Server, "stream.write_all(b\"last words\")", || {
+        server.write_all(b"last words")
+    })?;
     run.expect_states(
         "the RST will arrive while both ends are ESTABLISHED",
         Some(State::Established),
@@ -41,8 +42,7 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
         "SockRef::from(&stream).set_linger(Some(Duration::ZERO))",
         "Ok(())".into(),
     );
-    drop(server);
-    run.record(Server, "drop(stream)", String::new());
+    run.drop(Server, "drop(stream)", server);
     run.expect_states("the RST removes both sockets from the table", None, None)?;
     run.check_segments(
         "the server sent its 10 bytes, then an RST and no FIN",
@@ -54,19 +54,16 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
     )?;
 
     let mut buf = [0u8; 64];
-    let first = client.read(&mut buf);
-    run.call(Client, "stream.read(&mut [0; 64])", &first);
+    let first = run.perform(Client, "stream.read(&mut [0; 64])", || client.read(&mut buf));
     run.check_ok("bytes that arrived before the RST are still readable", &first, 10);
-    let second = client.read(&mut buf);
-    run.call(Client, "stream.read(&mut [0; 64])", &second);
+    let second = run.perform(Client, "stream.read(&mut [0; 64])", || client.read(&mut buf));
     run.check_err(
         "then read fails with ErrorKind::ConnectionReset (os error 104)",
         &second,
         ErrorKind::ConnectionReset,
         104,
     );
-    let third = client.read(&mut buf);
-    run.call(Client, "stream.read(&mut [0; 64])", &third);
+    let third = run.perform(Client, "stream.read(&mut [0; 64])", || client.read(&mut buf));
     run.check_ok("only once: every later read returns Ok(0)", &third, 0);
     let write = client.write(b"hello?");
     run.call(Client, "stream.write(b\"hello?\")", &write);
@@ -76,8 +73,7 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
         ErrorKind::BrokenPipe,
         32,
     );
-    let peer = client.peer_addr();
-    run.call(Client, "stream.peer_addr()", &peer);
+    let peer = run.perform(Client, "stream.peer_addr()", || client.peer_addr());
     run.check_err(
         "peer_addr fails with ErrorKind::NotConnected (os error 107)",
         &peer,

@@ -36,10 +36,10 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
     // A FIN_WAIT_2 timeout of 20 s, to show that it is not TIME_WAIT's.
     // (Long enough that the orphaned FIN_WAIT_2 cannot expire before the
     // server closes on a loaded machine: it would answer the FIN with RST.)
-    set_tcp_linger2(&client, LINGER2)?;
-    run.record(Client, "set_tcp_linger2(&stream, 20 s)", "Ok(())".into());
-    drop(client);
-    run.record(Client, "drop(stream)", String::new());
+    run.perform(Client, "set_tcp_linger2(&stream, 20 s)", || {
+        set_tcp_linger2(&client, LINGER2)
+    })?;
+    run.drop(Client, "drop(stream)", client);
     run.expect_states(
         "the client's FIN is acknowledged: client FIN_WAIT_2, server CLOSE_WAIT",
         Some(State::FinWait2),
@@ -47,8 +47,7 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
     )?;
     let eof = server.read(&mut [0u8; 16]);
     run.call(Server, "stream.read(&mut [0; 16])", &eof);
-    drop(server);
-    run.record(Server, "drop(stream)", String::new());
+    run.drop(Server, "drop(stream)", server);
     run.expect_states(
         "the client, which closed first, keeps TIME_WAIT; the server, which closed second, keeps nothing",
         Some(State::TimeWait),

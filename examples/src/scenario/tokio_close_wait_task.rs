@@ -115,8 +115,7 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
             String::new(),
         );
         tokio::task::yield_now().await; // the task starts, and waits on its channel
-        drop(client);
-        run.record(Client, "drop(stream)", String::new());
+        run.drop(Client, "drop(stream)", client);
         run.expect_states(
             "the task never reads: the server's socket stays CLOSE_WAIT, the client's FIN_WAIT_2",
             Some(State::FinWait2),
@@ -129,8 +128,7 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
                 SegmentCount::exactly(Server, Fin, 0),
             ],
         )?;
-        drop(work);
-        run.record(Server, "drop(work): the channel closes, the task ends", String::new());
+        run.drop(Server, "drop(work): the channel closes, the task ends", work);
         tokio::time::timeout(DEADLINE, task).await??;
         run.expect_states(
             "only the task's end drops the stream: client TIME_WAIT, server gone",
@@ -173,8 +171,9 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
         let task = beside_a_ticker(server, Arc::clone(&ticks))?;
         // A hostile peer: a byte the protocol does not expect, before the
         // FIN. A loop that only awaited readiness would spin from here on.
-        (&client).write_all(b"x")?;
-        run.record(Client, "third connection: stream.write_all(b\"x\")", "Ok(())".into());
+        run.perform(Client, "third connection: stream.write_all(b\"x\")", || {
+            (&client).write_all(b"x")
+        })?;
         ticks.store(0, Ordering::SeqCst);
         tokio::time::sleep(Duration::from_millis(300)).await; // the window measured
         run.check_at_least(

@@ -33,8 +33,7 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
             "BufWriter::new(stream).write_all(b\"hello, server\").await",
             "Ok(()): in the buffer".into(),
         );
-        drop(writer);
-        run.record(Client, "drop(writer)", String::new());
+        run.drop(Client, "drop(writer)", writer);
         let mut received = Vec::new();
         let read = tokio::time::timeout(Duration::from_secs(10), server.read_to_end(&mut received)).await?;
         run.call(Server, "stream.read_to_end(&mut received).await", &read);
@@ -58,8 +57,7 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
             Some(State::FinWait2),
             Some(State::CloseWait),
         )?;
-        drop(server);
-        run.record(Server, "drop(stream)", String::new());
+        run.drop(Server, "drop(stream)", server);
         run.expect_states(
             "the server's drop sends its FIN: client TIME_WAIT, server gone",
             Some(State::TimeWait),

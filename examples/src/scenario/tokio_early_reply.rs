@@ -52,8 +52,7 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
         let read = client.read_to_end(&mut response).await;
         run.call(Client, "stream.read_to_end(&mut response).await", &read);
         run.check_ok("the client reads the whole response, then the server's FIN", &read, 8);
-        drop(client);
-        run.record(Client, "drop(stream)", String::new());
+        run.drop(Client, "drop(stream)", client);
         let discarded = tokio::time::timeout(Duration::from_secs(10), closing).await??;
         run.call(Server, "lingering_close_async(..).await", &discarded);
         run.check_ok(

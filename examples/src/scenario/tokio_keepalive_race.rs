@@ -111,8 +111,7 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
             idle,
             "elapsed",
         );
-        drop(pooled);
-        run.record(Client, "pool: drop(stream), the idle connection retired", String::new());
+        run.drop(Client, "pool: drop(stream), the idle connection retired", pooled);
         let mut fresh = TcpStream::connect(run.server_addr()?).await?;
         let next = request(&mut fresh).await;
         run.call(Client, "pool: request on a new connection", &next);

@@ -30,8 +30,7 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
             "let (read_half, write_half) = stream.into_split()",
             String::new(),
         );
-        drop(write_half);
-        run.record(Client, "drop(write_half)", String::new());
+        run.drop(Client, "drop(write_half)", write_half);
         run.expect_states(
             "dropping the owned write half shuts down writing: client FIN_WAIT_2, server CLOSE_WAIT",
             Some(State::FinWait2),

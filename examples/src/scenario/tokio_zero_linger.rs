@@ -27,10 +27,8 @@ const LINGER: Duration = Duration::from_secs(1);
 pub fn perform(run: &mut Run) -> anyhow::Result<()> {
     block_on(async {
         let (mut client, server) = run.connect_tokio()?;
-        server.set_zero_linger()?;
-        run.record(Server, "stream.set_zero_linger()", "Ok(())".into());
-        drop(server);
-        run.record(Server, "drop(stream)", String::new());
+        run.perform(Server, "stream.set_zero_linger()", || server.set_zero_linger())?;
+        run.drop(Server, "drop(stream)", server);
         run.expect_states("the RST ends both sockets at once: no TIME_WAIT", None, None)?;
         run.check_segments(
             "the drop sent an RST and no FIN",

@@ -29,8 +29,7 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
     let clone = client.try_clone()?;
     run.record(Client, "let clone = stream.try_clone()", "Ok(clone)".into());
     let before = run.segment_count()?;
-    drop(client);
-    run.record(Client, "drop(stream)", String::new());
+    run.drop(Client, "drop(stream)", client);
     run.check_nothing_sent_since("dropping one of two handles sends nothing", before)?;
     run.expect_states(
         "the connection is untouched: both ends still ESTABLISHED",
@@ -57,8 +56,9 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
     run.record(Server, "thread: reader.read(&mut [0; 64])", "(blocked)".into());
 
     let before = run.segment_count()?;
-    let shutdown = server.shutdown(Shutdown::Read);
-    run.call(Server, "stream.shutdown(Shutdown::Read)", &shutdown);
+    run.perform(Server, "stream.shutdown(Shutdown::Read)", || {
+        server.shutdown(Shutdown::Read)
+    })?;
     let woken = blocked
         .join()
         .map_err(|_| anyhow::anyhow!("the reader thread panicked"))?;
@@ -70,8 +70,7 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
     );
     run.check_nothing_sent_since("shutdown(Read) woke it without sending anything", before)?;
 
-    drop(clone);
-    run.record(Client, "drop(clone)", String::new());
+    run.drop(Client, "drop(clone)", clone);
     run.expect_states(
         "dropping the last handle closes the socket: client FIN_WAIT_2, server CLOSE_WAIT",
         Some(State::FinWait2),
@@ -81,8 +80,7 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
         "the FIN left with the last handle, and only once",
         &[SegmentCount::exactly(Client, Fin, 1)],
     )?;
-    drop(server);
-    run.record(Server, "drop(stream)", String::new());
+    run.drop(Server, "drop(stream)", server);
     run.expect_states(
         "then the server closes: client TIME_WAIT, server gone",
         Some(State::TimeWait),

@@ -29,8 +29,7 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
     let server_end = End::of(&server)?;
 
     let request = b"a request the server never reads";
-    client.write_all(request)?;
-    run.record(Client, "stream.write_all(request)", "Ok(())".into());
+    run.perform(Client, "stream.write_all(request)", || client.write_all(request))?;
     crate::wait::until(
         "the request in the server's receive queue",
         crate::wait::DEFAULT_DEADLINE,
@@ -49,8 +48,7 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
 
     run.hold("the server's Recv-Q holds the unread request, its Send-Q the queued response");
     let aborts_before = tcp_ext_counter("TCPAbortOnClose")?;
-    drop(server);
-    run.record(Server, "drop(stream)", String::new());
+    run.drop(Server, "drop(stream)", server);
     let aborts_after = tcp_ext_counter("TCPAbortOnClose")?;
     let claim = "the kernel counts the abort: TcpExtTCPAbortOnClose in /proc/net/netstat goes up by";
     let one = Expected::Equal { value: "1".into() };
@@ -71,8 +69,9 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
     )?;
 
     let mut received = Vec::new();
-    let read = client.read_to_end(&mut received);
-    run.call(Client, "stream.read_to_end(&mut received)", &read);
+    let read = run.perform(Client, "stream.read_to_end(&mut received)", || {
+        client.read_to_end(&mut received)
+    });
     run.measured("bytes the client received before the error", received.len());
     let response_bytes = received.iter().filter(|&&b| b == b'r').count();
     run.check_at_least(

@@ -29,8 +29,9 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
     let mut clone = client.try_clone()?;
     run.record(Client, "stream.try_clone()", "Ok(clone)".into());
 
-    let shutdown = client.shutdown(Shutdown::Both);
-    run.call(Client, "stream.shutdown(Shutdown::Both)", &shutdown);
+    let shutdown = run.perform(Client, "stream.shutdown(Shutdown::Both)", || {
+        client.shutdown(Shutdown::Both)
+    });
     run.check_ok("shutdown(Both) succeeds while a clone is alive", &shutdown, ());
     run.expect_states(
         "shutdown sends the FIN although a clone still holds the socket: client FIN_WAIT_2, server CLOSE_WAIT",
@@ -40,16 +41,14 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
     run.hold("the client shut its socket down; a clone still holds it");
 
     let mut buf = [0u8; 16];
-    let read = clone.read(&mut buf);
-    run.call(Client, "clone.read(&mut [0; 16])", &read);
+    let read = run.perform(Client, "clone.read(&mut [0; 16])", || clone.read(&mut buf));
     run.check_ok(
         "the clone's read returns Ok(0) at once: the socket is shut for reading",
         &read,
         0,
     );
 
-    let write = clone.write(b"late");
-    run.call(Client, "clone.write(b\"late\")", &write);
+    let write = run.perform(Client, "clone.write(b\"late\")", || clone.write(b"late"));
     run.check_err(
         "the clone's write fails with ErrorKind::BrokenPipe (os error 32) and sends nothing",
         &write,
@@ -68,12 +67,9 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
         ],
     )?;
 
-    drop(clone);
-    run.record(Client, "drop(clone)", String::new());
-    drop(client);
-    run.record(Client, "drop(stream)", String::new());
-    drop(server);
-    run.record(Server, "drop(stream)", String::new());
+    run.drop(Client, "drop(clone)", clone);
+    run.drop(Client, "drop(stream)", client);
+    run.drop(Server, "drop(stream)", server);
     run.expect_states(
         "once the server closes too, the connection ends as any other: client TIME_WAIT, server gone",
         Some(State::TimeWait),

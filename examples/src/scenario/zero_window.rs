@@ -84,8 +84,9 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
         USER_TIMEOUT.mul_f64(0.9).as_secs_f64(),
         (USER_TIMEOUT * 5).as_secs_f64(),
     );
-    let write = bounded.write(b"more");
-    run.call(Server, "second connection: stream.write(b\"more\")", &write);
+    let write = run.perform(Server, "second connection: stream.write(b\"more\")", || {
+        bounded.write(b"more")
+    });
     run.check_err(
         "and its next write fails with ErrorKind::TimedOut (os error 110)",
         &write,
