@@ -145,6 +145,9 @@ enum Happened {
     States { client: String, server: String },
 }
 
+/// How long a call must take to be drawn as one that waited.
+const CALL_PAUSE: Duration = Duration::from_millis(100);
+
 /// The events of a run in the order of their timestamps. A segment and a
 /// step with the same timestamp: the segment first (a step is recorded
 /// after the call that sent or awaited it). A call whose start was
@@ -157,14 +160,12 @@ fn timeline(t: &Transcript, rows: &[PacketRow]) -> Vec<(SystemTime, Happened)> {
             events.push((t.segments[index].time, Happened::Segment { row: r, index }));
         }
     }
-    // When each segment went from which address to which.
-    let wire: Vec<(SystemTime, SocketAddr, SocketAddr)> = t.segments.iter().map(|s| (s.time, s.src, s.dst)).collect();
     for (step, &at) in t.steps.iter().zip(&t.step_times) {
         let shown = match step {
             // A call is drawn where it started, before the segments it sent.
-            // When the first segment on its side during the call came in (the
-            // call waited for it, not the answer to one it sent), its result
-            // is drawn where it returned.
+            // A call that waited (a pause, or a segment other than an ACK
+            // reached its side meanwhile) also shows its result where it
+            // returned.
             Step::Call {
                 who,
                 call,
@@ -175,24 +176,23 @@ fn timeline(t: &Transcript, rows: &[PacketRow]) -> Vec<(SystemTime, Happened)> {
                     Role::Client => t.client,
                     Role::Server => t.server,
                 };
-                let waited = wire
-                    .iter()
-                    .filter(|(time, src, dst)| {
-                        (started..&at).contains(&time) && (Some(*src) == side || Some(*dst) == side)
-                    })
-                    .min_by_key(|(time, ..)| *time)
-                    .is_some_and(|(_, _, dst)| Some(*dst) == side);
+                let paused = at.duration_since(*started).unwrap_or_default() >= CALL_PAUSE;
+                let waited = paused
+                    || t.segments.iter().any(|s| {
+                        let bare_ack = s.len == 0 && !(s.flags.syn || s.flags.fin || s.flags.rst);
+                        Some(s.dst) == side && !bare_ack && (started..&at).contains(&&s.time)
+                    });
                 if waited {
-                    let returned = match call_text("…", result) {
-                        text if text == "…" => "… returned".to_string(),
-                        text => text,
+                    let returned = match call_text("", result).trim() {
+                        "" => "returns".to_string(),
+                        text => text.to_string(),
                     };
                     let who = *who;
                     events.push((
                         *started,
                         Happened::Call {
                             who,
-                            text: format!("{call} …"),
+                            text: format!("{call}: waits"),
                         },
                     ));
                     events.push((at, Happened::Call { who, text: returned }));
@@ -1120,11 +1120,11 @@ mod tests {
         }
         let order = drawn_order(&t);
         let position = |text: &str| order.iter().position(|o| o.starts_with(text)).unwrap_or(usize::MAX);
-        assert!(position("read …") < position("RST"), "{order:?}");
+        assert!(position("read: waits") < position("RST"), "{order:?}");
         assert!(position("drop(stream)") < position("RST"), "{order:?}");
-        assert!(position("… → Ok(0)") > position("RST"), "{order:?}");
+        assert!(position("→ Ok(0)") > position("RST"), "{order:?}");
         assert!(
-            !order.iter().any(|o| o == "… returned"),
+            !order.iter().any(|o| o == "returns"),
             "the drop waited for nothing: {order:?}"
         );
     }

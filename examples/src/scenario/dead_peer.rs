@@ -60,9 +60,8 @@ fn abort(run: &mut Run, servers: &[&TcpStream]) -> std::io::Result<()> {
 fn read_until_timed_out(run: &mut Run, client: &mut TcpStream, claim: &str) -> std::io::Result<Duration> {
     let aborts_before = tcp_ext_counter("TCPAbortOnTimeout")?;
     let start = Instant::now();
-    let read = client.read(&mut [0u8; 16]);
+    let read = run.perform(Client, "stream.read(&mut [0; 16])", || client.read(&mut [0u8; 16]));
     let took = start.elapsed();
-    run.call(Client, "stream.read(&mut [0; 16])", &read);
     run.check_err(claim, &read, ErrorKind::TimedOut, libc::ETIMEDOUT);
     let counted = "the kernel counts the abort as TCPExtTCPAbortOnTimeout in /proc/net/netstat (increase)";
     if !run.not_checked_in_a_shared_namespace(counted, Expected::Equal { value: "1".into() }) {

@@ -46,9 +46,8 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
     })?;
     let counters_before = thread_counters()?;
     let start = Instant::now();
-    drop(client);
+    run.drop(Client, "drop(stream)", client);
     let took = start.elapsed();
-    run.record(Client, "drop(stream)", String::new());
     run.check_seconds(
         "close blocks until the linger time has passed, although the socket is non-blocking",
         took,

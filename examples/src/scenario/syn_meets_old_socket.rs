@@ -60,13 +60,9 @@ fn reconnect(
     let since = run.segment_count()?;
     let new = client_socket(client.port())?;
     let start = Instant::now();
-    let connect = new.connect(&server.into());
+    let call = format!("{which}: a new socket, the same port: connect(server)");
+    let connect = run.perform(Client, &call, || new.connect(&server.into()));
     let took = start.elapsed();
-    run.call(
-        Client,
-        &format!("{which}: a new socket, the same port: connect(server)"),
-        &connect,
-    );
     run.check_ok(
         &format!("{which}: connect on the old 4-tuple succeeds{given}"),
         &connect,

@@ -46,9 +46,9 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
     socket.bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())?;
     run.set_client(socket.local_addr()?.as_socket().expect("an IPv4 address"));
     let start = Instant::now();
-    let connect = socket.connect(&run.server_addr()?.into());
+    let server = run.server_addr()?;
+    let connect = run.perform(Client, "connect(server)", || socket.connect(&server.into()));
     let took = start.elapsed();
-    run.call(Client, "connect(server)", &connect);
     run.check_err(
         "connect fails with ErrorKind::TimedOut (os error 110)",
         &connect,
