@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use crate::observe::State;
 use crate::scenario;
-use crate::transcript::{mask_measurements, Check, Step, Transcript};
+use crate::transcript::{Check, Step, Transcript};
 
 /// Every generated file of the book, relative to its `src/`, with its text.
 pub fn generated_files(transcripts: &[Transcript]) -> Vec<(PathBuf, String)> {
@@ -20,46 +20,44 @@ pub fn generated_files(transcripts: &[Transcript]) -> Vec<(PathBuf, String)> {
     files
 }
 
-/// A scenario's files: its transcript, sequence diagram and checks.
+/// A scenario's files: its record, and the transcript text and sequence
+/// diagram drawn from it.
 pub fn scenario_files(t: &Transcript) -> Vec<(PathBuf, String)> {
+    let record = t.record();
     vec![
-        (transcript_path(&t.id), t.to_text()),
-        (diagram_path(&t.id), crate::diagram::sequence_svg(t)),
-        (checks_path(&t.id), checks_json(t)),
+        (transcript_path(&t.id), record.to_text()),
+        (diagram_path(&t.id), crate::diagram::sequence_svg(&record)),
+        (record_path(&t.id), record_json(&record)),
     ]
 }
 
 /// Why the files the book (its `src/`) shows of a scenario no longer
-/// describe this run, or `None` when they still do. Measured values (bytes,
-/// seconds, counts) vary from run to run and are left out of the comparison;
-/// a diagram is compared by its events and labels.
+/// describe this run, or `None` when they still do. The stored record is
+/// compared with this run's, without what varies from run to run (see
+/// [`Transcript::comparable`]); the text and the diagram must be what the
+/// stored record draws.
 pub fn stale(src: &Path, t: &Transcript) -> Option<String> {
     let read = |path: &Path| std::fs::read_to_string(src.join(path)).unwrap_or_default();
-    let path = transcript_path(&t.id);
-    let (shown, fresh) = (read(&path), t.to_text());
-    if mask_measurements(&shown) != mask_measurements(&fresh) {
+    let path = record_path(&t.id);
+    let stored: Transcript = match serde_json::from_str(&read(&path)) {
+        Ok(stored) => stored,
+        Err(e) => return Some(format!("{} is stale: not a record ({e})", path.display())),
+    };
+    if stored.comparable() != t.comparable() {
         return Some(format!(
-            "{} is stale\n--- shown\n{shown}\n--- this run\n{fresh}",
-            path.display()
-        ));
-    }
-    let path = checks_path(&t.id);
-    let shown: Option<Vec<Check>> = serde_json::from_str(&read(&path)).ok();
-    if shown.map(|checks| mask_measured_checks(&checks)) != Some(mask_measured_checks(&t.checks)) {
-        return Some(format!("{} is stale", path.display()));
-    }
-    let path = diagram_path(&t.id);
-    let (shown, fresh) = (
-        crate::diagram::structure(&read(&path)),
-        crate::diagram::structure(&crate::diagram::sequence_svg(t)),
-    );
-    if shown != fresh {
-        return Some(format!(
-            "{} is stale (events or labels differ)\n--- shown\n{}\n--- this run\n{}",
+            "{} is stale\n--- shown\n{}\n--- this run\n{}",
             path.display(),
-            shown.join("\n"),
-            fresh.join("\n")
+            stored.to_text(),
+            t.record().to_text()
         ));
+    }
+    for (path, drawn) in [
+        (transcript_path(&t.id), stored.to_text()),
+        (diagram_path(&t.id), crate::diagram::sequence_svg(&stored)),
+    ] {
+        if read(&path) != drawn {
+            return Some(format!("{} is stale: not what its record draws", path.display()));
+        }
     }
     None
 }
@@ -69,42 +67,32 @@ pub fn transcript_path(id: &str) -> PathBuf {
     PathBuf::from(format!("transcripts/{id}.txt"))
 }
 
-/// Where the book keeps a scenario's checks as data: what the prose's
-/// `{{#value ID}}` markers show, and what the preprocessor links to.
-pub fn checks_path(id: &str) -> PathBuf {
-    PathBuf::from(format!("transcripts/{id}.checks.json"))
+/// Where the book keeps a scenario's record: what its transcript and
+/// diagram are drawn from, and whose checks the prose's markers show.
+pub fn record_path(id: &str) -> PathBuf {
+    PathBuf::from(format!("transcripts/{id}.json"))
 }
 
-/// A run's checks as JSON: id, claim, typed expectation, verdict and the
-/// value observed.
-pub fn checks_json(t: &Transcript) -> String {
-    serde_json::to_string_pretty(&t.checks).unwrap_or_default() + "\n"
+/// A run's record as JSON.
+pub fn record_json(t: &Transcript) -> String {
+    serde_json::to_string_pretty(t).unwrap_or_default() + "\n"
 }
 
-/// The checks with the values that vary from run to run left out, for
-/// comparing one run with another.
-pub fn mask_measured_checks(checks: &[Check]) -> Vec<Check> {
-    let mut checks = checks.to_vec();
-    for check in checks.iter_mut().filter(|c| c.measured()) {
-        check.observed.clear();
-    }
-    checks
-}
-
-/// Every `transcripts/*.checks.json` under the book's `src`, as one list.
+/// The checks of every scenario record (`transcripts/*.json`) under the
+/// book's `src`, as one list.
 pub fn load_checks(src: &Path) -> std::io::Result<Vec<Check>> {
     let mut all = Vec::new();
     let mut paths: Vec<PathBuf> = std::fs::read_dir(src.join("transcripts"))?
         .filter_map(Result::ok)
         .map(|e| e.path())
-        .filter(|p| p.to_string_lossy().ends_with(".checks.json"))
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
         .collect();
     paths.sort();
     for path in paths {
         let text = std::fs::read_to_string(&path)?;
-        let checks: Vec<Check> =
+        let record: Transcript =
             serde_json::from_str(&text).map_err(|e| std::io::Error::other(format!("{}: {e}", path.display())))?;
-        all.extend(checks);
+        all.extend(record.checks);
     }
     Ok(all)
 }
@@ -260,17 +248,17 @@ mod tests {
         let diagram = crate::diagram::sequence_svg(&run("Ok(5)", "1.00 s"));
         std::fs::write(src.join(diagram_path("sample")), diagram).unwrap();
         verdicts.push(verdict(&run("Ok(0)", "1.00 s")));
-        std::fs::write(src.join(checks_path("sample")), r#"[{"id": "planted"}]"#).unwrap();
-        verdicts.push(verdict(&run("Ok(0)", "1.00 s")));
+        std::fs::write(src.join(record_path("sample")), r#"{"id": "planted"}"#).unwrap();
+        verdicts.push(verdict(&run("Ok(0)", "1.00 s")).map(|why| why.split(" (").next().unwrap_or_default().into()));
         std::fs::remove_dir_all(&src).unwrap();
         assert_eq!(
             verdicts,
             [
                 None,
                 None,
-                Some("transcripts/sample.txt is stale".to_string()),
-                Some("diagrams/sample.svg is stale (events or labels differ)".to_string()),
-                Some("transcripts/sample.checks.json is stale".to_string()),
+                Some("transcripts/sample.json is stale".to_string()),
+                Some("diagrams/sample.svg is stale: not what its record draws".to_string()),
+                Some("transcripts/sample.json is stale: not a record".to_string()),
             ]
         );
     }

@@ -685,120 +685,6 @@ fn escape(text: &str) -> String {
         .replace('"', "&quot;")
 }
 
-fn unescape(text: &str) -> String {
-    text.replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&quot;", "\"")
-        .replace("&amp;", "&")
-}
-
-/// The order and labels of a diagram, without what varies from run to run:
-/// the lines of its description, pauses and segments sent again left out
-/// (their number depends on timers), each bare ACK moved
-/// up to follow the segment before it (the kernel sends a bare ACK a moment
-/// before or after a call on the other side returns), and the other
-/// endpoints unnumbered (`other 2` is `other`: which of a bulk run's many
-/// connections sends its first FIN varies), their lifelines counted as one.
-pub fn structure(svg: &str) -> Vec<String> {
-    let desc = svg
-        .split_once("<desc>\n")
-        .and_then(|(_, rest)| rest.split_once("\n</desc>"))
-        .map_or("", |(desc, _)| desc);
-    let mut head: Vec<String> = Vec::new();
-    let mut lines: Vec<String> = Vec::new();
-    let varies = |l: &&str| l.starts_with(GAP_MARK) || l.starts_with(AGAIN_MARK);
-    for line in unescape(desc).lines().filter(|l| !varies(l)) {
-        if let Some(labels) = line.strip_prefix(LIFELINES_MARK) {
-            let mut labels: Vec<&str> = labels.split(", ").map(unnumbered).collect();
-            labels.dedup();
-            head.push(format!("{LIFELINES_MARK}{}", labels.join(", ")));
-            continue;
-        }
-        let line = match line.split_once(" → ").filter(|(from, _)| is_lifeline(from)) {
-            Some((from, rest)) => {
-                let (to, text) = rest.split_once("  ").unwrap_or((rest, ""));
-                format!("{} → {}  {text}", unnumbered(from), unnumbered(to))
-            }
-            None => line.to_string(),
-        };
-        let bare_ack = line.contains(" → ") && line.contains("  ACK ") && !line.contains("len=");
-        let mut at = lines.len();
-        if bare_ack {
-            while at > 0 && !lines[at - 1].contains("  ") {
-                at -= 1;
-            }
-        }
-        lines.insert(at, line);
-    }
-    head.extend(lines);
-    head
-}
-
-/// Whether a diagram's description names a lifeline with `label`.
-fn is_lifeline(label: &str) -> bool {
-    matches!(label, "client" | "server" | OTHER) || unnumbered(label) != label
-}
-
-/// A lifeline's label without its number: `other 2` is `other`.
-fn unnumbered(label: &str) -> &str {
-    match label.strip_prefix(OTHER).and_then(|n| n.strip_prefix(' ')) {
-        Some(n) if !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()) => OTHER,
-        _ => label,
-    }
-}
-
-/// One event as a diagram draws it: its time in seconds since the first,
-/// the index of its segment in the run (for an arrow) and its text.
-#[derive(Debug, PartialEq)]
-pub struct Drawn {
-    pub at: f64,
-    pub segment: Option<usize>,
-    pub text: String,
-}
-
-/// The events of a diagram, top to bottom.
-pub fn drawn_events(svg: &str) -> Vec<Drawn> {
-    svg.split(r#"<g class="tcp-event" "#)
-        .skip(1)
-        .map(|group| group.split_once("</g>").map_or(group, |(group, _)| group))
-        .map(|group| {
-            let attribute = |name: &str| {
-                group
-                    .split_once(&format!("{name}=\""))
-                    .and_then(|(_, rest)| rest.split_once('"'))
-                    .map(|(value, _)| value)
-            };
-            let texts: Vec<String> = group
-                .split("<text ")
-                .skip(1)
-                .filter_map(|t| t.split_once('>').and_then(|(_, rest)| rest.split_once("</text>")))
-                .map(|(inner, _)| strip_tags(inner))
-                .collect();
-            Drawn {
-                at: attribute("data-t").and_then(|v| v.parse().ok()).unwrap_or(f64::NAN),
-                segment: attribute("data-index").and_then(|v| v.parse().ok()),
-                text: unescape(&texts.join(" ")),
-            }
-        })
-        .collect()
-}
-
-/// The text of an element without its tags; a line break between tspans
-/// becomes a space.
-fn strip_tags(inner: &str) -> String {
-    let mut text = String::new();
-    let mut in_tag = false;
-    for c in inner.chars() {
-        match c {
-            '<' => in_tag = true,
-            '>' => in_tag = false,
-            c if !in_tag => text.push(c),
-            _ => {}
-        }
-    }
-    text.replace("</tspan>", "")
-}
-
 /// A state of RFC 9293's diagram: its name, where it is drawn, and whether
 /// the lab observed it (then it is drawn filled and links to its entry).
 struct Node {
@@ -1165,19 +1051,18 @@ mod tests {
     }
 
     #[test]
-    fn a_diagram_compares_equal_whichever_other_endpoint_a_segment_comes_from() {
-        let shown = structure(&sequence_svg(&three_clients(OTHER_2)));
+    fn a_run_compares_equal_whichever_other_endpoint_a_segment_comes_from() {
+        let shown = three_clients(OTHER_2).comparable();
         assert_eq!(
-            shown,
+            shown.rows,
             [
-                "lifelines: client, other, server",
                 "other → server  SYN",
                 "server → other  SYN ACK",
                 "client → server  SYN",
-                "server → other  RST ACK seq=0 ack=1"
+                "server → other  RST ACK     seq=0 ack=1"
             ]
         );
-        assert_eq!(shown, structure(&sequence_svg(&three_clients(OTHER_1))));
+        assert_eq!(shown, three_clients(OTHER_1).comparable());
     }
 
     #[test]
@@ -1196,18 +1081,5 @@ mod tests {
         let lines = wrap(text, 30);
         assert!(lines.iter().all(|l| l.chars().count() <= 30), "{lines:?}");
         assert_eq!(lines.join(" "), text);
-    }
-
-    #[test]
-    fn a_bare_ack_moves_up_to_the_segment_it_follows_and_pauses_and_repeats_are_left_out() {
-        let svg = "<desc>\nclient → server  FIN ACK seq=1 ack=1\nclient: read → Ok(0)\npause +1.00 s\nagain client → server  FIN ACK seq=1 ack=1\nserver → client  ACK seq=1 ack=2\n</desc>";
-        assert_eq!(
-            structure(svg),
-            [
-                "client → server  FIN ACK seq=1 ack=1",
-                "server → client  ACK seq=1 ack=2",
-                "client: read → Ok(0)"
-            ]
-        );
     }
 }

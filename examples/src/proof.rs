@@ -457,6 +457,7 @@ mod tests {
             expected: Expected::Ok { value: "0".into() },
             verdict: Verdict::Confirmed,
             observed: "0".into(),
+            value: None,
             packets: false,
         };
         let shown = render("Rule. {{#claim x/y}}", |id| (id == "x/y").then_some(&check));

@@ -75,7 +75,7 @@ impl fmt::Display for CallResult {
 }
 
 /// One line of the story.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum Step {
     /// A call and what it returned; `started` when the call was made, if
@@ -132,6 +132,10 @@ pub struct Check {
     pub expected: Expected,
     pub verdict: Verdict,
     pub observed: String,
+    /// The number observed, in the expectation's unit, for a range or a
+    /// minimum: what `observed` shows, as data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<f64>,
     /// Whether the claim is about the packets on the wire.
     pub packets: bool,
 }
@@ -191,6 +195,18 @@ pub enum Expected {
     Segments { counts: Vec<SegmentCount> },
     /// Nothing could be expected: the scenario could not run here.
     Nothing,
+}
+
+impl Expected {
+    /// Whether a measured number satisfies a range or a minimum (never
+    /// another kind of expectation).
+    pub fn admits(&self, value: f64) -> bool {
+        match self {
+            Expected::Range { low, high, .. } => (*low..=*high).contains(&value),
+            Expected::AtLeast { low, .. } => value >= *low,
+            _ => false,
+        }
+    }
 }
 
 impl fmt::Display for Expected {
@@ -309,8 +325,24 @@ impl fmt::Display for SegmentCount {
     }
 }
 
-/// Everything one run of a scenario produced.
-#[derive(Clone, Debug, Serialize)]
+/// A run's record without what varies from run to run: see
+/// [`Transcript::comparable`].
+#[derive(Debug, PartialEq)]
+pub struct Comparable {
+    pub id: String,
+    pub title: String,
+    pub steps: Vec<Step>,
+    pub checks: Vec<Check>,
+    /// The segments as the transcript's rows: `client → server  FIN ACK seq=1 ack=1`.
+    pub rows: Vec<String>,
+    pub capture: Result<(), String>,
+    pub bulk: bool,
+    pub error: Option<String>,
+}
+
+/// Everything one run of a scenario produced: the run's record, from
+/// which the transcript text, the diagram and the book's checks are drawn.
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Transcript {
     pub id: String,
     pub title: String,
@@ -320,7 +352,6 @@ pub struct Transcript {
     /// For each step, when it was recorded: the clock of the capture's
     /// timestamps, so that a diagram can draw steps and segments in the
     /// order they happened.
-    #[serde(skip)]
     pub step_times: Vec<SystemTime>,
     pub checks: Vec<Check>,
     /// `Err` holds why nothing was captured.
@@ -374,6 +405,60 @@ impl Transcript {
     /// True when the run finished and no claim was refuted.
     pub fn confirmed(&self) -> bool {
         self.error.is_none() && self.checks.iter().all(|c| c.verdict != Verdict::Refuted)
+    }
+
+    /// The run's record, as the book keeps it: in a bulk transfer only the
+    /// segments with SYN, FIN or RST, the only ones its text and diagram show.
+    pub fn record(&self) -> Transcript {
+        let mut record = self.clone();
+        if record.bulk {
+            record.segments.retain(|s| s.flags.syn || s.flags.fin || s.flags.rst);
+        }
+        record
+    }
+
+    /// What two runs of the same scenario on the same kernel share: the
+    /// record without its times, ports, kernel release and measured values
+    /// (the values of measurements, and what a check of a range or a
+    /// minimum observed), and its segments as rows with relative numbers.
+    pub fn comparable(&self) -> Comparable {
+        let steps = self
+            .steps
+            .iter()
+            .map(|step| match step {
+                Step::Measured { what, .. } => Step::Measured {
+                    what: what.clone(),
+                    value: String::new(),
+                },
+                Step::Call { who, call, result, .. } => Step::Call {
+                    who: *who,
+                    call: call.clone(),
+                    result: result.clone(),
+                    started: None,
+                },
+                states => states.clone(),
+            })
+            .collect();
+        let mut checks = self.checks.clone();
+        for check in checks.iter_mut().filter(|c| c.measured()) {
+            check.observed.clear();
+            check.value = None;
+        }
+        let rows = self
+            .packet_rows()
+            .into_iter()
+            .map(|r| format!("{} → {}  {}", r.src, r.dst, r.text))
+            .collect();
+        Comparable {
+            id: self.id.clone(),
+            title: self.title.clone(),
+            steps,
+            checks,
+            rows,
+            capture: self.capture.clone(),
+            bulk: self.bulk,
+            error: self.error.clone(),
+        }
     }
 
     /// The check with this id.
@@ -584,27 +669,6 @@ pub fn kernel_release() -> String {
 /// What precedes a measured value on a claim's line.
 pub const OBSERVED: &str = "observed ";
 
-/// Replaces measured values by `…`, so that two transcripts of the same
-/// kernel compare equal although their measurements differ.
-pub fn mask_measurements(text: &str) -> String {
-    text.lines()
-        .map(|line| {
-            if line.starts_with(KERNEL) {
-                format!("{KERNEL}…")
-            } else if let Some((head, rest)) = line.split_once("measured: ") {
-                let what = rest.rsplit_once(": ").map_or(rest, |(what, _)| what);
-                format!("{head}measured: {what}: …")
-            } else if let Some((head, _)) = line.rsplit_once(&format!(", {OBSERVED}")) {
-                format!("{head}, {OBSERVED}…")
-            } else {
-                line.to_string()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-        + "\n"
-}
-
 /// The id of a claim of scenario `scenario`: its first words, in kebab case.
 pub fn check_id(scenario: &str, claim: &str) -> String {
     let words: Vec<String> = claim
@@ -735,22 +799,5 @@ mod tests {
         let at_least = SegmentCount::at_least(Role::Server, SegmentKind::Data, 2);
         assert!(at_least.holds(2) && at_least.holds(3));
         assert!(!at_least.holds(1));
-    }
-
-    #[test]
-    fn masking_hides_measured_values_and_nothing_else() {
-        let text = "x: a title\n\
-                    on Linux 6.1.0\n\
-                    \x20         measured: bytes written: 3910656\n\
-                    \x20 confirmed    close blocks → 0.9 s to 3 s, observed 1.012 s\n\
-                    \x20 confirmed    a read returns → Ok(0)\n";
-        assert_eq!(
-            mask_measurements(text),
-            "x: a title\n\
-             on Linux …\n\
-             \x20         measured: bytes written: …\n\
-             \x20 confirmed    close blocks → 0.9 s to 3 s, observed …\n\
-             \x20 confirmed    a read returns → Ok(0)\n"
-        );
     }
 }

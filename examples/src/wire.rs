@@ -25,7 +25,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use etherparse::{NetSlice, SlicedPacket, TransportSlice};
 use pcap_file::pcap::{PcapHeader, PcapPacket, PcapWriter};
 use pcap_file::DataLink;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use socket2::{Domain, Protocol, SockFilter, Socket, Type};
 
 use crate::sockopt::set_int;
@@ -54,7 +54,7 @@ impl fmt::Display for CaptureError {
 impl std::error::Error for CaptureError {}
 
 /// The TCP flags a reader cares about.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Flags {
     pub syn: bool,
     pub ack: bool,
@@ -78,10 +78,9 @@ impl fmt::Display for Flags {
 }
 
 /// One TCP segment as it crossed loopback.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Segment {
     /// When the kernel handed it to the capture socket.
-    #[serde(skip)]
     pub time: SystemTime,
     pub src: SocketAddr,
     pub dst: SocketAddr,
@@ -92,7 +91,7 @@ pub struct Segment {
     pub len: u32,
     /// The window field as sent (unscaled): 0 is a closed window.
     pub window: u16,
-    /// The whole IP packet, for the pcap file.
+    /// The whole IP packet, for the pcap file (not in the record).
     #[serde(skip)]
     pub packet: Vec<u8>,
 }

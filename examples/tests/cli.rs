@@ -298,7 +298,7 @@ fn bless_of_one_scenario_touches_only_its_files() {
     // Made stale, so that a rewrite shows.
     for file in [
         "transcripts/half-close.txt",
-        "transcripts/half-close.checks.json",
+        "transcripts/half-close.json",
         "diagrams/half-close.svg",
     ] {
         std::fs::write(book.join(file), "stale").unwrap();
@@ -314,7 +314,7 @@ fn bless_of_one_scenario_touches_only_its_files() {
         .collect();
     let rewritten = [
         "diagrams/half-close.svg",
-        "transcripts/half-close.checks.json",
+        "transcripts/half-close.json",
         "transcripts/half-close.txt",
     ];
     for path in &changed {

@@ -265,11 +265,17 @@ fn options() -> Options {
     }
 }
 
+/// The runs' records, as the book keeps them (`src/transcripts/ID.json`).
+fn records_json(transcripts: &[tcpclose::transcript::Transcript]) -> serde_json::Result<String> {
+    let records: Vec<_> = transcripts.iter().map(|t| t.record()).collect();
+    serde_json::to_string_pretty(&records)
+}
+
 fn catalogue(json: bool, sandbox: &Sandbox) -> anyhow::Result<RunOutcome> {
     let scenarios: Vec<_> = scenario::ALL.iter().collect();
     let transcripts = scenario::run_all(&scenarios, &options());
     if json {
-        tcpclose::outln!("{}", serde_json::to_string_pretty(&transcripts)?);
+        tcpclose::outln!("{}", records_json(&transcripts)?);
         return Ok(worst(&transcripts));
     }
     let (mut confirmed, mut refuted, mut unchecked, mut stopped) = (0, 0, 0, 0);
@@ -341,7 +347,7 @@ fn run_some(
     writable(&svg, "--svg")?;
     let transcripts = scenario::run_all(&scenarios, &Options { hold, capture: true });
     if json {
-        tcpclose::outln!("{}", serde_json::to_string_pretty(&transcripts)?);
+        tcpclose::outln!("{}", records_json(&transcripts)?);
     } else {
         for t in &transcripts {
             tcpclose::outln!("{}", t.to_text());

@@ -416,8 +416,18 @@ impl Run {
             expected,
             verdict,
             observed,
+            value: None,
             packets,
         });
+    }
+
+    /// Judges a measured number against a range or a minimum, and keeps it.
+    fn judge_measured(&mut self, claim: &str, expected: Expected, value: f64, shown: String) {
+        let holds = expected.admits(value);
+        self.judge(claim, expected, holds, shown);
+        if let Some(check) = self.transcript.checks.last_mut() {
+            check.value = Some(value);
+        }
     }
 
     fn judge(&mut self, claim: &str, expected: Expected, holds: bool, observed: String) {
@@ -441,26 +451,22 @@ impl Run {
     /// Checks that a duration lies between `low` and `high` (inclusive),
     /// in seconds.
     pub fn check_seconds(&mut self, claim: &str, observed: Duration, low: f64, high: f64) {
-        let secs = observed.as_secs_f64();
+        // The number kept is the one shown, to the millisecond.
+        let secs = (observed.as_secs_f64() * 1000.0).round() / 1000.0;
         let unit = "s".to_string();
-        self.judge(
-            claim,
-            Expected::Range { low, high, unit },
-            (low..=high).contains(&secs),
-            format!("{secs:.3} s"),
-        );
+        self.judge_measured(claim, Expected::Range { low, high, unit }, secs, format!("{secs:.3} s"));
     }
 
     /// Checks that a count lies between `low` and `high` (inclusive).
     pub fn check_count(&mut self, claim: &str, observed: u64, low: u64, high: u64, unit: &str) {
-        self.judge(
+        self.judge_measured(
             claim,
             Expected::Range {
                 low: low as f64,
                 high: high as f64,
                 unit: unit.into(),
             },
-            (low..=high).contains(&observed),
+            observed as f64,
             format!("{observed} {unit}"),
         );
     }
@@ -498,13 +504,13 @@ impl Run {
 
     /// Checks that a count is at least `low`.
     pub fn check_at_least(&mut self, claim: &str, observed: u64, low: u64, unit: &str) {
-        self.judge(
+        self.judge_measured(
             claim,
             Expected::AtLeast {
                 low: low as f64,
                 unit: unit.into(),
             },
-            observed >= low,
+            observed as f64,
             format!("{observed} {unit}"),
         );
     }
