@@ -29,6 +29,9 @@ fn main() {
     if selected.is_empty() {
         selected = scenario::ALL.iter().collect();
     }
+    if let Some(mutated) = only_the_mutated_scenario() {
+        selected = vec![mutated];
+    }
     // A tokio runtime with signal support opens a socket pair once, for the
     // whole process, and keeps it: open it before counting.
     scenario::block_on(async {}).expect("a tokio runtime");
@@ -150,6 +153,37 @@ fn child_processes() -> Vec<String> {
 
 fn trial_name(id: &str) -> String {
     format!("scenario::{}", id.replace('-', "_"))
+}
+
+/// Under mutation testing, `.ci/run` names the unmutated tree in
+/// `TCPCLOSE_PRISTINE_TREE`. A mutant in a scenario's own file can change
+/// only that scenario's run, so only it runs; a mutant anywhere else (the
+/// check engine, a helper several scenarios share) runs them all.
+fn only_the_mutated_scenario() -> Option<&'static scenario::Scenario> {
+    let pristine = PathBuf::from(std::env::var_os("TCPCLOSE_PRISTINE_TREE")?).join("examples/src");
+    let here = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&here, Path::new(""), &mut files);
+    let changed: Vec<PathBuf> = files
+        .into_iter()
+        .filter(|f| std::fs::read(here.join(f)).ok() != std::fs::read(pristine.join(f)).ok())
+        .collect();
+    let [one] = changed.as_slice() else { return None };
+    scenario::ALL
+        .iter()
+        .find(|s| Path::new("scenario").join(format!("{}.rs", s.id.replace('-', "_"))) == *one)
+}
+
+/// The `.rs` files under `root/dir`, as paths relative to `root`.
+fn rust_files(root: &Path, dir: &Path, found: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(root.join(dir)).into_iter().flatten().flatten() {
+        let path = dir.join(entry.file_name());
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            rust_files(root, &path, found);
+        } else if path.extension().is_some_and(|x| x == "rs") {
+            found.push(path);
+        }
+    }
 }
 
 fn is_selected(args: &Arguments, name: &str) -> bool {

@@ -7,6 +7,7 @@ mod dead_peer;
 
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
 use std::time::Duration;
 
 use crate::observe::{describe, End, State};
@@ -475,15 +476,28 @@ impl Run {
     /// fresh network namespace has it: the values the book quotes.
     pub fn check_kernel_default(&mut self, name: &str, expected: &str) -> io::Result<()> {
         let claim = format!("the kernel's default net.ipv4.{name}, in a new network namespace");
-        // The machine's own namespace may have been tuned: not a default.
+        self.check_sysctl(&claim, name, expected)
+    }
+
+    /// Checks `claim`, that the sysctl net.ipv4.`name` of the scenario's
+    /// fresh network namespace reads `expected`; not checked where the
+    /// kernel has no such sysctl, or the namespace is the machine's (which
+    /// may have been tuned).
+    pub fn check_sysctl(&mut self, claim: &str, name: &str, expected: &str) -> io::Result<()> {
         let value = Expected::Equal {
             value: format!("{expected:?}"),
         };
-        if self.not_checked_in_a_shared_namespace(&claim, value) {
+        if self.not_checked_in_a_shared_namespace(claim, value.clone()) {
             return Ok(());
         }
-        let value = std::fs::read_to_string(format!("/proc/sys/net/ipv4/{name}"))?;
-        self.check_eq(&claim, value.trim(), expected);
+        match std::fs::read_to_string(Path::new("/proc/sys/net/ipv4").join(name)) {
+            Ok(found) => self.check_eq(claim, found.trim(), expected),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                let why = format!("this kernel has no sysctl net.ipv4.{name}");
+                self.push_check(claim, value, Verdict::NotChecked, why, false);
+            }
+            Err(e) => return Err(e),
+        }
         Ok(())
     }
 
@@ -824,6 +838,24 @@ mod tests {
         };
         shared.check_kernel_default("tcp_fin_timeout", "60").unwrap();
         assert_eq!(shared.transcript.checks[0].verdict, Verdict::NotChecked);
+        // A sysctl this kernel lacks (an older kernel's case) is not checked either.
+        let mut older = bare_run();
+        older
+            .check_sysctl("a sysctl of a later kernel", "no_such_sysctl", "1")
+            .unwrap();
+        let verdicts: Vec<(Verdict, &str)> = older
+            .transcript
+            .checks
+            .iter()
+            .map(|c| (c.verdict.clone(), c.observed.as_str()))
+            .collect();
+        assert_eq!(
+            verdicts,
+            [(Verdict::NotChecked, "this kernel has no sysctl net.ipv4.no_such_sysctl")]
+        );
+        // Any other failure to read it is an error: net.ipv4.conf is a directory.
+        let unreadable = older.check_sysctl("not a sysctl", "conf", "1").map_err(|e| e.kind());
+        assert_eq!(unreadable, Err(io::ErrorKind::IsADirectory));
         let mut private = bare_run();
         let expected = Expected::Equal { value: "\"60\"".into() };
         assert!(!private.not_checked_in_a_shared_namespace("a default", expected));

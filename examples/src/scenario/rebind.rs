@@ -12,8 +12,8 @@ use socket2::{Domain, SockRef, Socket, Type};
 use crate::netns;
 use crate::observe::State;
 use crate::scenario::{Run, Scenario};
+use crate::transcript::outcome;
 use crate::transcript::Role::{Client, Server};
-use crate::transcript::{outcome, Expected, Verdict};
 
 pub const SCENARIO: Scenario = Scenario {
     id: "rebind",
@@ -96,21 +96,7 @@ fn restart_server(run: &mut Run) -> anyhow::Result<()> {
 /// 6.14 and later; before, the delay is a fixed second, no sysctl to read).
 fn reuse_delay_default(run: &mut Run) -> std::io::Result<()> {
     let claim = "on this kernel a TIME_WAIT port can be reused after net.ipv4.tcp_tw_reuse_delay, 1000 ms by default in a new network namespace (its value)";
-    let expected = Expected::Equal {
-        value: format!("{:?}", "1000"),
-    };
-    if run.not_checked_in_a_shared_namespace(claim, expected.clone()) {
-        return Ok(());
-    }
-    match std::fs::read_to_string("/proc/sys/net/ipv4/tcp_tw_reuse_delay") {
-        Ok(value) => run.check_eq(claim, value.trim(), "1000"),
-        Err(e) if e.kind() == ErrorKind::NotFound => {
-            let why = "no such sysctl on this kernel (before Linux 6.14): the delay is a fixed second";
-            run.push_check(claim, expected, Verdict::NotChecked, why.into(), false);
-        }
-        Err(e) => return Err(e),
-    }
-    Ok(())
+    run.check_sysctl(claim, "tcp_tw_reuse_delay", "1000")
 }
 
 /// Client-side TIME_WAITs use up a narrow ephemeral port range.

@@ -134,14 +134,17 @@ fn reset_a_time_wait() -> anyhow::Result<Option<State>> {
     socket.set_reuse_address(true)?;
     socket.bind(&server_end.local.into())?;
     socket.set_nonblocking(true)?;
-    match socket.connect(&client_end.local.into()) {
-        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
-        other => anyhow::bail!("a non-blocking connect returned {other:?}"),
-    }
-    crate::wait::until("the two RSTs", crate::wait::DEFAULT_DEADLINE, || {
+    let connect = socket.connect(&client_end.local.into());
+    let errno = connect.as_ref().err().and_then(std::io::Error::raw_os_error);
+    anyhow::ensure!(
+        errno == Some(libc::EINPROGRESS),
+        "a non-blocking connect returned {connect:?}"
+    );
+    let sent = crate::wait::until("the two RSTs", crate::wait::DEFAULT_DEADLINE, || {
         let sent = counter_moved(&before, &thread_counters()?, "TcpOutRsts")?;
-        Ok((sent >= 2).then_some(()))
+        Ok((sent >= 2).then_some(sent))
     })?;
+    anyhow::ensure!(sent >= 2, "{sent} RSTs sent, not the two");
     let state = client_end.state()?;
     drop(socket);
     Ok(state)
