@@ -229,6 +229,28 @@ impl fmt::Display for Expected {
     }
 }
 
+/// Several values compared at once, each with its name: shown
+/// `probes 2, RSTs 1`, where a tuple would show `(2, 1)`. Made by
+/// [`named!`](crate::named).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Named(pub Vec<(&'static str, String)>);
+
+impl fmt::Debug for Named {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let shown: Vec<String> = self.0.iter().map(|(name, value)| format!("{name} {value}")).collect();
+        f.write_str(&shown.join(", "))
+    }
+}
+
+/// Values with their names, for a check that compares several at once:
+/// `named!("probes": probes, "RSTs": rsts)`, each value in its Debug form.
+#[macro_export]
+macro_rules! named {
+    ($($name:literal: $value:expr),+ $(,)?) => {
+        $crate::transcript::Named(vec![$(($name, format!("{:?}", $value))),+])
+    };
+}
+
 /// A kind of segment, for counting.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -789,6 +811,13 @@ mod tests {
         t.segments = vec![first.clone(), first, other];
         let rows: Vec<(usize, Vec<usize>)> = t.packet_rows().into_iter().map(|r| (r.index, r.repeats)).collect();
         assert_eq!(rows, [(0, vec![1]), (2, vec![])]);
+    }
+
+    #[test]
+    fn named_values_show_their_names_not_a_tuple() {
+        let shown = format!("{:?}", crate::named!("probes": 2, "state": Some(State::TimeWait)));
+        assert_eq!(shown, "probes 2, state Some(TimeWait)");
+        assert_ne!(crate::named!("a": 1, "b": 2), crate::named!("a": 1, "b": 3));
     }
 
     #[test]

@@ -228,6 +228,15 @@ fn scenario_holds_and_book_is_current(t: &Transcript) -> Result<(), Failed> {
     if t.outcome() != RunOutcome::Confirmed {
         return Err(format!("{}: the run's outcome is {:?}", t.id, t.outcome()).into());
     }
+    // An expectation reads as words and values, never as a Debug tuple
+    // whose fields the reader must guess (named! names them).
+    for check in &t.checks {
+        if let Expected::Equal { value } | Expected::Ok { value } = &check.expected {
+            if (value.starts_with('(') && value != "()") || value.contains("[(") {
+                return Err(format!("{}: {:?} expects a tuple, {value}: name its values", t.id, check.claim).into());
+            }
+        }
+    }
     // A check's id names it in the book: two checks may not share one.
     for (i, check) in t.checks.iter().enumerate() {
         if let Some(other) = t.checks[..i].iter().find(|c| c.id == check.id) {

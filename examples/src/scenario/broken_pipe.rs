@@ -110,15 +110,15 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
 /// counts (tcp_rcv_state_process).
 fn counted(run: &mut Run, before: &BTreeMap<String, u64>) -> anyhow::Result<()> {
     let claim = "the kernel counts the server's socket, reset in CLOSE_WAIT, in TcpEstabResets, and not the client's orphan in FIN_WAIT_2, whose RST answered the data without TcpExtTCPAbortOnData (increases of TcpEstabResets, TcpExtTCPAbortOnData)";
-    let expected = (1, 0);
+    let expected = crate::named!("TcpEstabResets": 1, "TcpExtTCPAbortOnData": 0);
     let value = format!("{expected:?}");
     if run.not_checked_in_a_shared_namespace(claim, Expected::Equal { value }) {
         return Ok(());
     }
     let after = thread_counters()?;
-    let observed = (
-        counter_moved(before, &after, "TcpEstabResets")?,
-        counter_moved(before, &after, "TcpExtTCPAbortOnData")?,
+    let observed = crate::named!(
+        "TcpEstabResets": counter_moved(before, &after, "TcpEstabResets")?,
+        "TcpExtTCPAbortOnData": counter_moved(before, &after, "TcpExtTCPAbortOnData")?,
     );
     run.check_eq(claim, observed, expected);
     Ok(())
@@ -130,7 +130,7 @@ fn counted(run: &mut Run, before: &BTreeMap<String, u64>) -> anyhow::Result<()> 
 /// its close is counted as TCPAbortOnData before the RST.
 fn full_socket_counts_the_data(run: &mut Run) -> anyhow::Result<()> {
     let claim = "with net.ipv4.tcp_fin_timeout above 60 s (here 61), data that reaches the client's orphan in FIN_WAIT_2 is counted in TcpExtTCPAbortOnData as it draws the RST (another connection; increases of TcpEstabResets, TcpExtTCPAbortOnData)";
-    let expected = (1, 1);
+    let expected = crate::named!("TcpEstabResets": 1, "TcpExtTCPAbortOnData": 1);
     let value = format!("{expected:?}");
     if run.not_checked_in_a_shared_namespace(claim, Expected::Equal { value }) {
         return Ok(());
@@ -155,9 +155,9 @@ fn full_socket_counts_the_data(run: &mut Run) -> anyhow::Result<()> {
     );
     server_end.wait_gone()?;
     let after = thread_counters()?;
-    let observed = (
-        counter_moved(&before, &after, "TcpEstabResets")?,
-        counter_moved(&before, &after, "TcpExtTCPAbortOnData")?,
+    let observed = crate::named!(
+        "TcpEstabResets": counter_moved(&before, &after, "TcpEstabResets")?,
+        "TcpExtTCPAbortOnData": counter_moved(&before, &after, "TcpExtTCPAbortOnData")?,
     );
     netns::sysctl("net/ipv4/tcp_fin_timeout", "60")?;
     run.check_eq(claim, observed, expected);

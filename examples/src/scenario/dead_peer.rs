@@ -117,7 +117,10 @@ pub fn keepalive(run: &mut Run) -> anyhow::Result<()> {
                     s.len == 0 && s.flags.ack && !s.flags.rst && !s.flags.fin && !s.flags.syn
                 })
                 .saturating_sub(1);
-            ((probes, p.count(Client, |s| s.flags.rst)), (2, 1))
+            (
+                crate::named!("probes": probes, "RSTs": p.count(Client, |s| s.flags.rst)),
+                crate::named!("probes": 2, "RSTs": 1),
+            )
         },
     )?;
     run.check_packets_eq(
@@ -131,9 +134,9 @@ pub fn keepalive(run: &mut Run) -> anyhow::Result<()> {
                 .from(Client)
                 .skip(2)
                 .filter(|s| !s.flags.rst && !s.flags.fin)
-                .map(|s| (relative(s.seq), s.len))
+                .map(|s| format!("seq={} len={}", relative(s.seq), s.len))
                 .collect();
-            let expected = vec![(snd_una.wrapping_sub(1), 0); probes.len().max(1)];
+            let expected = vec![format!("seq={} len=0", snd_una.wrapping_sub(1)); probes.len().max(1)];
             (probes, expected)
         },
     )?;
@@ -143,8 +146,8 @@ pub fn keepalive(run: &mut Run) -> anyhow::Result<()> {
     let state = End::of(&bare)?.state()?;
     run.check_eq(
         "meanwhile, a connection without keepalive noticed nothing: nothing to read, still ESTABLISHED",
-        (quiet.map_err(|e| e.kind()), state),
-        (Err(ErrorKind::WouldBlock), Some(State::Established)),
+        crate::named!("read": quiet.map_err(|e| e.kind()), "state": state),
+        crate::named!("read": Err::<usize, _>(ErrorKind::WouldBlock), "state": Some(State::Established)),
     );
     run.expect_states(
         "the client's socket is gone; the server, which hears nothing, not even the RST, is still ESTABLISHED",

@@ -62,7 +62,10 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
                     .map(|s| s.ack.wrapping_sub(fin))
                     .find(|&past| past == 1)
             });
-            ((fins, acked), (1, Some(1)))
+            (
+                crate::named!("server FINs": fins, "client ACK past the FIN by": acked),
+                crate::named!("server FINs": 1, "client ACK past the FIN by": Some(1)),
+            )
         },
     )?;
     Ok(())

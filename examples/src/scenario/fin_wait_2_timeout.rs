@@ -120,8 +120,8 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
         |p| {
             let last = p.from(Client).last().map(|s| s.flags.to_string());
             (
-                (p.count(Client, |s| s.flags.rst), last),
-                (0, Some("FIN ACK".to_string())),
+                crate::named!("client RSTs": p.count(Client, |s| s.flags.rst), "client's last segment": last),
+                crate::named!("client RSTs": 0, "client's last segment": Some("FIN ACK")),
             )
         },
     )?;
@@ -155,7 +155,10 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
 fn negative_linger2(run: &mut Run) -> anyhow::Result<()> {
     let claim = "with TCP_LINGER2 negative, the orphan is reset as it reaches FIN_WAIT_2: both sockets leave the table, and TCPExtTCPAbortOnLinger counts it (orphan, peer, aborts)";
     let expected = Expected::Equal {
-        value: format!("{:?}", (None::<State>, None::<State>, 1)),
+        value: format!(
+            "{:?}",
+            crate::named!("orphan": None::<State>, "peer": None::<State>, "aborts": 1)
+        ),
     };
     if run.not_checked_in_a_shared_namespace(claim, expected) {
         return Ok(());
@@ -177,7 +180,11 @@ fn negative_linger2(run: &mut Run) -> anyhow::Result<()> {
     let _ = server_end.wait_gone();
     let states = (client_end.state()?, server_end.state()?);
     let aborts = tcp_ext_counter("TCPAbortOnLinger")?.saturating_sub(aborts_before);
-    run.check_eq(claim, (states.0, states.1, aborts), (None, None, 1));
+    run.check_eq(
+        claim,
+        crate::named!("orphan": states.0, "peer": states.1, "aborts": aborts),
+        crate::named!("orphan": None::<State>, "peer": None::<State>, "aborts": 1),
+    );
     drop(server);
     Ok(())
 }

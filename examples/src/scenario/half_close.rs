@@ -125,11 +125,14 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
         |p| {
             let last_two: Vec<_> = p.segments[p.segments.len().saturating_sub(2)..]
                 .iter()
-                .map(|s| (s.src == p.client, s.flags.to_string(), s.len))
+                .map(|s| {
+                    let from = if s.src == p.client { "client" } else { "server" };
+                    format!("{from} {} len={}", s.flags, s.len)
+                })
                 .collect();
             (
                 last_two,
-                vec![(false, "PSH ACK".to_string(), 5), (true, "RST".to_string(), 0)],
+                vec!["server PSH ACK len=5".to_string(), "client RST len=0".to_string()],
             )
         },
     )?;

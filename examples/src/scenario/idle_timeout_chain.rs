@@ -88,7 +88,10 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
         // (from(Client) is this connection: the run's client.)
         let rst = p.from(Server).filter(|s| s.dst == reused_addr && s.flags.rst).count();
         let fin = p.from(Client).filter(|s| s.flags.fin).count();
-        ((rst, fin), (1, 0))
+        (
+            crate::named!("proxy RSTs": rst, "client FINs": fin),
+            crate::named!("proxy RSTs": 1, "client FINs": 0),
+        )
     })?;
     drop(pooled);
 
@@ -139,7 +142,10 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
                 .filter(|s| s.src == retired && s.dst == proxy_addr && s.flags.fin)
                 .count();
             let rst = p.segments.iter().filter(|s| s.flags.rst).count();
-            ((fin, rst), (1, 1))
+            (
+                crate::named!("FINs from it": fin, "RSTs in all": rst),
+                crate::named!("FINs from it": 1, "RSTs in all": 1),
+            )
         },
     )?;
     drop(fresh);

@@ -66,14 +66,15 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
     // A linger time that runs out only ends sk_stream_wait_close() in
     // __tcp_close(): no abort, so no abort counter.
     let claim = "when the time ran out, no counter that inspect watches moved: TcpExtTCPAbortOnLinger, TcpExtTCPAbortOnData, TcpExtTCPAbortOnClose, TcpExtTCPAbortOnTimeout, TcpExtTCPAbortOnMemory, TcpExtListenOverflows, TcpOutRsts, TcpEstabResets (how much each moved)";
-    let none: Vec<(&str, u64)> = COUNTERS.iter().map(|&name| (name, 0)).collect();
+    let none = crate::transcript::Named(COUNTERS.iter().map(|&name| (name, "0".to_string())).collect());
     let value = format!("{none:?}");
     if !run.not_checked_in_a_shared_namespace(claim, Expected::Equal { value }) {
         let after = thread_counters()?;
         let moved = COUNTERS
             .iter()
-            .map(|&name| Ok((name, counter_moved(&counters_before, &after, name)?)))
-            .collect::<std::io::Result<Vec<(&str, u64)>>>()?;
+            .map(|&name| Ok((name, counter_moved(&counters_before, &after, name)?.to_string())))
+            .collect::<std::io::Result<Vec<_>>>()?;
+        let moved = crate::transcript::Named(moved);
         run.check_eq(claim, moved, none);
     }
     run.hold("the client closed with linger; its orphaned socket still holds data for the server");
@@ -88,8 +89,11 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
     run.measured("bytes the server received", received.len());
     run.check_eq(
         "the server, reading at last, receives every byte and then the FIN (read_to_end ends in Ok; bytes written but not received)",
-        (read.map(|_| ()).map_err(|e| e.kind()), queued.abs_diff(received.len())),
-        (Ok(()), 0),
+        crate::named!(
+            "read_to_end": read.map(|_| ()).map_err(|e| e.kind()),
+            "bytes not received": queued.abs_diff(received.len()),
+        ),
+        crate::named!("read_to_end": Ok::<(), std::io::ErrorKind>(()), "bytes not received": 0),
     );
     run.drop(Server, "drop(stream)", server);
     run.expect_states(

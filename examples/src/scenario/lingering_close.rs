@@ -52,11 +52,11 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
     });
     run.check_eq(
         "the client reads the whole response, then Ok(0) (read_to_end's result, the bytes read)",
-        (
-            read.map_err(|e| e.kind()),
-            String::from_utf8_lossy(&answer).into_owned(),
+        crate::named!(
+            "read_to_end": read.map_err(|e| e.kind()),
+            "read": String::from_utf8_lossy(&answer),
         ),
-        (Ok(8), "response".to_string()),
+        crate::named!("read_to_end": Ok::<usize, std::io::ErrorKind>(8), "read": "response"),
     );
     run.drop(Client, "drop(stream)", client);
 
@@ -96,8 +96,8 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
     let lingering = experiment::run(EXCHANGES, CloseStyle::Lingering)?;
     run.check_eq(
         "with lingering_close no client loses a byte or sees a reset (of 1000 exchanges: responses incomplete, reads reset)",
-        (lingering.incomplete, lingering.reset),
-        (0, 0),
+        crate::named!("responses incomplete": lingering.incomplete, "reads reset": lingering.reset),
+        crate::named!("responses incomplete": 0, "reads reset": 0),
     );
     Ok(())
 }

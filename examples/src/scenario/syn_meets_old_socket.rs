@@ -81,7 +81,7 @@ fn reconnect(
             let seen: Vec<_> = p.segments[since.min(p.segments.len())..]
                 .iter()
                 .filter(|s| s.src == client || s.dst == client)
-                .map(|s| (sender(s), s.flags.to_string()))
+                .map(|s| format!("{} {}", sender(s), s.flags))
                 .collect();
             let expected = [
                 (Client, "SYN"),
@@ -91,7 +91,7 @@ fn reconnect(
                 (Server, "SYN ACK"),
                 (Client, "ACK"),
             ]
-            .map(|(who, flags)| (who, flags.to_string()))
+            .map(|(who, flags)| format!("{who} {flags}"))
             .to_vec();
             (seen, expected)
         },

@@ -72,7 +72,10 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
             let sender = |s: &crate::wire::Segment| if s.src == p.client { Client } else { Server };
             let fins: Vec<_> = p.segments.iter().filter(|s| s.flags.fin).map(sender).collect();
             let last = p.segments.last().map(|s| (sender(s), s.flags.to_string()));
-            ((fins, last), (vec![Client, Server], Some((Client, "ACK".to_string()))))
+            (
+                crate::named!("FINs by sender": fins, "last segment": last),
+                crate::named!("FINs by sender": vec![Client, Server], "last segment": Some((Client, "ACK"))),
+            )
         },
     )?;
     a_reset_ends_it(run)?;
@@ -85,7 +88,7 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
 fn a_reset_ends_it(run: &mut Run) -> anyhow::Result<()> {
     run.check_kernel_default("tcp_rfc1337", "0")?;
     let claim = "an RST that reaches a TIME_WAIT socket ends it at once with net.ipv4.tcp_rfc1337 = 0, and is ignored with 1 (the client's state after the RST, with 0, with 1)";
-    let expected = (None, Some(State::TimeWait));
+    let expected = crate::named!("with 0": None::<State>, "with 1": Some(State::TimeWait));
     let value = format!("{expected:?}");
     if run.not_checked_in_a_shared_namespace(claim, Expected::Equal { value }) {
         return Ok(());
@@ -106,7 +109,7 @@ fn a_reset_ends_it(run: &mut Run) -> anyhow::Result<()> {
         );
     }
     netns::sysctl("net/ipv4/tcp_rfc1337", "0")?;
-    run.check_eq(claim, (after[0], after[1]), expected);
+    run.check_eq(claim, crate::named!("with 0": after[0], "with 1": after[1]), expected);
     Ok(())
 }
 
@@ -155,7 +158,7 @@ fn reset_a_time_wait() -> anyhow::Result<Option<State>> {
 fn no_bucket_left(run: &mut Run) -> anyhow::Result<()> {
     let claim = "past net.ipv4.tcp_max_tw_buckets (here 0) the side that closes first keeps no TIME_WAIT, and TCPTimeWaitOverflow counts it (client state, overflows)";
     let expected = Expected::Equal {
-        value: format!("{:?}", (None::<State>, 1)),
+        value: format!("{:?}", crate::named!("client state": None::<State>, "overflows": 1)),
     };
     if run.not_checked_in_a_shared_namespace(claim, expected) {
         return Ok(());
@@ -185,7 +188,11 @@ fn no_bucket_left(run: &mut Run) -> anyhow::Result<()> {
     let _ = client_end.wait_gone();
     let state = client_end.state()?;
     let overflows = tcp_ext_counter("TCPTimeWaitOverflow")?.saturating_sub(overflows_before);
-    run.check_eq(claim, (state, overflows), (None, 1));
+    run.check_eq(
+        claim,
+        crate::named!("client state": state, "overflows": overflows),
+        crate::named!("client state": None::<State>, "overflows": 1),
+    );
     drop(client);
     Ok(())
 }

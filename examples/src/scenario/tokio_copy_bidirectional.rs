@@ -92,10 +92,13 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
         );
         let copied = tokio::time::timeout(DEADLINE, copy).await??;
         run.call(Server, "proxy: copy_bidirectional(..).await", &copied);
-        run.check_ok(
+        run.check_eq(
             "once both directions have ended, the copy returns what each carried",
-            &copied,
-            (7, 8),
+            copied
+                .as_ref()
+                .map(|(to_server, to_client)| crate::named!("to the server": to_server, "to the client": to_client))
+                .map_err(|e| e.kind()),
+            Ok(crate::named!("to the server": 7, "to the client": 8)),
         );
         drop(client);
         run.expect_states(

@@ -94,8 +94,8 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
     let lingering = experiment::run_async(EXCHANGES, CloseStyle::Lingering)?;
     run.check_eq(
         "with lingering_close_async no client loses a byte or sees a reset (of 1000 exchanges: responses incomplete, reads reset)",
-        (lingering.incomplete, lingering.reset),
-        (0, 0),
+        crate::named!("responses incomplete": lingering.incomplete, "reads reset": lingering.reset),
+        crate::named!("responses incomplete": 0, "reads reset": 0),
     );
     Ok(())
 }

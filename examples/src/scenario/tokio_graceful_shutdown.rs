@@ -198,8 +198,11 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
         );
         run.check_eq(
             "and none of the server's sockets is left in CLOSE_WAIT: it closed first, all 120 are in TIME_WAIT (CLOSE_WAIT, TIME_WAIT)",
-            settled_server_sockets(port, &stop.clients, (0, BUSY + IDLE)).await?,
-            (0, BUSY + IDLE),
+            {
+                let (close_wait, time_wait) = settled_server_sockets(port, &stop.clients, (0, BUSY + IDLE)).await?;
+                crate::named!("CLOSE_WAIT": close_wait, "TIME_WAIT": time_wait)
+            },
+            crate::named!("CLOSE_WAIT": 0, "TIME_WAIT": BUSY + IDLE),
         );
         run.check_eq(
             "the idle clients got no response, only the end of the stream",
