@@ -657,20 +657,73 @@ fn legend(ids: &str, bulk: bool, y: i32) -> (String, i32) {
     (svg, row - y + 8)
 }
 
-/// Splits a text into lines of at most `width` characters, at spaces; a
-/// word longer than a line has a line of its own, whole.
+/// A call's label as the diagram wraps it into lines of at most
+/// [`WRAP`] characters: see [`wrap`].
+pub fn call_lines(text: &str) -> Vec<String> {
+    wrap(text, WRAP)
+}
+
+/// `text` in lines of at most `width` characters, broken at spaces but
+/// never inside a token: brackets, quotes and `os error N` hold together
+/// (`Some(2 s)`, `[0; 64]`); a token wider than a line breaks after a
+/// comma.
 fn wrap(text: &str, width: usize) -> Vec<String> {
     let mut lines: Vec<String> = Vec::new();
-    for word in text.split(' ') {
-        match lines.last_mut() {
-            Some(line) if line.chars().count() + 1 + word.chars().count() <= width => {
-                line.push(' ');
-                line.push_str(word);
+    for token in tokens(text) {
+        // A token wider than a line breaks after its commas, or before a
+        // method call (`SockRef::from(&stream)` `.set_linger(..)`).
+        let words: Vec<String> = if token.chars().count() <= width {
+            vec![token]
+        } else if token.contains(", ") {
+            token.split_inclusive(", ").map(|w| w.trim_end().to_string()).collect()
+        } else {
+            token.replace(").", ")\n.").split('\n').map(String::from).collect()
+        };
+        for word in &words {
+            match lines.last_mut() {
+                // A method call goes on after its receiver, with no space.
+                Some(line) if word.starts_with('.') && line.chars().count() + word.chars().count() <= width => {
+                    line.push_str(word);
+                }
+                Some(line) if !word.starts_with('.') && line.chars().count() + 1 + word.chars().count() <= width => {
+                    line.push(' ');
+                    line.push_str(word);
+                }
+                _ => lines.push(word.to_string()),
             }
-            _ => lines.push(word.to_string()),
         }
     }
     lines
+}
+
+/// The words of `text`, those inside brackets or quotes, and `os error N`,
+/// joined into one token each.
+fn tokens(text: &str) -> Vec<String> {
+    let mut tokens: Vec<String> = Vec::new();
+    let (mut depth, mut quoted, mut inside) = (0i32, false, false);
+    for word in text.split(' ') {
+        let errno = |last: &String| {
+            (word == "error" && last.ends_with("os"))
+                || (last.ends_with("os error") && word.starts_with(|c: char| c.is_ascii_digit()))
+        };
+        match tokens.last_mut() {
+            Some(last) if inside || errno(last) => {
+                last.push(' ');
+                last.push_str(word);
+            }
+            _ => tokens.push(word.to_string()),
+        }
+        for c in word.chars() {
+            match c {
+                '"' => quoted = !quoted,
+                '(' | '[' | '{' if !quoted => depth += 1,
+                ')' | ']' | '}' if !quoted => depth -= 1,
+                _ => {}
+            }
+        }
+        inside = depth > 0 || quoted;
+    }
+    tokens
 }
 
 /// Collapses the column padding of a packet row's text.
@@ -1073,6 +1126,25 @@ mod tests {
         assert!(centre - width / 2 >= 0 && centre + width / 2 <= WIDTH, "{centre}");
         assert_eq!(label_centre(WIDTH / 2, label), WIDTH / 2);
         assert_eq!(label_centre(308, "FIN ACK"), 308);
+    }
+
+    #[test]
+    fn a_label_never_breaks_inside_a_token() {
+        let lines = wrap("stream.read(&mut [0; 64]) → Err(ConnectionReset) os error 104", 30);
+        assert_eq!(
+            lines,
+            ["stream.read(&mut [0; 64]) →", "Err(ConnectionReset)", "os error 104"]
+        );
+        assert_eq!(
+            wrap("timeout(Some(2 s)) → Ok(())", 20),
+            ["timeout(Some(2 s)) →", "Ok(())"]
+        );
+        // A token wider than a line breaks after its commas.
+        assert_eq!(wrap("f(2 s idle, 1 s interval)", 14), ["f(2 s idle,", "1 s interval)"]);
+        assert_eq!(
+            wrap("a(&b).c(Some(2 s)) → Ok(())", 14),
+            ["a(&b)", ".c(Some(2 s))", "→ Ok(())"]
+        );
     }
 
     #[test]

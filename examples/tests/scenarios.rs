@@ -389,6 +389,23 @@ fn every_flag_labelled(t: &Transcript, drawn: &diagram::Sequence) -> Result<(), 
             return Err(format!("{}: a label is cut: {text}", t.id).into());
         }
     }
+    // A call's label breaks between tokens, never inside brackets or an
+    // `os error N`.
+    for event in &drawn.events {
+        let diagram::Shown::Call { text, .. } = &event.shown else {
+            continue;
+        };
+        // Each break: after a comma, or where no bracket is open.
+        let lines = diagram::call_lines(text);
+        let mut depth = 0i32;
+        for line in &lines[..lines.len().saturating_sub(1)] {
+            depth += line.matches(['(', '[']).count() as i32 - line.matches([')', ']']).count() as i32;
+            let errno_cut = line.ends_with(" os") || line.ends_with("os error");
+            if (depth != 0 && !line.ends_with(',')) || errno_cut {
+                return Err(format!("{}: the label {text:?} breaks inside a token after {line:?}", t.id).into());
+            }
+        }
+    }
     for (_, arrow) in drawn.arrows() {
         let index = arrow.segment;
         let mut flags = t.segments[index].flags;
