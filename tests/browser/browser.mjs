@@ -5,7 +5,11 @@
 // in each of mdBook's five themes at 1366 px and at 390 px (a phone) and
 // fails on a page body wider than the screen, a diagram label displayed
 // smaller than 9 CSS px, SVG text with a contrast under 4.5:1 against what
-// is behind it, a label cut with "…", or a console error. Keeps a
+// is behind it, a label cut with "…", or a console error; on a table (or
+// its wrapper) wider than its column or scrolling sideways, a claim quote
+// or a cell's label with a contrast under 4.5:1, and, on the phone, on a
+// table cell narrower than 120 px (a squeezed column) or one that does not
+// show its column's name (theme/cards.js stacks tables as cards). Keeps a
 // screenshot of each page at both widths in the light and coal themes.
 // Last, it opens each sequence diagram's file on its own, for a reader who
 // prefers a light and a dark scheme, and checks its labels the same way.
@@ -111,7 +115,7 @@ for (const theme of themes) {
     for (const file of pages) {
       current = `${file} (${theme}, ${width} px)`;
       await view.goto(base + file, { waitUntil: "load" });
-      const found = await view.evaluate(inspectPage, { theme, svgs: "main svg" });
+      const found = await view.evaluate(inspectPage, { theme, svgs: "main svg", phone: width < 600 });
       for (const p of found) problems.push(`${current}: ${p}`);
       if (theme === "light" || theme === "coal") {
         const name = `${file.replace(/\.html$/, "")}-${theme}-${width}.jpeg`;
@@ -152,8 +156,9 @@ function fail(message) {
 }
 
 // Runs in the page: what is wrong with it in this theme at this width, or
-// (theme null) with an SVG document on its own. svgs: which SVGs to read.
-function inspectPage({ theme, svgs }) {
+// (theme null) with an SVG document on its own. svgs: which SVGs to read;
+// phone: the screen is a phone's, where a table must read as cards.
+function inspectPage({ theme, svgs, phone = false }) {
   const found = [];
   const html = document.documentElement;
   if (theme && !html.classList.contains(theme)) found.push(`the theme is not ${theme}`);
@@ -181,6 +186,55 @@ function inspectPage({ theme, svgs }) {
     }
     return [255, 255, 255];
   };
+  const contrast = (fg, bg) => {
+    const [l1, l2] = [luminance(fg), luminance(bg)].sort((a, b) => b - a);
+    return (l1 + 0.05) / (l2 + 0.05);
+  };
+  // Tables: none wider than its column, none scrolling sideways (mdBook's
+  // wrapper would scroll it), their text readable in the theme; on a phone
+  // no column squeezed, every cell under its column's name.
+  const px = (n) => `${Math.round(n)} px`;
+  for (const table of document.querySelectorAll("main table")) {
+    const heads = [...(table.tHead?.rows[0]?.cells ?? [])].map((th) => th.textContent.replace(/\s+/g, " ").trim());
+    const columns = heads.join(" | ");
+    const name = `the table (${columns.length > 72 ? columns.slice(0, 71) + "…" : columns})`;
+    const wrapper = table.closest(".table-wrapper") ?? table;
+    const column = wrapper.parentElement;
+    const [tw, ww] = [table.getBoundingClientRect().width, wrapper.getBoundingClientRect().width];
+    if (ww > column.clientWidth + 1) found.push(`${name}'s wrapper is ${px(ww)} wide in a ${px(column.clientWidth)} column`);
+    if (tw > wrapper.clientWidth + 1) found.push(`${name} is ${px(tw)} wide in a ${px(wrapper.clientWidth)} wrapper`);
+    for (const box of new Set([wrapper, table])) {
+      if (box.scrollWidth > box.clientWidth + 1) {
+        found.push(`${name} scrolls sideways: <${box.tagName.toLowerCase()}${box === wrapper && box !== table ? ".table-wrapper" : ""}> ` +
+          `is ${box.scrollWidth} px wide inside, ${box.clientWidth} px outside`);
+      }
+    }
+    if (!phone) continue;
+    for (const row of table.tBodies[0]?.rows ?? []) {
+      let col = 0;
+      for (const cell of row.cells) {
+        const head = heads[col] ?? "";
+        col += cell.colSpan || 1;
+        const width = cell.getBoundingClientRect().width;
+        if (width < 120 && cell.textContent.trim()) {
+          found.push(`${name}: a cell of the column "${head}" is squeezed to ${px(width)} ("${cell.textContent.trim().slice(0, 30)}")`);
+        }
+        if (!head) continue;
+        const before = getComputedStyle(cell, "::before");
+        if (cell.getAttribute("data-label") !== head || ["none", "normal"].includes(before.content) || before.display === "none") {
+          found.push(`${name}: a cell of the column "${head}" does not show its column's name`);
+        } else {
+          const ratio = contrast(rgb(before.color), pageBackground(cell));
+          if (ratio < 4.5) found.push(`${name}: the label "${head}" has a contrast of ${ratio.toFixed(2)}:1`);
+        }
+      }
+    }
+  }
+  // A claim quote ({{#claim ID}}), in a table or in the prose.
+  for (const q of document.querySelectorAll("main q.claim")) {
+    const ratio = contrast(rgb(getComputedStyle(q).color), pageBackground(q));
+    if (ratio < 4.5) found.push(`a claim has a contrast of ${ratio.toFixed(2)}:1 ("${q.textContent.slice(0, 40)}")`);
+  }
   for (const svg of document.querySelectorAll(svgs)) {
     const scale = svg.getScreenCTM()?.a ?? 1;
     const rects = [...svg.querySelectorAll("rect")];
@@ -205,9 +259,7 @@ function inspectPage({ theme, svgs }) {
           }
         }
       }
-      const fill = rgb(style.fill);
-      const [l1, l2] = [luminance(fill), luminance(behind)].sort((a, b) => b - a);
-      const ratio = (l1 + 0.05) / (l2 + 0.05);
+      const ratio = contrast(rgb(style.fill), behind);
       if (ratio < 4.5) found.push(`"${label}" has a contrast of ${ratio.toFixed(2)}:1 (${style.fill} on rgb(${behind.join(", ")}))`);
     }
   }
