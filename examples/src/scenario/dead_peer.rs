@@ -16,6 +16,11 @@ use crate::transcript::Role::{Client, Server};
 use crate::transcript::SegmentKind::{Data, Rst};
 use crate::transcript::{Expected, SegmentCount};
 
+/// How long a blocking read may wait for the kernel to give up: past the
+/// 8 s that the checks of keepalive (about 3 s) and of the user timeout
+/// (2 s) accept.
+const READ_DEADLINE: Duration = Duration::from_secs(10);
+
 /// Keepalive after 1 s idle, then a probe every second, 2 unanswered probes.
 fn fast_keepalive() -> TcpKeepalive {
     TcpKeepalive::new()
@@ -59,6 +64,9 @@ fn abort(run: &mut Run, servers: &[&TcpStream]) -> std::io::Result<()> {
 /// TCPAbortOnTimeout), in the scenario's own namespace.
 fn read_until_timed_out(run: &mut Run, client: &mut TcpStream, claim: &str) -> std::io::Result<Duration> {
     let aborts_before = tcp_ext_counter("TCPAbortOnTimeout")?;
+    // A deadline far past the kernel's: a peer that never vanished fails
+    // the check with WouldBlock instead of holding the run.
+    client.set_read_timeout(Some(READ_DEADLINE))?;
     let start = Instant::now();
     let read = run.perform(Client, "stream.read(&mut [0; 16])", || client.read(&mut [0u8; 16]));
     let took = start.elapsed();

@@ -59,7 +59,7 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
         );
         let mut client = TcpStream::connect(run.server_addr()?).await?;
         run.set_client(client.local_addr()?);
-        let (mut server, _) = upstream.accept().await?;
+        let (mut server, _) = tokio::time::timeout(DEADLINE, upstream.accept()).await??;
         client.write_all(b"request").await?;
         client.shutdown().await?;
         run.record(
@@ -68,7 +68,7 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
             "Ok(())".into(),
         );
         let mut request = Vec::new();
-        let read = server.read_to_end(&mut request).await;
+        let read = tokio::time::timeout(DEADLINE, server.read_to_end(&mut request)).await?;
         run.call(Server, "upstream: stream.read_to_end(&mut request).await", &read);
         run.check_ok(
             "the copy forwards the half-close: the server reads the request, then the end of it",
@@ -83,7 +83,7 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
             "Ok(())".into(),
         );
         let mut response = Vec::new();
-        let answer = client.read_to_end(&mut response).await;
+        let answer = tokio::time::timeout(DEADLINE, client.read_to_end(&mut response)).await?;
         run.call(Client, "stream.read_to_end(&mut response).await", &answer);
         run.check_ok(
             "the client reads the response through the proxy, then its end",
@@ -116,7 +116,7 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
         let copy = tokio::spawn(proxy(front, upstream_addr, IDLE));
         let client = std::net::TcpStream::connect(front_addr)?;
         let proxy_end = End::of(&client)?.peer();
-        let (_silent, _) = upstream.accept().await?;
+        let (_silent, _) = tokio::time::timeout(DEADLINE, upstream.accept()).await??;
         drop(to_tokio(client)?);
         run.record(
             Client,
