@@ -149,9 +149,13 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
         let permits = Arc::new(Semaphore::new(ROOM as usize));
         let mut served = Vec::new();
         // Until no permit is left: a server's loop would then wait for one.
+        // Each wait has a deadline: a permit or a client that never comes
+        // stops the scenario instead of holding it.
+        let deadline = crate::wait::DEFAULT_DEADLINE;
         while permits.available_permits() > 0 {
-            let permit = Arc::clone(&permits).acquire_owned().await.map_err(io::Error::other)?;
-            let (stream, _) = listener.accept().await?; // an error would stop the scenario
+            let permit = tokio::time::timeout(deadline, Arc::clone(&permits).acquire_owned()).await?;
+            let permit = permit.map_err(io::Error::other)?;
+            let (stream, _) = tokio::time::timeout(deadline, listener.accept()).await??; // an error would stop the scenario
             served.push((stream, permit));
         }
         run.record(
