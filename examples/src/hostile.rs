@@ -443,7 +443,13 @@ fn holders(inode: &str) -> io::Result<Vec<String>> {
 
 /// User and system CPU time a thread of this process has used so far.
 fn thread_cpu(tid: i32) -> Duration {
-    let stat = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).unwrap_or_default();
+    cpu_time(format!("/proc/self/task/{tid}/stat"))
+}
+
+/// User and system CPU time used so far by the process or thread whose
+/// `/proc/.../stat` is at `stat`.
+pub fn cpu_time(stat: impl AsRef<std::path::Path>) -> Duration {
+    let stat = std::fs::read_to_string(stat).unwrap_or_default();
     // Fields after the command name, which is in parentheses.
     let fields: Vec<&str> = stat
         .rsplit_once(')')

@@ -62,20 +62,7 @@ impl Server {
 
     /// User and system CPU time the process has used so far.
     fn cpu(&self) -> Duration {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
-        // Fields after the command name, which is in parentheses.
-        let fields: Vec<&str> = stat
-            .rsplit_once(')')
-            .map_or("", |(_, f)| f)
-            .split_whitespace()
-            .collect();
-        // SAFETY: sysconf has no preconditions.
-        let tick = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
-        let ticks: f64 = [11, 12]
-            .iter()
-            .filter_map(|&i| fields.get(i)?.parse::<f64>().ok())
-            .sum();
-        Duration::from_secs_f64(ticks / tick)
+        tcpclose::hostile::cpu_time(format!("/proc/{}/stat", self.child.id()))
     }
 
     /// Fails unless the server used less than the idle budget of CPU over
