@@ -482,3 +482,19 @@ fn graceful_server_on_sigint_exits_as_soon_as_the_responses_are_out() {
     // Idle connections do not hold the exit: the work (1 s) does, not the grace (2 s).
     assert!(took < std::time::Duration::from_millis(1900), "{took:?}");
 }
+
+/// The book's `inspect` example is what `tcpclose inspect` prints today for
+/// the same leaking server.
+#[test]
+fn inspect_example_is_current() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../src")
+        .join(tcpclose::book::INSPECT_EXAMPLE);
+    let fresh = tcpclose::inspect::demo(std::path::Path::new(env!("CARGO_BIN_EXE_tcpclose"))).expect("the demo runs");
+    let stored = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        stored == fresh,
+        "{} is stale: regenerate with `cargo run -- bless` and review the diff\n--- this run\n{fresh}",
+        path.display()
+    );
+}
