@@ -11,12 +11,12 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::observe::{State, TimerKind};
 
 /// One row of a `/proc/net/tcp` table.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Row {
     pub local: SocketAddr,
     pub remote: SocketAddr,
@@ -31,14 +31,14 @@ pub struct Row {
 }
 
 /// A TCP socket of the process, by descriptor.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Socket {
     pub fd: i32,
     pub inode: u64,
     /// As the book names states (`CLOSE_WAIT`); `None` when the socket is
     /// in no table: closed by an RST or a timeout while still held, or
     /// never connected.
-    pub state: Option<&'static str>,
+    pub state: Option<State>,
     pub local: Option<SocketAddr>,
     pub remote: Option<SocketAddr>,
     pub recv_q: u64,
@@ -51,18 +51,32 @@ pub struct Socket {
 }
 
 /// A pattern the book explains, found in the process.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Finding {
-    pub kind: &'static str,
+    pub kind: FindingKind,
     pub fd: Option<i32>,
     pub what: String,
-    pub advice: &'static str,
+    pub advice: String,
     /// The chapter that proves it, relative to the book.
-    pub chapter: &'static str,
+    pub chapter: String,
+}
+
+/// What a finding is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FindingKind {
+    /// A socket in CLOSE_WAIT: the peer closed, the process holds on.
+    CloseWait,
+    /// A descriptor whose socket is in no table (reset, timed out).
+    NotInTable,
+    /// A socket whose peer's window is zero.
+    ZeroWindow,
+    /// Sockets on the process's ports that no descriptor holds.
+    Orphans,
 }
 
 /// Everything `inspect` found.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Report {
     pub pid: u32,
     pub command: String,
@@ -70,7 +84,7 @@ pub struct Report {
     /// Sockets on the process's ports that no descriptor refers to any
     /// more, by state: orphans (FIN_WAIT_1, FIN_WAIT_2, LAST_ACK, CLOSING)
     /// and TIME_WAIT.
-    pub without_descriptor: BTreeMap<&'static str, usize>,
+    pub without_descriptor: BTreeMap<State, usize>,
     pub findings: Vec<Finding>,
     /// With `--watch`: the TCP counters of the process's network
     /// namespace that moved, and by how much.
@@ -101,7 +115,7 @@ pub fn inspect(pid: u32, watch: Option<Duration>, started: impl FnOnce(&str)) ->
     let start = Instant::now();
     let counters_before = counters(&proc_dir)?;
     started(&command);
-    let mut first_seen: BTreeMap<(u64, &'static str), Instant> = BTreeMap::new();
+    let mut first_seen: BTreeMap<(u64, State), Instant> = BTreeMap::new();
     let (mut sockets, mut rows) = sample(&proc_dir)?;
     if let Some(watch) = watch {
         loop {
@@ -179,7 +193,7 @@ fn sample(proc_dir: &Path) -> io::Result<(Vec<Socket>, Vec<Row>)> {
         sockets.push(Socket {
             fd,
             inode,
-            state: row.map(|r| r.state.name()),
+            state: row.map(|r| r.state),
             local: row.map(|r| r.local),
             remote: row.filter(|r| r.state != State::Listen).map(|r| r.remote),
             recv_q: row.map_or(0, |r| r.recv_q),
@@ -300,22 +314,22 @@ fn counters(proc_dir: &Path) -> io::Result<BTreeMap<String, u64>> {
 }
 
 /// Sockets on the process's local addresses that no descriptor holds.
-fn without_descriptor(sockets: &[Socket], rows: &[Row]) -> BTreeMap<&'static str, usize> {
+fn without_descriptor(sockets: &[Socket], rows: &[Row]) -> BTreeMap<State, usize> {
     let ports: Vec<u16> = sockets.iter().filter_map(|s| s.local.map(|a| a.port())).collect();
     let mut counts = BTreeMap::new();
     for row in rows.iter().filter(|r| r.inode == 0 && ports.contains(&r.local.port())) {
-        *counts.entry(row.state.name()).or_insert(0) += 1;
+        *counts.entry(row.state).or_insert(0) += 1;
     }
     counts
 }
 
-fn findings(sockets: &[Socket], without_descriptor: &BTreeMap<&'static str, usize>) -> Vec<Finding> {
+fn findings(sockets: &[Socket], without_descriptor: &BTreeMap<State, usize>) -> Vec<Finding> {
     let mut found = Vec::new();
     for s in sockets {
         let seen = s.seen_for.map_or(String::new(), |t| format!(", seen for {t:.0} s"));
         match s.state {
-            Some("CLOSE_WAIT") => found.push(Finding {
-                kind: "close-wait",
+            Some(State::CloseWait) => found.push(Finding {
+                kind: FindingKind::CloseWait,
                 fd: Some(s.fd),
                 // The receive queue counts the peer's FIN as one byte until
                 // a read reaches it; a read that returns the last bytes
@@ -328,37 +342,37 @@ fn findings(sockets: &[Socket], without_descriptor: &BTreeMap<&'static str, usiz
                         n - 1
                     ),
                 },
-                advice: "treat Ok(0) as the end: drop the stream, and remove it from every map and clone",
-                chapter: "eof-close-wait.md",
+                advice: "treat Ok(0) as the end: drop the stream, and remove it from every map and clone".into(),
+                chapter: "eof-close-wait.md".into(),
             }),
             None => found.push(Finding {
-                kind: "not-in-table",
+                kind: FindingKind::NotInTable,
                 fd: Some(s.fd),
                 what: "a TCP socket in no table: reset or timed out while this process still holds it (or never connected); ss cannot show it".into(),
-                advice: "an error ends the connection, not the descriptor: drop the stream after BrokenPipe, ConnectionReset or TimedOut",
-                chapter: "eof-close-wait.md",
+                advice: "an error ends the connection, not the descriptor: drop the stream after BrokenPipe, ConnectionReset or TimedOut".into(),
+                chapter: "eof-close-wait.md".into(),
             }),
             Some(_) if s.timer == Some(TimerKind::ZeroWindowProbe) => found.push(Finding {
-                kind: "zero-window",
+                kind: FindingKind::ZeroWindow,
                 fd: Some(s.fd),
                 what: format!("{} bytes waiting to be sent: the peer's window is zero, it stopped reading", s.send_q),
-                advice: "bound the wait: TCP_USER_TIMEOUT, or a write timeout of your own",
-                chapter: "dead-peers.md",
+                advice: "bound the wait: TCP_USER_TIMEOUT, or a write timeout of your own".into(),
+                chapter: "dead-peers.md".into(),
             }),
             Some(_) => {}
         }
     }
-    let orphans: usize = ["FIN_WAIT_1", "FIN_WAIT_2", "LAST_ACK", "CLOSING"]
+    let orphans: usize = [State::FinWait1, State::FinWait2, State::LastAck, State::Closing]
         .iter()
         .filter_map(|state| without_descriptor.get(state))
         .sum();
     if orphans > 0 {
         found.push(Finding {
-            kind: "orphans",
+            kind: FindingKind::Orphans,
             fd: None,
             what: format!("{orphans} orphaned sockets on its ports: closed by the process, not yet finished by the kernel"),
-            advice: "orphans end on the kernel's timers (tcp_fin_timeout, tcp_orphan_retries); many of them mean peers that do not close or read",
-            chapter: "fin-wait-2.md",
+            advice: "orphans end on the kernel's timers (tcp_fin_timeout, tcp_orphan_retries); many of them mean peers that do not close or read".into(),
+            chapter: "fin-wait-2.md".into(),
         });
     }
     found
@@ -387,7 +401,7 @@ pub fn to_text(report: &Report) -> String {
         out.push_str(&format!(
             "  {:>4}  {:<12} {:<24} {:<24} {:>7} {:>7}  {timer}\n",
             s.fd,
-            s.state.unwrap_or("(no table)"),
+            s.state.map_or("(no table)", State::name),
             addr(s.local),
             addr(s.remote),
             s.recv_q,

@@ -18,15 +18,18 @@ use serde::{Deserialize, Serialize};
 
 use crate::wait;
 
-/// A TCP state as RFC 9293 names it (netstat spells it the same way; `ss`
-/// writes `CLOSE-WAIT` with a hyphen).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// A TCP state as RFC 9293 names it, with underscores for its hyphens
+/// (`FIN_WAIT_1`; netstat writes `FIN_WAIT1`, `ss` `FIN-WAIT-1`): so it
+/// is shown, and so it is written in JSON.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum State {
     Established,
     SynSent,
     SynRecv,
+    #[serde(rename = "FIN_WAIT_1")]
     FinWait1,
+    #[serde(rename = "FIN_WAIT_2")]
     FinWait2,
     TimeWait,
     Close,
@@ -263,7 +266,7 @@ pub fn tcp_ext_counter(name: &str) -> io::Result<u64> {
 
 /// A timer the kernel runs on a socket, as `/proc/net/tcp` shows it (and
 /// `ss -o` prints as `timer:(...)`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TimerKind {
     Retransmit,
     /// Keepalive, or the FIN_WAIT_2 timer of a socket with a descriptor.
@@ -342,4 +345,21 @@ fn hex_addr(addr: SocketAddr) -> String {
             .collect(),
     };
     format!("{ip}:{:04X}", addr.port())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::State;
+
+    /// JSON names a state as the lab shows it: `FIN_WAIT_2`, not serde's
+    /// `FIN_WAIT2`.
+    #[test]
+    fn a_state_is_written_in_json_as_it_is_shown() {
+        for number in 1..=12 {
+            let state = State::from_kernel(number);
+            let json = serde_json::to_string(&state).unwrap();
+            assert_eq!(json, format!("\"{}\"", state.name()));
+            assert_eq!(serde_json::from_str::<State>(&json).unwrap(), state);
+        }
+    }
 }

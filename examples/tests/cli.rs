@@ -5,6 +5,9 @@ use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
+use tcpclose::observe::State;
+use tcpclose::transcript::{Step, Transcript, Verdict};
+
 fn tcpclose(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_tcpclose"))
         .args(args)
@@ -170,19 +173,23 @@ fn help_documents_every_flag() {
 fn json_transcript_parses() {
     let out = tcpclose(&["run", "eof-close-wait", "--json"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("valid JSON");
-    let first = &json[0];
-    assert_eq!(first["id"], "eof-close-wait");
-    assert!(first["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .all(|c| c["verdict"] == "confirmed"));
-    assert!(first["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|s| s["server"] == "CLOSE_WAIT"));
+    let runs: Vec<Transcript> = serde_json::from_slice(&out.stdout).expect("the run's record");
+    let [run] = runs.as_slice() else {
+        panic!("one run, not {}", runs.len())
+    };
+    assert_eq!(run.id, "eof-close-wait");
+    assert!(
+        run.checks.iter().all(|c| c.verdict == Verdict::Confirmed),
+        "{:?}",
+        run.checks
+    );
+    assert!(run.steps.iter().any(|s| matches!(
+        s,
+        Step::States {
+            server: Some(State::CloseWait),
+            ..
+        }
+    )));
 }
 
 #[test]

@@ -5,6 +5,8 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{self, Receiver};
 
+use tcpclose::inspect::{FindingKind, Report};
+use tcpclose::observe::State;
 use tcpclose::wait::DEFAULT_DEADLINE;
 
 struct Server {
@@ -203,8 +205,8 @@ fn bad_input_is_one_line_and_a_non_zero_exit() {
     one_line_error(load, &["--connect", "127.0.0.1:1"], 1, "cannot connect to 127.0.0.1:1");
 }
 
-/// `tcpclose inspect ARGS` as JSON.
-fn inspect(args: &[&str]) -> serde_json::Value {
+/// `tcpclose inspect ARGS`, its JSON read back as the report it prints.
+fn inspect(args: &[&str]) -> Report {
     let out = Command::new(env!("CARGO_BIN_EXE_tcpclose"))
         .arg("inspect")
         .args(args)
@@ -216,12 +218,12 @@ fn inspect(args: &[&str]) -> serde_json::Value {
 }
 
 /// The descriptors of the findings of `kind`.
-fn finding_fds(report: &serde_json::Value, kind: &str) -> Vec<i64> {
-    let findings = report["findings"].as_array().expect("findings");
-    findings
+fn finding_fds(report: &Report, kind: FindingKind) -> Vec<i32> {
+    report
+        .findings
         .iter()
-        .filter(|f| f["kind"] == kind)
-        .filter_map(|f| f["fd"].as_i64())
+        .filter(|f| f.kind == kind)
+        .filter_map(|f| f.fd)
         .collect()
 }
 
@@ -243,18 +245,23 @@ fn inspect_finds_every_close_wait_of_a_leaking_server() {
         server.expect_line("keeping the stream");
     }
     let report = inspect(&[&server.child.id().to_string()]);
-    let sockets = report["sockets"].as_array().unwrap();
-    let close_wait: Vec<i64> = sockets
+    let close_wait: Vec<i32> = report
+        .sockets
         .iter()
-        .filter(|s| s["state"] == "CLOSE_WAIT")
-        .map(|s| s["fd"].as_i64().unwrap())
+        .filter(|s| s.state == Some(State::CloseWait))
+        .map(|s| s.fd)
         .collect();
-    assert_eq!(close_wait.len(), 3, "{report:#}");
-    assert_eq!(finding_fds(&report, "close-wait"), close_wait);
-    let listener = sockets.iter().find(|s| s["state"] == "LISTEN").expect("the listener");
-    assert_eq!(listener["local"], format!("127.0.0.1:{}", server.port));
-    for key in ["fd", "state", "local", "remote", "recv_q", "send_q"] {
-        assert!(sockets.iter().all(|s| s.get(key).is_some()), "{key}");
+    assert_eq!(close_wait.len(), 3, "{report:#?}");
+    assert_eq!(finding_fds(&report, FindingKind::CloseWait), close_wait);
+    let listener = report
+        .sockets
+        .iter()
+        .find(|s| s.state == Some(State::Listen))
+        .expect("the listener");
+    assert_eq!(listener.local, Some(([127, 0, 0, 1], server.port).into()));
+    assert_eq!(listener.remote, None);
+    for s in report.sockets.iter().filter(|s| s.state == Some(State::CloseWait)) {
+        assert!(s.local.is_some() && s.remote.is_some(), "{s:?}");
     }
 }
 
@@ -270,14 +277,9 @@ fn inspect_reports_nothing_false_for_a_healthy_server() {
         end.wait_gone().unwrap();
     }
     let report = inspect(&[&server.child.id().to_string()]);
-    assert_eq!(report["findings"], serde_json::json!([]), "{report:#}");
-    let states: Vec<&str> = report["sockets"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|s| s["state"].as_str())
-        .collect();
-    assert_eq!(states, ["LISTEN"]);
+    assert!(report.findings.is_empty(), "{report:#?}");
+    let states: Vec<Option<State>> = report.sockets.iter().map(|s| s.state).collect();
+    assert_eq!(states, [Some(State::Listen)]);
 }
 
 #[test]
@@ -292,15 +294,13 @@ fn inspect_finds_a_socket_gone_from_the_table_but_still_held() {
     drop(client); // an RST: the server's socket leaves the table
     server_end.wait_gone().unwrap();
     let report = inspect(&[&std::process::id().to_string()]);
-    let fd = i64::from(server.as_raw_fd());
-    assert!(finding_fds(&report, "not-in-table").contains(&fd), "{report:#}");
-    let socket = report["sockets"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["fd"] == fd)
-        .unwrap();
-    assert_eq!(socket["state"], serde_json::Value::Null);
+    let fd = server.as_raw_fd();
+    assert!(
+        finding_fds(&report, FindingKind::NotInTable).contains(&fd),
+        "{report:#?}"
+    );
+    let socket = report.sockets.iter().find(|s| s.fd == fd).unwrap();
+    assert_eq!(socket.state, None);
 }
 
 #[test]
@@ -326,15 +326,14 @@ fn inspect_watch_times_close_wait_and_counts_resets() {
     drop(client);
     let out = watch.wait_with_output().unwrap();
     assert!(out.status.success());
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert!(report["counters"]["TcpOutRsts"].as_u64() >= Some(1), "{report:#}");
-    let close_wait = report["sockets"]
-        .as_array()
-        .unwrap()
+    let report: Report = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(report.counters.get("TcpOutRsts") >= Some(&1), "{report:#?}");
+    let close_wait = report
+        .sockets
         .iter()
-        .find(|s| s["state"] == "CLOSE_WAIT")
+        .find(|s| s.state == Some(State::CloseWait))
         .unwrap();
-    assert!(close_wait["seen_for"].as_f64() >= Some(1.5), "{report:#}");
+    assert!(close_wait.seen_for >= Some(1.5), "{report:#?}");
 }
 
 #[test]
@@ -353,18 +352,14 @@ fn inspect_counts_orphans_on_the_process_ports() {
     let (server, _) = listener.accept().unwrap();
     let server_end = tcpclose::observe::End::of(&server).unwrap();
     drop(server);
-    server_end.wait_for(tcpclose::observe::State::FinWait2).unwrap();
+    server_end.wait_for(State::FinWait2).unwrap();
     let report = inspect(&[&std::process::id().to_string()]);
     assert!(
-        report["without_descriptor"]["FIN_WAIT_2"].as_u64() >= Some(1),
-        "{report:#}"
+        report.without_descriptor.get(&State::FinWait2) >= Some(&1),
+        "{report:#?}"
     );
-    let orphans = report["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["kind"] == "orphans");
-    assert!(orphans.is_some(), "{report:#}");
+    let orphans = report.findings.iter().find(|f| f.kind == FindingKind::Orphans);
+    assert!(orphans.is_some(), "{report:#?}");
 }
 
 #[test]
