@@ -76,7 +76,7 @@ pub fn run_async(exchanges: usize, style: CloseStyle) -> io::Result<Outcome> {
     listener.set_nonblocking(true)?;
     let server = thread::spawn(move || -> io::Result<()> {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        crate::scenario::block_on(async {
+        crate::runtime::block_on(async {
             let listener = tokio::net::TcpListener::from_std(listener)?;
             let response = vec![b'r'; RESPONSE];
             for _ in 0..exchanges {

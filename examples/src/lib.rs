@@ -5,6 +5,7 @@
 
 pub mod bench;
 pub mod book;
+pub mod claim;
 pub mod cli;
 pub mod close;
 pub mod diagram;
@@ -16,6 +17,7 @@ pub mod inspect;
 pub mod netns;
 pub mod observe;
 pub mod proof;
+pub mod runtime;
 pub mod sandbox;
 pub mod scenario;
 pub mod sockdiag;

@@ -16,9 +16,6 @@ use crate::transcript::Role::{Client, Server};
 use crate::transcript::SegmentKind::{Data, DataOf, Rst};
 use crate::transcript::{outcome, Expected, SegmentCount};
 
-/// The errno Linux gives for a write to a connection that was reset.
-const EPIPE: i32 = 32;
-
 pub const SCENARIO: Scenario = Scenario {
     id: "broken-pipe",
     title: "writing after the peer closed: one write succeeds, draws an RST, the next is BrokenPipe",
@@ -68,7 +65,7 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
         "the second write fails with ErrorKind::BrokenPipe (os error 32, EPIPE)",
         &second,
         ErrorKind::BrokenPipe,
-        EPIPE,
+        libc::EPIPE,
     );
     let third = server.write(&[0u8; 1024]);
     run.call(Server, "stream.write(&[0; 1024])", &third);
@@ -76,7 +73,7 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
         "every later write fails the same way",
         &third,
         ErrorKind::BrokenPipe,
-        EPIPE,
+        libc::EPIPE,
     );
 
     let mut buf = [0u8; 1024];

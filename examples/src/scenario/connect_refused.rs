@@ -36,7 +36,7 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
         "connect fails with ErrorKind::ConnectionRefused (os error 111)",
         &connect,
         ErrorKind::ConnectionRefused,
-        111,
+        libc::ECONNREFUSED,
     );
     run.check_packets_eq(
         "the SYN was answered with RST ACK, the only segment the server side sent",

@@ -114,7 +114,7 @@ pub fn keepalive(run: &mut Run) -> anyhow::Result<()> {
         "and a write fails with ErrorKind::BrokenPipe (os error 32)",
         &write,
         ErrorKind::BrokenPipe,
-        32,
+        libc::EPIPE,
     );
     run.check_packets_eq(
         "the client sent 2 unanswered keepalive probes, then gave up with an RST (probes, RSTs)",

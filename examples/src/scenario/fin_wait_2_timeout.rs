@@ -142,7 +142,7 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
         "the next write fails with ErrorKind::BrokenPipe (os error 32)",
         &again,
         ErrorKind::BrokenPipe,
-        32,
+        libc::EPIPE,
     );
     drop((held, held_peer));
     keepalive_ends_close_wait(run, watched, watched_end)?;

@@ -76,7 +76,7 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
         "a write after shutdown(Write) fails at once with ErrorKind::BrokenPipe (os error 32)",
         &late,
         ErrorKind::BrokenPipe,
-        32,
+        libc::EPIPE,
     );
 
     run.check_segments(
@@ -141,7 +141,7 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
         "the RST reached the server in CLOSE_WAIT: its next write fails with ErrorKind::BrokenPipe (os error 32)",
         &late,
         ErrorKind::BrokenPipe,
-        32,
+        libc::EPIPE,
     );
     drop(client);
     Ok(())

@@ -81,7 +81,7 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
         "the pool (idle timeout 2 s) reuses it, and the request fails with ErrorKind::ConnectionReset (os error 104)",
         &reused,
         ErrorKind::ConnectionReset,
-        104,
+        libc::ECONNRESET,
     );
     let reused_addr = pooled.local_addr()?;
     run.check_packets_eq("on the wire: the proxy sent the RST, and the client never a FIN", |p| {
@@ -107,7 +107,7 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
         "the pool's idle timeout (0.2 s) runs out first, nothing closed under it: ErrorKind::WouldBlock (os error 11)",
         &idle,
         ErrorKind::WouldBlock,
-        11,
+        libc::EAGAIN,
     );
     let retired = pooled.local_addr()?;
     drop(pooled);

@@ -67,7 +67,7 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
         "the server's read fails with ErrorKind::ConnectionReset (os error 104), not Ok(0)",
         &read,
         ErrorKind::ConnectionReset,
-        104,
+        libc::ECONNRESET,
     );
     Ok(())
 }

@@ -59,7 +59,7 @@ fn restart_server(run: &mut Run) -> anyhow::Result<()> {
         "a socket2 socket without SO_REUSEADDR cannot bind the port: ErrorKind::AddrInUse (os error 98)",
         &bound,
         ErrorKind::AddrInUse,
-        98,
+        libc::EADDRINUSE,
     );
     drop(plain);
 
@@ -145,7 +145,7 @@ fn exhaust_ports(run: &mut Run) -> anyhow::Result<()> {
         "once TIME_WAIT holds every port of the range, connect fails with ErrorKind::AddrNotAvailable (os error 99)",
         &failed,
         ErrorKind::AddrNotAvailable,
-        99,
+        libc::EADDRNOTAVAIL,
     );
     // tcp_tw_reuse tells old segments from new by their TCP timestamps.
     run.check_kernel_default("tcp_timestamps", "1")?;

@@ -61,7 +61,7 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
         "then read fails with ErrorKind::ConnectionReset (os error 104)",
         &second,
         ErrorKind::ConnectionReset,
-        104,
+        libc::ECONNRESET,
     );
     let third = run.perform(Client, "stream.read(&mut [0; 64])", || client.read(&mut buf));
     run.check_ok("only once: every later read returns Ok(0)", &third, 0);
@@ -71,14 +71,14 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
         "after the read that reported the reset, a write fails with ErrorKind::BrokenPipe (os error 32)",
         &write,
         ErrorKind::BrokenPipe,
-        32,
+        libc::EPIPE,
     );
     let peer = run.perform(Client, "stream.peer_addr()", || client.peer_addr());
     run.check_err(
         "peer_addr fails with ErrorKind::NotConnected (os error 107)",
         &peer,
         ErrorKind::NotConnected,
-        107,
+        libc::ENOTCONN,
     );
     run.check_segments(
         "the client sent nothing after the RST: no RST of its own, no data",

@@ -53,7 +53,7 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
         "connect fails with ErrorKind::TimedOut (os error 110)",
         &connect,
         ErrorKind::TimedOut,
-        110,
+        libc::ETIMEDOUT,
     );
     run.check_seconds(
         "the kernel gave up after the time that one retry allows, 1 s and then 2 s: about 3 s",

@@ -43,7 +43,7 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
             "the client's read fails with ErrorKind::ConnectionReset (os error 104)",
             &read,
             std::io::ErrorKind::ConnectionReset,
-            104,
+            libc::ECONNRESET,
         );
 
         // A non-zero linger, with data the peer does not read, on a second connection.

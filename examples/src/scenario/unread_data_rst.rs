@@ -12,7 +12,6 @@ use crate::transcript::Role::{Client, Server};
 use crate::transcript::SegmentKind::{Fin, Rst};
 use crate::transcript::{Expected, SegmentCount};
 
-const ECONNRESET: i32 = 104;
 const RESPONSE: usize = 4 << 20;
 
 pub const SCENARIO: Scenario = Scenario {
@@ -84,7 +83,7 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
         "then its read fails with ErrorKind::ConnectionReset (os error 104)",
         &read,
         ErrorKind::ConnectionReset,
-        ECONNRESET,
+        libc::ECONNRESET,
     );
     run.check_at_least(
         "the rest of the response is lost: bytes the server's write accepted that never reached the client",

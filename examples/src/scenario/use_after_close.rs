@@ -13,8 +13,6 @@ use crate::transcript::Role::{Client, Server};
 use crate::transcript::SegmentCount;
 use crate::transcript::SegmentKind::{Data, Fin, Rst};
 
-const EPIPE: i32 = 32;
-
 pub const SCENARIO: Scenario = Scenario {
     id: "use-after-close",
     title: "using a stream after closing it: a compile error in Rust, EOF and EPIPE through a clone",
@@ -53,7 +51,7 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
         "the clone's write fails with ErrorKind::BrokenPipe (os error 32) and sends nothing",
         &write,
         ErrorKind::BrokenPipe,
-        EPIPE,
+        libc::EPIPE,
     );
 
     run.check_fin_acked("the server's kernel acknowledged the client's FIN", Client)?;

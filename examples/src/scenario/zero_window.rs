@@ -91,7 +91,7 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
         "and its next write fails with ErrorKind::TimedOut (os error 110)",
         &write,
         ErrorKind::TimedOut,
-        110,
+        libc::ETIMEDOUT,
     );
     // End the first connection without a probing orphan left behind.
     SockRef::from(&server).set_linger(Some(Duration::ZERO))?;
