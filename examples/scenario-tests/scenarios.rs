@@ -847,11 +847,13 @@ fn proof_text(
             let body = body
                 .filter(|b| !b.is_empty())
                 .ok_or_else(|| format!("no test {path} (after {sentence:?})"))?;
-            // A compile-fail test proves the compiler's recorded output.
+            // A compile-fail test proves the compiler's recorded output; its
+            // cases are named from its package, the folder above its `tests/`.
+            let package = Path::new(file).parent().and_then(Path::parent).unwrap_or(Path::new(""));
             let recorded: String = body
                 .match_indices("compile_fail(\"")
                 .filter_map(|(at, call)| body[at + call.len()..].split('"').next())
-                .map(|case| read(&src().join("..").join(case.replace(".rs", ".stderr"))))
+                .map(|case| read(&src().join("..").join(package).join(case.replace(".rs", ".stderr"))))
                 .collect();
             Ok(format!("{body}{recorded}"))
         }
