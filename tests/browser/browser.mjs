@@ -38,7 +38,9 @@ const server = createServer((req, res) => {
     res.writeHead(404).end("not found");
     return;
   }
-  res.writeHead(200, { "content-type": types[extname(file)] ?? "application/octet-stream" });
+  // Cacheable, as a real host serves it: each page would otherwise fetch
+  // mdBook's twenty scripts, styles and fonts again.
+  res.writeHead(200, { "content-type": types[extname(file)] ?? "application/octet-stream", "cache-control": "max-age=3600" });
   res.end(readFileSync(file));
 });
 await new Promise((ok) => server.listen(0, "127.0.0.1", ok));
@@ -105,27 +107,34 @@ const widths = [1366, 390];
 const shots = join(artifacts, "screenshots");
 mkdirSync(shots, { recursive: true });
 let views = 0;
-for (const theme of themes) {
-  for (const width of widths) {
-    const context = await browser.newContext({ viewport: { width, height: 800 }, deviceScaleFactor: 1 });
-    await context.addInitScript((t) => localStorage.setItem("mdbook-theme", t), theme);
-    const view = await context.newPage();
-    view.on("console", (msg) => { if (msg.type() === "error") problems.push(`${current}: console error: ${msg.text()}`); });
-    view.on("pageerror", (err) => problems.push(`${current}: page error: ${err.message}`));
-    for (const file of pages) {
-      current = `${file} (${theme}, ${width} px)`;
-      await view.goto(base + file, { waitUntil: "load" });
-      const found = await view.evaluate(inspectPage, { theme, svgs: "main svg", phone: width < 600 });
-      for (const p of found) problems.push(`${current}: ${p}`);
-      if (theme === "light" || theme === "coal") {
-        const name = `${file.replace(/\.html$/, "")}-${theme}-${width}.jpeg`;
-        await view.screenshot({ path: join(shots, name), fullPage: true, type: "jpeg", quality: 70 });
-      }
-      views += 1;
+// Every page in one theme at one width, in a context of its own.
+async function viewEveryPage(theme, width) {
+  const context = await browser.newContext({ viewport: { width, height: 800 }, deviceScaleFactor: 1 });
+  await context.addInitScript((t) => localStorage.setItem("mdbook-theme", t), theme);
+  const view = await context.newPage();
+  let at = "";
+  view.on("console", (msg) => { if (msg.type() === "error") problems.push(`${at}: console error: ${msg.text()}`); });
+  view.on("pageerror", (err) => problems.push(`${at}: page error: ${err.message}`));
+  for (const file of pages) {
+    at = `${file} (${theme}, ${width} px)`;
+    await view.goto(base + file, { waitUntil: "load" });
+    const found = await view.evaluate(inspectPage, { theme, svgs: "main svg", phone: width < 600 });
+    for (const p of found) problems.push(`${at}: ${p}`);
+    if (theme === "light" || theme === "coal") {
+      const name = `${file.replace(/\.html$/, "")}-${theme}-${width}.jpeg`;
+      await view.screenshot({ path: join(shots, name), fullPage: true, type: "jpeg", quality: 70 });
     }
-    await context.close();
+    views += 1;
   }
+  await context.close();
 }
+// Two contexts at a time: page loads wait on the server and the
+// compositor, and the machine has two cores.
+const combinations = themes.flatMap((theme) => widths.map((width) => [theme, width]));
+const workers = [0, 1].map(async () => {
+  while (combinations.length > 0) await viewEveryPage(...combinations.shift());
+});
+await Promise.all(workers);
 
 // A sequence diagram on its own (GitHub, `tcpclose run --svg`), as a
 // reader who prefers a light or a dark scheme sees it.
