@@ -529,6 +529,45 @@ mod tests {
         assert_eq!(kinds(&closed), [false, false, false, false, false, true, true, true]);
     }
 
+    /// Two runs compare equal when only what a measurement observed
+    /// differs: a range, a minimum, a count of segments with a minimum;
+    /// any other observation counts.
+    #[test]
+    fn only_measured_observations_are_left_out_of_the_comparison() {
+        let fins = |at_least| Expected::Segments {
+            counts: vec![SegmentCount {
+                at_least,
+                ..SegmentCount::exactly(Role::Client, SegmentKind::Fin, 1)
+            }],
+        };
+        let range = Expected::Range {
+            low: 1.0,
+            high: 2.0,
+            unit: "s".into(),
+        };
+        let at_least = Expected::AtLeast {
+            low: 1.0,
+            unit: "s".into(),
+        };
+        let ok = Expected::Ok { value: "7".into() };
+        let run = |expected: &Expected, observed: &str| {
+            let mut t = Transcript::empty("sample", "a sample");
+            t.checks.push(Check {
+                id: "sample/claim".into(),
+                claim: "claim".into(),
+                expected: expected.clone(),
+                verdict: Verdict::Confirmed,
+                observed: observed.into(),
+                value: None,
+                packets: false,
+            });
+            t.comparable()
+        };
+        let same = |expected: &Expected| run(expected, "one") == run(expected, "two");
+        let kinds = [&range, &at_least, &fins(true), &fins(false), &ok];
+        assert_eq!(kinds.map(same), [true, true, true, false, false]);
+    }
+
     #[test]
     fn the_same_segment_from_another_endpoint_is_a_row_of_its_own_not_a_repeat() {
         let mut t = Transcript::empty("sample", "a sample");
