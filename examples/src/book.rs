@@ -149,6 +149,100 @@ pub fn state_page(transcripts: &[Transcript]) -> String {
     page
 }
 
+/// A chapter with each transcript block (a `text` code block that holds
+/// only `{{#include transcripts/ID.txt}}`) replaced by the transcript drawn
+/// from the run's record, `transcripts/ID.json`, as HTML: see
+/// [`transcript_html`]. A block whose record is missing stays as it is.
+pub fn transcripts_as_html(chapter: &str, src: &Path) -> String {
+    let lines: Vec<&str> = chapter.split_inclusive('\n').collect();
+    let mut out = String::with_capacity(chapter.len());
+    let mut i = 0;
+    while i < lines.len() {
+        let record = match lines.get(i..i + 3) {
+            Some([open, include, close]) if open.trim_end() == "```text" && close.trim_end() == "```" => include
+                .trim()
+                .strip_prefix("{{#include transcripts/")
+                .and_then(|rest| rest.strip_suffix(".txt}}"))
+                .and_then(|id| std::fs::read_to_string(src.join(record_path(id))).ok())
+                .and_then(|json| serde_json::from_str::<Transcript>(&json).ok()),
+            _ => None,
+        };
+        match record {
+            Some(t) => {
+                out.push_str(&transcript_html(&t));
+                i += 3;
+            }
+            None => {
+                out.push_str(lines[i]);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
+/// A run's transcript as the book shows it: a line naming the scenario
+/// and the kernel, the claims as a list, each with what it expects first
+/// and an anchor that the claim's marks link to, then the calls and
+/// states and the packets, folded (the diagram above shows them).
+pub fn transcript_html(t: &Transcript) -> String {
+    use crate::transcript::Verdict;
+    let e = escape_html;
+    let mut out = format!(
+        "<div class=\"transcript\">\n<p class=\"transcript-head\"><code>{}</code>: {}; on Linux {}</p>\n<ul class=\"claims\">\n",
+        e(&t.id),
+        e(&t.title),
+        e(&t.kernel)
+    );
+    for check in &t.checks {
+        let (class, mark) = match check.verdict {
+            Verdict::Confirmed => ("confirmed", "confirmed"),
+            Verdict::Refuted => ("refuted", "REFUTED"),
+            Verdict::NotChecked => ("not-checked", "not checked"),
+        };
+        let observed = if check.measured() || check.verdict != Verdict::Confirmed {
+            format!(", observed {}", check.observed)
+        } else {
+            String::new()
+        };
+        out.push_str(&format!(
+            "<li id=\"{}\" class=\"{class}\"><span class=\"verdict\">{mark}</span> <span class=\"expected\">→ {}{}</span> {}</li>\n",
+            crate::claim::anchor(&check.id),
+            e(&check.expected.to_string()),
+            e(&observed),
+            e(&check.claim)
+        ));
+    }
+    out.push_str("</ul>\n");
+    let fold = |summary: &str, lines: &[String]| {
+        let body: Vec<String> = lines.iter().map(|l| e(l)).collect();
+        format!(
+            "<details><summary>{}</summary>\n<pre><code class=\"nohighlight\">{}</code></pre>\n</details>\n",
+            e(summary),
+            body.join("\n")
+        )
+    };
+    out.push_str(&fold("calls and states", &t.step_lines()));
+    if t.capture.is_ok() {
+        out.push_str(&fold(&t.packets_heading(), &t.packet_lines()));
+    } else {
+        out.push_str(&format!("<p>{}</p>\n", e(&t.packets_heading())));
+    }
+    if let Some(error) = &t.error {
+        out.push_str(&format!("<p>stopped early: {}</p>\n", e(error)));
+    }
+    out.push_str("</div>\n");
+    out
+}
+
+/// Text as HTML shows it.
+pub(crate) fn escape_html(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
 /// A chapter with each image line `![alt](NAME.svg)` replaced by the SVG
 /// itself, inline in a `<figure class="diagram">`, so that the theme's CSS
 /// colours it and its text can be searched and selected. A plot drawn in
@@ -195,6 +289,7 @@ pub fn inline_svg_images(chapter: &str, src: &std::path::Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::claim::Expected;
     use crate::transcript::Role;
 
     fn run(result: &str, seconds: &str) -> Transcript {
@@ -215,6 +310,60 @@ mod tests {
             t.step_times.push(std::time::SystemTime::now());
         }
         t
+    }
+
+    /// The book's transcript: each claim an item whose id is the claim's
+    /// anchor, what it expects before its sentence; the calls folded. A
+    /// block whose record is missing stays a block of text.
+    #[test]
+    fn a_transcript_is_drawn_from_its_record_with_an_anchor_per_claim() {
+        let mut t = run("Ok(0)", "1.000 s");
+        for (claim, expected) in [
+            ("read returns Ok(0) <at once>", Expected::Ok { value: "0".into() }),
+            (
+                "the close took about a second",
+                Expected::Range {
+                    low: 0.9,
+                    high: 2.0,
+                    unit: "s".into(),
+                },
+            ),
+        ] {
+            t.checks.push(Check {
+                id: crate::claim::check_id("sample", claim),
+                claim: claim.into(),
+                expected,
+                verdict: crate::claim::Verdict::Confirmed,
+                observed: "1.000 s".into(),
+                value: Some(1.0),
+                packets: false,
+            });
+        }
+        let html = transcript_html(&t);
+        assert_eq!(html.matches("<li id=").count(), 2, "{html}");
+        assert!(html.contains("→ 0.9 s to 2 s, observed 1.000 s"), "{html}");
+        for check in &t.checks {
+            let item = format!("<li id=\"{}\"", crate::claim::anchor(&check.id));
+            let at = html.find(&item).unwrap_or_else(|| panic!("no {item} in {html}"));
+            let line = &html[at..at + html[at..].find("</li>").unwrap()];
+            let expected = line
+                .find(&escape_html(&check.expected.to_string()))
+                .expect("what it expects");
+            let claim = line.find(&escape_html(&check.claim)).expect("its sentence");
+            assert!(expected < claim, "{line}");
+        }
+        assert!(html.contains("<details><summary>calls and states</summary>"), "{html}");
+        let dir = std::env::temp_dir().join(format!("tcpclose-book-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("transcripts")).unwrap();
+        std::fs::write(dir.join(record_path("sample")), record_json(&t)).unwrap();
+        let chapter = "Text.\n\n```text\n{{#include transcripts/sample.txt}}\n```\n\n```text\n{{#include transcripts/none.txt}}\n```\n";
+        let drawn = transcripts_as_html(chapter, &dir);
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(drawn.starts_with("Text.\n\n<div class=\"transcript\">"), "{drawn}");
+        assert!(
+            drawn.ends_with("```text\n{{#include transcripts/none.txt}}\n```\n"),
+            "{drawn}"
+        );
     }
 
     #[test]

@@ -282,6 +282,12 @@ impl fmt::Display for SegmentCount {
 /// What precedes a measured value on a claim's line.
 pub const OBSERVED: &str = "observed ";
 
+/// The id of the element that shows claim `id` in its scenario's
+/// transcript in the book: `claim-half-close--the-server-reads`.
+pub fn anchor(id: &str) -> String {
+    format!("claim-{}", id.replacen('/', "--", 1))
+}
+
 /// The id of a claim of scenario `scenario`: its first words, in kebab case.
 pub fn check_id(scenario: &str, claim: &str) -> String {
     let words: Vec<String> = claim

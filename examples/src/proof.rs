@@ -69,7 +69,10 @@ pub fn render<'a>(text: &str, check: impl Fn(&str) -> Option<&'a Check>) -> Stri
             }
             Marker::Claim(id) => {
                 let statement = check(id).map_or_else(|| format!("(no check {id})"), Check::statement);
-                out.push_str(&format!("<q class=\"claim\">{}</q>", escape_html(&statement)));
+                out.push_str(&format!(
+                    "<q class=\"claim\">{}</q>",
+                    crate::book::escape_html(&statement)
+                ));
                 out.push_str(&check_link(id));
             }
             Marker::Test(path) => out.push_str(&format!("<sup title=\"proven by the test {path}\">✓</sup>")),
@@ -87,15 +90,13 @@ pub fn render<'a>(text: &str, check: impl Fn(&str) -> Option<&'a Check>) -> Stri
     out
 }
 
-fn escape_html(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
-}
-
+/// A check's mark: a link to the claim in its scenario's transcript.
 fn check_link(id: &str) -> String {
     match id.split('/').next().and_then(crate::scenario::find) {
         Some(s) => format!(
-            "<sup>[✓]({} \"checked on the kernel by the lab: {id}\")</sup>",
-            s.chapter
+            "<sup>[✓]({}#{} \"checked on the kernel by the lab: {id}\")</sup>",
+            s.chapter.split('#').next().unwrap_or(s.chapter),
+            crate::claim::anchor(id)
         ),
         None => format!("<sup>✓ {id}</sup>"),
     }

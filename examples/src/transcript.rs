@@ -10,7 +10,9 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
-pub use crate::claim::{check_id, Check, Expected, Named, RunOutcome, SegmentCount, SegmentKind, Verdict, OBSERVED};
+pub use crate::claim::{
+    anchor, check_id, Check, Expected, Named, RunOutcome, SegmentCount, SegmentKind, Verdict, OBSERVED,
+};
 use crate::observe::{describe, State};
 use crate::wire::{Flags, Segment};
 
@@ -344,6 +346,42 @@ impl Transcript {
         lines
     }
 
+    /// The calls and states, a line each: `client  drop(stream)`,
+    /// `        states: client FIN_WAIT_2, server CLOSE_WAIT`.
+    pub fn step_lines(&self) -> Vec<String> {
+        self.steps
+            .iter()
+            .map(|step| match step {
+                Step::Call {
+                    who,
+                    call,
+                    result: CallResult::Shown { text },
+                    ..
+                } if text.is_empty() => format!("{who}  {call}"),
+                Step::Call { who, call, result, .. } => format!("{who}  {call:<34} -> {result}"),
+                Step::Measured { what, value } => format!("        measured: {what}: {value}"),
+                Step::States { client, server } => {
+                    format!(
+                        "        states: client {}, server {}",
+                        describe(*client),
+                        describe(*server)
+                    )
+                }
+            })
+            .collect()
+    }
+
+    /// What the packet lines are, or why there are none.
+    pub fn packets_heading(&self) -> String {
+        match &self.capture {
+            Ok(()) if self.bulk => {
+                "SYN, FIN and RST, in the order each side first sent them (data, bare ACKs and PSH left out)".into()
+            }
+            Ok(()) => "packets (sequence numbers relative)".into(),
+            Err(why) => format!("packets: not captured ({why})"),
+        }
+    }
+
     /// The transcript as text, normalised so that two runs on the same
     /// kernel print the same thing.
     pub fn to_text(&self) -> String {
@@ -351,41 +389,14 @@ impl Transcript {
         writeln!(out, "{}: {}", self.id, self.title).unwrap();
         writeln!(out, "{KERNEL}{}", self.kernel).unwrap();
         writeln!(out, "\ncalls and states").unwrap();
-        for step in &self.steps {
-            match step {
-                Step::Call {
-                    who,
-                    call,
-                    result: CallResult::Shown { text },
-                    ..
-                } if text.is_empty() => writeln!(out, "  {who}  {call}").unwrap(),
-                Step::Call { who, call, result, .. } => writeln!(out, "  {who}  {call:<34} -> {result}").unwrap(),
-                Step::Measured { what, value } => writeln!(out, "          measured: {what}: {value}").unwrap(),
-                Step::States { client, server } => writeln!(
-                    out,
-                    "          states: client {}, server {}",
-                    describe(*client),
-                    describe(*server)
-                )
-                .unwrap(),
-            }
+        for line in self.step_lines() {
+            writeln!(out, "  {line}").unwrap();
         }
-        match &self.capture {
-            Ok(()) => {
-                if self.bulk {
-                    writeln!(
-                        out,
-                        "\nSYN, FIN and RST, in the order each side first sent them (data, bare ACKs and PSH left out)"
-                    )
-                    .unwrap();
-                } else {
-                    writeln!(out, "\npackets (sequence numbers relative)").unwrap();
-                }
-                for line in self.packet_lines() {
-                    writeln!(out, "  {line}").unwrap();
-                }
+        writeln!(out, "\n{}", self.packets_heading()).unwrap();
+        if self.capture.is_ok() {
+            for line in self.packet_lines() {
+                writeln!(out, "  {line}").unwrap();
             }
-            Err(why) => writeln!(out, "\npackets: not captured ({why})").unwrap(),
         }
         writeln!(out, "\nclaims").unwrap();
         for check in &self.checks {

@@ -244,6 +244,19 @@ function inspectPage({ theme, svgs, phone = false }) {
     const ratio = contrast(rgb(getComputedStyle(q).color), pageBackground(q));
     if (ratio < 4.5) found.push(`a claim has a contrast of ${ratio.toFixed(2)}:1 ("${q.textContent.slice(0, 40)}")`);
   }
+  // A check's mark leads to its claim: on this page, to an element that
+  // exists, never to the top of the page (other pages' fragments: lychee).
+  for (const mark of document.querySelectorAll("main sup a[href]")) {
+    const target = new URL(mark.getAttribute("href"), location.href);
+    if (target.pathname !== location.pathname) continue;
+    const id = decodeURIComponent(target.hash.slice(1));
+    if (!id) found.push(`a mark links to the top of its own page (${mark.getAttribute("href")})`);
+    else if (!document.getElementById(id)) found.push(`a mark links to a missing element #${id}`);
+  }
+  // A transcript reads on a phone: its claims wrap, nothing scrolls.
+  for (const claim of document.querySelectorAll("main .transcript li")) {
+    if (claim.scrollWidth > claim.clientWidth + 1) found.push(`a claim of a transcript is wider than its column (${claim.id})`);
+  }
   for (const svg of document.querySelectorAll(svgs)) {
     const scale = svg.getScreenCTM()?.a ?? 1;
     const rects = [...svg.querySelectorAll("rect")];

@@ -2,7 +2,9 @@
 //! (`{{#check ID}}`, `{{#value ID}}`, `{{#test PATH}}`, ...; see tcpclose::proof). mdBook runs it
 //! as `mdbook-checks supports RENDERER`, then with `[context, book]` as JSON
 //! on standard input, and reads the book back from standard output. It also
-//! inlines the chapters' SVG images, so that the theme colours them.
+//! draws each transcript from its run's record (before mdBook's own
+//! `{{#include}}`, which would paste the text), and inlines the chapters'
+//! SVG images, so that the theme colours them.
 
 use std::io::{self, Read};
 use std::process::ExitCode;
@@ -50,7 +52,8 @@ fn render_items(items: &mut Value, checks: &[Check], src: &std::path::Path) {
     for item in items {
         if let Some(chapter) = item.get_mut("Chapter") {
             if let Some(Value::String(content)) = chapter.get_mut("content") {
-                let rendered = tcpclose::proof::render(content, |id| checks.iter().find(|c| c.id == id));
+                let drawn = tcpclose::book::transcripts_as_html(content, src);
+                let rendered = tcpclose::proof::render(&drawn, |id| checks.iter().find(|c| c.id == id));
                 *content = tcpclose::book::inline_svg_images(&rendered, src);
             }
             if let Some(sub_items) = chapter.get_mut("sub_items") {
