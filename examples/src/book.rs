@@ -235,6 +235,23 @@ pub fn transcript_html(t: &Transcript) -> String {
     out
 }
 
+/// Where a test `PATH` or `PATH::function` of the repository at `root`
+/// is shown in the repository `repository` (its `git-repository-url`):
+/// the file, at the line of the function when one is named; `None` when
+/// the function is not in the file.
+pub fn test_url(repository: &str, root: &Path, path: &str) -> Option<String> {
+    let (file, function) = path.split_once("::").map_or((path, None), |(f, n)| (f, Some(n)));
+    let source = std::fs::read_to_string(root.join(file)).ok()?;
+    let line = match function {
+        None => String::new(),
+        Some(name) => {
+            let at = source.lines().position(|l| l.contains(&format!("fn {name}(")))?;
+            format!("#L{}", at + 1)
+        }
+    };
+    Some(format!("{}/blob/main/{file}{line}", repository.trim_end_matches('/')))
+}
+
 /// Text as HTML shows it.
 pub(crate) fn escape_html(text: &str) -> String {
     text.replace('&', "&amp;")
@@ -310,6 +327,33 @@ mod tests {
             t.step_times.push(std::time::SystemTime::now());
         }
         t
+    }
+
+    /// A test's mark leads to its file in the repository, at the line of
+    /// its function.
+    #[test]
+    fn a_test_is_linked_at_its_function_s_line() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let repo = "https://example.org/lab/";
+        let url = test_url(
+            repo,
+            &root,
+            "examples/src/book.rs::a_test_is_linked_at_its_function_s_line",
+        )
+        .unwrap();
+        let line = include_str!("book.rs")
+            .lines()
+            .position(|l| l.contains("fn a_test_is_linked_at_its_function_s_line("))
+            .unwrap();
+        assert_eq!(
+            url,
+            format!("https://example.org/lab/blob/main/examples/src/book.rs#L{}", line + 1)
+        );
+        assert_eq!(
+            test_url(repo, &root, "examples/src/book.rs").as_deref(),
+            Some("https://example.org/lab/blob/main/examples/src/book.rs")
+        );
+        assert_eq!(test_url(repo, &root, "examples/src/book.rs::no_such_test"), None);
     }
 
     /// The book's transcript: each claim an item whose id is the claim's

@@ -55,11 +55,55 @@ pub fn markers(text: &str) -> Vec<(usize, Marker)> {
 /// `check(id)` observed, and a claim as the check's statement, each
 /// followed by the check's link.
 pub fn render<'a>(text: &str, check: impl Fn(&str) -> Option<&'a Check>) -> String {
+    render_linked(text, check, |_| None)
+}
+
+/// [`render`], with a test's mark a link to where `test_url(PATH)` says
+/// the test is (its file and line in the repository), and a snippet's mark
+/// a link to its code block, which gets an anchor `snippet-N`.
+pub fn render_linked<'a>(
+    text: &str,
+    check: impl Fn(&str) -> Option<&'a Check>,
+    test_url: impl Fn(&str) -> Option<String>,
+) -> String {
+    let fences = rust_fences(text);
+    let marks = markers(text);
+    // The code block each snippet mark leads to, by its fence's offset.
+    let target = |at: usize, above: bool| {
+        if above {
+            fences.iter().rposition(|&f| f < at)
+        } else {
+            fences.iter().position(|&f| f > at)
+        }
+    };
+    let anchored: std::collections::BTreeSet<usize> = marks
+        .iter()
+        .filter_map(|(at, m)| match m {
+            Marker::Snippet { above } => target(*at, *above),
+            _ => None,
+        })
+        .collect();
     let mut out = String::with_capacity(text.len());
     let mut from = 0;
-    for (at, marker) in markers(text) {
+    // Copies text[from..to], with an anchor line before each anchored fence.
+    let copy = |out: &mut String, from: usize, to: usize| {
+        let mut at = from;
+        for &k in &anchored {
+            let fence = fences[k];
+            if (from..to).contains(&fence) {
+                out.push_str(&text[at..fence]);
+                let line = &text[fence..];
+                let indent = &line[..line.len() - line.trim_start_matches(' ').len()];
+                // A blank line after it: an HTML line would otherwise take the fence in.
+                out.push_str(&format!("{indent}<span id=\"snippet-{k}\"></span>\n\n"));
+                at = fence;
+            }
+        }
+        out.push_str(&text[at..to]);
+    };
+    for (at, marker) in marks {
         let end = at + text[at..].find("}}").map_or(0, |e| e + 2);
-        out.push_str(&text[from..at]);
+        copy(&mut out, from, at);
         match &marker {
             Marker::Check(id) => out.push_str(&check_link(id)),
             Marker::Value(id) => {
@@ -75,19 +119,37 @@ pub fn render<'a>(text: &str, check: impl Fn(&str) -> Option<&'a Check>) -> Stri
                 ));
                 out.push_str(&check_link(id));
             }
-            Marker::Test(path) => out.push_str(&format!("<sup title=\"proven by the test {path}\">✓</sup>")),
+            Marker::Test(path) => match test_url(path) {
+                Some(url) => out.push_str(&format!("<sup>[✓]({url} \"proven by the test {path}\")</sup>")),
+                None => out.push_str(&format!("<sup title=\"proven by the test {path}\">✓</sup>")),
+            },
             Marker::Unchecked(why) => out.push_str(&format!("<sup title=\"not checked by the lab: {why}\">‡</sup>")),
             Marker::Snippet { above } => {
                 let which = if *above { "above" } else { "below" };
-                out.push_str(&format!(
-                    "<sup title=\"proven by the snippet {which}, run as a test\">✓</sup>"
-                ));
+                let title = format!("proven by the snippet {which}, run as a test");
+                match target(at, *above) {
+                    Some(k) => out.push_str(&format!("<sup>[✓](#snippet-{k} \"{title}\")</sup>")),
+                    None => out.push_str(&format!("<sup title=\"{title}\">✓</sup>")),
+                }
             }
         }
         from = end;
     }
-    out.push_str(&text[from..]);
+    copy(&mut out, from, text.len());
     out
+}
+
+/// The offsets of the lines that open a `rust` code block.
+fn rust_fences(text: &str) -> Vec<usize> {
+    let mut found = Vec::new();
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        if line.trim_start_matches(' ').starts_with("```rust") {
+            found.push(offset);
+        }
+        offset += line.len();
+    }
+    found
 }
 
 /// A check's mark: a link to the claim in its scenario's transcript.
@@ -383,6 +445,23 @@ pub fn function_body<'a>(source: &'a str, name: &str) -> Option<&'a str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A snippet's mark leads to its code block, above or below, which
+    /// gets an anchor on a line of its own (indented as the block is); a
+    /// test's mark leads where `test_url` says.
+    #[test]
+    fn a_snippet_mark_leads_to_its_block_and_a_test_mark_to_the_test() {
+        let text = "Above {{#snippet}}:\n\n```rust\nfn a() {}\n```\n\n- Item:\n\n  ```rust\n  fn b() {}\n  ```\n\n  Both {{#snippet above}} {{#test t.rs::f}}.\n";
+        let shown = render_linked(text, |_| None, |path| Some(format!("https://x/{path}")));
+        assert_eq!(
+            shown,
+            "Above <sup>[✓](#snippet-0 \"proven by the snippet below, run as a test\")</sup>:\n\n\
+             <span id=\"snippet-0\"></span>\n\n```rust\nfn a() {}\n```\n\n- Item:\n\n  \
+             <span id=\"snippet-1\"></span>\n\n  ```rust\n  fn b() {}\n  ```\n\n  \
+             Both <sup>[✓](#snippet-1 \"proven by the snippet above, run as a test\")</sup> \
+             <sup>[✓](https://x/t.rs::f \"proven by the test t.rs::f\")</sup>.\n"
+        );
+    }
 
     /// A segment is named by its flag as a word, by `Fin`, by `flags.fin`
     /// or by tcpdump's `Flags [F`; not inside FIN_WAIT_2 or `[Some(`.

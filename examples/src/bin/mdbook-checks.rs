@@ -38,26 +38,48 @@ fn run() -> io::Result<()> {
     let src = value[0]["config"]["book"]["src"].as_str().unwrap_or("src");
     let src = std::path::Path::new(root).join(src);
     let checks = tcpclose::book::load_checks(&src)?;
+    // A test's mark leads to the test in the repository, when the book names one.
+    let repository = value[0]["config"]["output"]["html"]["git-repository-url"]
+        .as_str()
+        .map(str::to_string);
+    let links = Links {
+        checks: &checks,
+        src: &src,
+        root: std::path::Path::new(root),
+        repository: repository.as_deref(),
+    };
     // mdBook 0.4 calls the list "sections", 0.5 "items".
     for key in ["items", "sections"] {
         if let Some(items) = book.get_mut(key) {
-            render_items(items, &checks, &src);
+            render_items(items, &links);
         }
     }
     serde_json::to_writer(io::stdout(), &book).map_err(io::Error::other)
 }
 
-fn render_items(items: &mut Value, checks: &[Check], src: &std::path::Path) {
+/// What the marks of a chapter lead to.
+struct Links<'a> {
+    checks: &'a [Check],
+    src: &'a std::path::Path,
+    root: &'a std::path::Path,
+    repository: Option<&'a str>,
+}
+
+fn render_items(items: &mut Value, links: &Links) {
     let Some(items) = items.as_array_mut() else { return };
     for item in items {
         if let Some(chapter) = item.get_mut("Chapter") {
             if let Some(Value::String(content)) = chapter.get_mut("content") {
-                let drawn = tcpclose::book::transcripts_as_html(content, src);
-                let rendered = tcpclose::proof::render(&drawn, |id| checks.iter().find(|c| c.id == id));
-                *content = tcpclose::book::inline_svg_images(&rendered, src);
+                let drawn = tcpclose::book::transcripts_as_html(content, links.src);
+                let rendered = tcpclose::proof::render_linked(
+                    &drawn,
+                    |id| links.checks.iter().find(|c| c.id == id),
+                    |path| tcpclose::book::test_url(links.repository?, links.root, path),
+                );
+                *content = tcpclose::book::inline_svg_images(&rendered, links.src);
             }
             if let Some(sub_items) = chapter.get_mut("sub_items") {
-                render_items(sub_items, checks, src);
+                render_items(sub_items, links);
             }
         }
     }
