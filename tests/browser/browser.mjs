@@ -253,6 +253,14 @@ function inspectPage({ theme, svgs, phone = false }) {
     if (!id) found.push(`a mark links to the top of its own page (${mark.getAttribute("href")})`);
     else if (!document.getElementById(id)) found.push(`a mark links to a missing element #${id}`);
   }
+  // Each mark is a tap target of at least 24 × 24 px (WCAG 2.5.8).
+  for (const mark of document.querySelectorAll("main sup a[href]")) {
+    const box = mark.getBoundingClientRect();
+    if (box.width < 24 || box.height < 24) {
+      found.push(`a mark is a ${box.width.toFixed(0)} × ${box.height.toFixed(0)} px target (${mark.getAttribute("href")})`);
+      break;
+    }
+  }
   // A transcript reads on a phone: its claims wrap, nothing scrolls.
   for (const claim of document.querySelectorAll("main .transcript li")) {
     if (claim.scrollWidth > claim.clientWidth + 1) found.push(`a claim of a transcript is wider than its column (${claim.id})`);
