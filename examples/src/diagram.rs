@@ -410,7 +410,7 @@ pub fn render(s: &Sequence) -> String {
     }
     let lifelines_end = y + 4;
     y += 20;
-    let legend = legend(&ids, s.bulk, y);
+    let legend = legend(&ids, &s.legend_items(), y);
     let height = y + legend.1;
     let mut svg = String::new();
     write!(
@@ -594,19 +594,55 @@ fn draw_states(svg: &mut String, client: &str, server: &str, at: f64, y: i32) ->
 }
 
 /// The legend below a diagram, and its height.
-fn legend(ids: &str, bulk: bool, y: i32) -> (String, i32) {
-    let mut items: Vec<(&str, &str)> = vec![
-        ("fin", "FIN: no more data from this side"),
-        ("rst", "RST: the connection is reset"),
-        ("seg", "SYN, data, ACK; seq and ack relative"),
-        ("again", "the same segment sent again"),
-        ("state", "a socket's state, as the kernel reports it"),
-        ("call", "a call, where it started → what it returned"),
-        ("gap", "a pause; shorter ones are not drawn"),
-    ];
-    if bulk {
-        items.push(("text", "data and bare ACKs left out: only SYN, FIN, RST"));
+/// Every item a legend can have, in its order, with its text.
+const LEGEND: [(&str, &str); 8] = [
+    ("fin", "FIN: no more data from this side"),
+    ("rst", "RST: the connection is reset"),
+    ("seg", "SYN, data, ACK; seq and ack relative"),
+    ("again", "the same segment sent again"),
+    ("state", "a socket's state, as the kernel reports it"),
+    ("call", "a call, where it started → what it returned"),
+    ("gap", "a pause; shorter ones are not drawn"),
+    ("text", "data and bare ACKs left out: only SYN, FIN, RST"),
+];
+
+impl Sequence {
+    /// The kinds of the legend's items that this diagram draws (`fin`,
+    /// `rst`, `seg`, `again`, `state`, `call`, `gap`, and `text` for a bulk
+    /// transfer's note), in the legend's order: a legend shows only these.
+    pub fn legend_items(&self) -> Vec<&'static str> {
+        let arrows = || {
+            self.events.iter().filter_map(|e| match &e.shown {
+                Shown::Arrow(a) => Some(a),
+                _ => None,
+            })
+        };
+        let mut last = Duration::ZERO;
+        let gap = self.events.iter().any(|e| {
+            let long = e.at.saturating_sub(last).as_secs_f64() >= GAP_SHOWN;
+            last = e.at;
+            long
+        });
+        let drawn = |kind: &str| match kind {
+            "fin" => arrows().any(|a| a.kind == ArrowKind::Fin),
+            "rst" => arrows().any(|a| a.kind == ArrowKind::Rst),
+            "seg" => arrows().any(|a| a.kind == ArrowKind::Other),
+            "again" => arrows().any(|a| a.again),
+            "state" => self.events.iter().any(|e| matches!(e.shown, Shown::States { .. })),
+            "call" => self.events.iter().any(|e| matches!(e.shown, Shown::Call { .. })),
+            "gap" => gap,
+            _ => self.bulk,
+        };
+        LEGEND
+            .iter()
+            .map(|(kind, _)| *kind)
+            .filter(|kind| drawn(kind))
+            .collect()
     }
+}
+
+fn legend(ids: &str, kinds: &[&str], y: i32) -> (String, i32) {
+    let items = LEGEND.iter().copied().filter(|(kind, _)| kinds.contains(kind));
     let mut svg = format!(
         r##"<g class="tcp-legend"><line class="tcp-lifeline" x1="0" y1="{y}" x2="{WIDTH}" y2="{y}" stroke="#888888"/>
 "##
@@ -1028,6 +1064,22 @@ mod tests {
                 Shown::States { .. } => None,
             })
             .collect()
+    }
+
+    /// A legend lists what its diagram draws and nothing else: SYNs and an
+    /// RST here, no FIN, no state, no call, no pause, no segment sent again.
+    #[test]
+    fn a_legend_lists_only_what_is_drawn() {
+        let drawn = sequence(&three_clients(CLIENT));
+        assert_eq!(drawn.legend_items(), ["rst", "seg"]);
+        let svg = render(&drawn);
+        assert!(
+            svg.contains("RST: the connection is reset") && !svg.contains("FIN: no more data"),
+            "{svg}"
+        );
+        let mut late = drawn.clone();
+        late.events[1].at += Duration::from_secs(2);
+        assert_eq!(late.legend_items(), ["rst", "seg", "gap"]);
     }
 
     #[test]
