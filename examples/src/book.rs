@@ -261,12 +261,15 @@ pub(crate) fn escape_html(text: &str) -> String {
 }
 
 /// A chapter with each image line `![alt](NAME.svg)` replaced by the SVG
-/// itself, inline in a `<figure class="diagram">`, so that the theme's CSS
+/// itself, inline in a `<figure class="diagram">` numbered and captioned
+/// with the image's text (`Figure 1. ...`), so that the theme's CSS
 /// colours it and its text can be searched and selected. A plot drawn in
 /// black on white (plotters) takes the page's colours. Lines that are not a
 /// local SVG image are left as they are.
 pub fn inline_svg_images(chapter: &str, src: &std::path::Path) -> String {
     let mut out = String::with_capacity(chapter.len());
+    // Numbered in the chapter's order, each with its image's text as caption.
+    let mut figures = 0;
     for line in chapter.split_inclusive('\n') {
         let image = line
             .trim_end()
@@ -291,10 +294,11 @@ pub fn inline_svg_images(chapter: &str, src: &std::path::Path) -> String {
                     .replace(r##"fill="#FFFFFF""##, r#"fill="none""#);
                 // A blank line would end the HTML block in Markdown.
                 let svg: Vec<&str> = svg.lines().filter(|l| !l.trim().is_empty()).collect();
+                figures += 1;
                 out.push_str(&format!(
-                    "<figure class=\"diagram\" aria-label=\"{}\">\n{}\n</figure>\n",
-                    alt.replace('"', "&quot;"),
-                    svg.join("\n")
+                    "<figure class=\"diagram\" id=\"figure-{figures}\" aria-label=\"{alt}\">\n{}\n<figcaption>Figure {figures}. {alt}</figcaption>\n</figure>\n",
+                    svg.join("\n"),
+                    alt = escape_html(alt),
                 ));
             }
             _ => out.push_str(line),
@@ -420,7 +424,7 @@ mod tests {
         std::fs::remove_dir_all(&src).unwrap();
         assert_eq!(
             page,
-            "Before.\n<figure class=\"diagram\" aria-label=\"a diagram\">\n<svg><text fill=\"currentColor\">x</text></svg>\n</figure>\nAfter.\n"
+            "Before.\n<figure class=\"diagram\" id=\"figure-1\" aria-label=\"a diagram\">\n<svg><text fill=\"currentColor\">x</text></svg>\n<figcaption>Figure 1. a diagram</figcaption>\n</figure>\nAfter.\n"
         );
     }
 
