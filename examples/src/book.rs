@@ -401,7 +401,7 @@ mod tests {
             assert!(expected < claim, "{line}");
         }
         assert!(html.contains("<details><summary>calls and states</summary>"), "{html}");
-        let dir = std::env::temp_dir().join(format!("tcpclose-book-{}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("tcpclose-transcript-html-{}", std::process::id()));
         std::fs::create_dir_all(dir.join("transcripts")).unwrap();
         std::fs::write(dir.join(record_path("sample")), record_json(&t)).unwrap();
         let chapter = "Text.\n\n```text\n{{#include transcripts/sample.txt}}\n```\n\n```text\n{{#include transcripts/none.txt}}\n```\n";
