@@ -59,8 +59,9 @@ pub fn render<'a>(text: &str, check: impl Fn(&str) -> Option<&'a Check>) -> Stri
 }
 
 /// [`render`], with a test's mark a link to where `test_url(PATH)` says
-/// the test is (its file and line in the repository), and a snippet's mark
-/// a link to its code block, which gets an anchor `snippet-N`.
+/// the test is (its file and line in the repository), every Rust block
+/// numbered, `Listing N` above it with the id `listing-N`, and a snippet's
+/// mark a link to its block's listing.
 pub fn render_linked<'a>(
     text: &str,
     check: impl Fn(&str) -> Option<&'a Check>,
@@ -76,26 +77,21 @@ pub fn render_linked<'a>(
             fences.iter().position(|&f| f > at)
         }
     };
-    let anchored: std::collections::BTreeSet<usize> = marks
-        .iter()
-        .filter_map(|(at, m)| match m {
-            Marker::Snippet { above } => target(*at, *above),
-            _ => None,
-        })
-        .collect();
     let mut out = String::with_capacity(text.len());
     let mut from = 0;
-    // Copies text[from..to], with an anchor line before each anchored fence.
+    // Copies text[from..to], with its listing's caption before each fence.
     let copy = |out: &mut String, from: usize, to: usize| {
         let mut at = from;
-        for &k in &anchored {
-            let fence = fences[k];
+        for (k, &fence) in fences.iter().enumerate() {
             if (from..to).contains(&fence) {
                 out.push_str(&text[at..fence]);
                 let line = &text[fence..];
                 let indent = &line[..line.len() - line.trim_start_matches(' ').len()];
                 // A blank line after it: an HTML line would otherwise take the fence in.
-                out.push_str(&format!("{indent}<span id=\"snippet-{k}\"></span>\n\n"));
+                out.push_str(&format!(
+                    "{indent}<p class=\"listing\" id=\"listing-{n}\">Listing {n}</p>\n\n",
+                    n = k + 1
+                ));
                 at = fence;
             }
         }
@@ -126,10 +122,14 @@ pub fn render_linked<'a>(
             Marker::Unchecked(why) => out.push_str(&format!("<sup title=\"not checked by the lab: {why}\">‡</sup>")),
             Marker::Snippet { above } => {
                 let which = if *above { "above" } else { "below" };
-                let title = format!("proven by the snippet {which}, run as a test");
                 match target(at, *above) {
-                    Some(k) => out.push_str(&format!("<sup>[✓](#snippet-{k} \"{title}\")</sup>")),
-                    None => out.push_str(&format!("<sup title=\"{title}\">✓</sup>")),
+                    Some(k) => out.push_str(&format!(
+                        "<sup>[✓](#listing-{n} \"proven by listing {n}, {which}, run as a test\")</sup>",
+                        n = k + 1
+                    )),
+                    None => out.push_str(&format!(
+                        "<sup title=\"proven by the snippet {which}, run as a test\">✓</sup>"
+                    )),
                 }
             }
         }
@@ -446,19 +446,19 @@ pub fn function_body<'a>(source: &'a str, name: &str) -> Option<&'a str> {
 mod tests {
     use super::*;
 
-    /// A snippet's mark leads to its code block, above or below, which
-    /// gets an anchor on a line of its own (indented as the block is); a
-    /// test's mark leads where `test_url` says.
+    /// Every Rust block is a numbered listing, its caption on a line of its
+    /// own (indented as the block is); a snippet's mark leads to its block's
+    /// listing, above or below; a test's mark leads where `test_url` says.
     #[test]
     fn a_snippet_mark_leads_to_its_block_and_a_test_mark_to_the_test() {
         let text = "Above {{#snippet}}:\n\n```rust\nfn a() {}\n```\n\n- Item:\n\n  ```rust\n  fn b() {}\n  ```\n\n  Both {{#snippet above}} {{#test t.rs::f}}.\n";
         let shown = render_linked(text, |_| None, |path| Some(format!("https://x/{path}")));
         assert_eq!(
             shown,
-            "Above <sup>[✓](#snippet-0 \"proven by the snippet below, run as a test\")</sup>:\n\n\
-             <span id=\"snippet-0\"></span>\n\n```rust\nfn a() {}\n```\n\n- Item:\n\n  \
-             <span id=\"snippet-1\"></span>\n\n  ```rust\n  fn b() {}\n  ```\n\n  \
-             Both <sup>[✓](#snippet-1 \"proven by the snippet above, run as a test\")</sup> \
+            "Above <sup>[✓](#listing-1 \"proven by listing 1, below, run as a test\")</sup>:\n\n\
+             <p class=\"listing\" id=\"listing-1\">Listing 1</p>\n\n```rust\nfn a() {}\n```\n\n- Item:\n\n  \
+             <p class=\"listing\" id=\"listing-2\">Listing 2</p>\n\n  ```rust\n  fn b() {}\n  ```\n\n  \
+             Both <sup>[✓](#listing-2 \"proven by listing 2, above, run as a test\")</sup> \
              <sup>[✓](https://x/t.rs::f \"proven by the test t.rs::f\")</sup>.\n"
         );
     }
