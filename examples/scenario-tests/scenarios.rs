@@ -38,6 +38,7 @@ fn main() {
     // So does the socket that keeps the kernel stamping packets on arrival.
     tcpclose::wire::stamp_on_arrival().expect("a UDP socket on loopback");
     let descriptors_before = sandbox::open_descriptors().expect("/proc/self/fd");
+    let limit_before = descriptor_limit();
     let transcripts = scenario::run_all(
         &selected,
         &Options {
@@ -46,6 +47,7 @@ fn main() {
         },
     );
     let descriptors_after = sandbox::open_descriptors().expect("/proc/self/fd");
+    let limit_after = descriptor_limit();
     let descriptors_listed = descriptor_links();
     let children_after = child_processes();
 
@@ -89,6 +91,20 @@ fn main() {
             Ok(())
         },
     ));
+    // A scenario that lowers the process's descriptor limit (it runs
+    // alone) must give it back: the scenarios after it share the process.
+    trials.push(Trial::test(
+        "the_descriptor_limit_is_restored_after_the_scenarios",
+        move || {
+            if limit_after != limit_before {
+                return Err(format!(
+                    "RLIMIT_NOFILE (soft, hard) was {limit_before:?} before the scenarios, {limit_after:?} after"
+                )
+                .into());
+            }
+            Ok(())
+        },
+    ));
     if let Some(page) = state_page {
         trials.push(Trial::test("state_machine_page_is_current", move || {
             let path = src().join(book::STATE_PAGE);
@@ -121,6 +137,18 @@ fn main() {
         claims_agree_with_their_expectations(&checks_by_scenario)
     }));
     libtest_mimic::run(&args, trials).exit();
+}
+
+/// This process's limit on open descriptors, soft and hard.
+fn descriptor_limit() -> (u64, u64) {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the struct it is given.
+    let read = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) };
+    assert_eq!(read, 0, "getrlimit: {}", std::io::Error::last_os_error());
+    (limit.rlim_cur, limit.rlim_max)
 }
 
 /// What each open descriptor of this process refers to.
