@@ -99,6 +99,25 @@ fn reconnect(
     Ok(new)
 }
 
+/// Closes the new connection, the client first, the server once it has
+/// acknowledged the client's FIN: its ACK is then always a segment of its
+/// own, where a server quick to close would fold it into its FIN.
+fn close_new(run: &mut Run, new: Socket, fresh: std::net::TcpStream) -> anyhow::Result<()> {
+    let client = new.local_addr()?.as_socket().expect("an IPv4 address");
+    drop(new);
+    run.wait_packets("the server's ACK of the new connection's FIN", |p| {
+        let past_fin = p
+            .segments
+            .iter()
+            .filter(|s| s.src == client && s.flags.fin)
+            .last()
+            .map(|s| s.seq.wrapping_add(s.len + 1));
+        p.segments.iter().any(|s| s.dst == client && Some(s.ack) == past_fin)
+    })?;
+    drop(fresh);
+    Ok(())
+}
+
 /// A connection from a port bound with SO_REUSEADDR, accepted: the old
 /// connection, as (client socket, its address, the server's stream, the
 /// server's end).
@@ -185,7 +204,7 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
         Some(State::Established),
         Some(State::Established),
     )?;
-    drop((new, fresh));
+    close_new(run, new, fresh)?;
     orphan(run, &listener)
 }
 
@@ -229,7 +248,7 @@ fn orphan(run: &mut Run, listener: &std::net::TcpListener) -> anyhow::Result<()>
         server_addr,
     )?;
     let fresh = accept(listener)?;
-    drop((new, fresh));
+    close_new(run, new, fresh)?;
     close_wait(run, listener)
 }
 
@@ -269,6 +288,6 @@ fn close_wait(run: &mut Run, listener: &std::net::TcpListener) -> anyhow::Result
         libc::EPIPE,
     );
     let fresh = accept(listener)?;
-    drop((new, fresh));
+    close_new(run, new, fresh)?;
     Ok(())
 }
