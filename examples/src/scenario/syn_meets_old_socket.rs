@@ -109,8 +109,7 @@ fn close_new(run: &mut Run, new: Socket, fresh: std::net::TcpStream) -> anyhow::
         let past_fin = p
             .segments
             .iter()
-            .filter(|s| s.src == client && s.flags.fin)
-            .last()
+            .rfind(|s| s.src == client && s.flags.fin)
             .map(|s| s.seq.wrapping_add(s.len + 1));
         p.segments.iter().any(|s| s.dst == client && Some(s.ack) == past_fin)
     })?;
