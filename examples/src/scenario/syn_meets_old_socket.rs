@@ -109,7 +109,8 @@ fn close_new(run: &mut Run, new: Socket, fresh: std::net::TcpStream) -> anyhow::
         let past_fin = p
             .segments
             .iter()
-            .rfind(|s| s.src == client && s.flags.fin)
+            .filter(|s| s.src == client)
+            .rfind(|s| s.flags.fin)
             .map(|s| s.seq.wrapping_add(s.len + 1));
         p.segments.iter().any(|s| s.dst == client && Some(s.ack) == past_fin)
     })?;
