@@ -334,69 +334,6 @@ pub fn markdown(report: &Report, command: &str) -> String {
     out
 }
 
-/// Connections per second by concurrency, one line per strategy, as SVG.
-pub fn plot(report: &Report) -> Result<String, String> {
-    use plotters::prelude::*;
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (720, 400)).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| e.to_string())?;
-        let top = report
-            .rows
-            .iter()
-            .map(|r| r.median.connections_per_second)
-            .fold(0.0, f64::max)
-            * 1.15;
-        let mut chart = ChartBuilder::on(&root)
-            .caption("Connections per second by way of closing", ("sans-serif", 20))
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(70)
-            .build_cartesian_2d(0f64..2f64, 0f64..top.max(1.0))
-            .map_err(|e| e.to_string())?;
-        chart
-            .configure_mesh()
-            .x_desc("connections at a time")
-            .y_desc("connections per second")
-            .x_labels(3)
-            .x_label_formatter(&|x| {
-                CONCURRENCY
-                    .get(x.round() as usize)
-                    .map_or(String::new(), |c| c.to_string())
-            })
-            .y_label_formatter(&|y| format!("{y:.0}"))
-            .draw()
-            .map_err(|e| e.to_string())?;
-        let colours = [BLUE, RED, BLACK, RGBColor(0, 128, 0)];
-        for (strategy, colour) in STRATEGIES.iter().zip(colours) {
-            let points: Vec<(f64, f64)> = report
-                .rows
-                .iter()
-                .filter(|r| r.strategy == *strategy)
-                .enumerate()
-                .map(|(i, r)| (i as f64, r.median.connections_per_second))
-                .collect();
-            chart
-                .draw_series(LineSeries::new(points.clone(), colour.stroke_width(2)))
-                .map_err(|e| e.to_string())?
-                .label(strategy.name())
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(2)));
-            chart
-                .draw_series(points.iter().map(|p| Circle::new(*p, 4, colour.filled())))
-                .map_err(|e| e.to_string())?;
-        }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK)
-            .position(SeriesLabelPosition::LowerRight)
-            .draw()
-            .map_err(|e| e.to_string())?;
-        root.present().map_err(|e| e.to_string())?;
-    }
-    Ok(svg)
-}
-
 /// The machine's processor, as /proc/cpuinfo names it.
 pub fn machine() -> String {
     std::fs::read_to_string("/proc/cpuinfo")

@@ -503,9 +503,9 @@ fn arrow_line(s: &Sequence, arrow: &Arrow) -> String {
 }
 
 /// The kinds of arrow: FIN, RST, anything else.
-const ARROWS: [(&str, &str); 3] = [("fin", "#1f5fa8"), ("rst", "#b03a2e"), ("seg", "#444444")];
+pub(crate) const ARROWS: [(&str, &str); 3] = [("fin", "#1f5fa8"), ("rst", "#b03a2e"), ("seg", "#444444")];
 
-fn markers(ids: &str) -> String {
+pub(crate) fn markers(ids: &str) -> String {
     ARROWS
         .iter()
         .map(|(kind, colour)| {
@@ -703,7 +703,7 @@ pub fn call_lines(text: &str) -> Vec<String> {
 /// never inside a token: brackets, quotes and `os error N` hold together
 /// (`Some(2 s)`, `[0; 64]`); a token wider than a line breaks after a
 /// comma.
-fn wrap(text: &str, width: usize) -> Vec<String> {
+pub(crate) fn wrap(text: &str, width: usize) -> Vec<String> {
     let mut lines: Vec<String> = Vec::new();
     for token in tokens(text) {
         // A token wider than a line breaks after its commas, or before a
@@ -767,244 +767,11 @@ fn squeeze(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-fn escape(text: &str) -> String {
+pub(crate) fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
-}
-
-/// A state of RFC 9293's diagram: its name, where it is drawn, and whether
-/// the lab observed it (then it is drawn filled and links to its entry).
-struct Node {
-    name: &'static str,
-    x: i32,
-    y: i32,
-}
-
-const NODES: &[Node] = &[
-    Node {
-        name: "CLOSED",
-        x: 400,
-        y: 40,
-    },
-    Node {
-        name: "LISTEN",
-        x: 400,
-        y: 120,
-    },
-    Node {
-        name: "SYN_RECV",
-        x: 190,
-        y: 200,
-    },
-    Node {
-        name: "SYN_SENT",
-        x: 610,
-        y: 200,
-    },
-    Node {
-        name: "ESTABLISHED",
-        x: 400,
-        y: 280,
-    },
-    Node {
-        name: "FIN_WAIT_1",
-        x: 190,
-        y: 370,
-    },
-    Node {
-        name: "CLOSE_WAIT",
-        x: 610,
-        y: 370,
-    },
-    Node {
-        name: "FIN_WAIT_2",
-        x: 110,
-        y: 460,
-    },
-    Node {
-        name: "CLOSING",
-        x: 300,
-        y: 460,
-    },
-    Node {
-        name: "LAST_ACK",
-        x: 610,
-        y: 460,
-    },
-    Node {
-        name: "TIME_WAIT",
-        x: 190,
-        y: 550,
-    },
-];
-
-/// The transitions of RFC 9293's diagram: from, to, event / action, and
-/// whether the label goes under the arrow (where two labels would meet
-/// above).
-const EDGES: &[(&str, &str, &str, bool)] = &[
-    ("CLOSED", "LISTEN", "passive open", false),
-    ("CLOSED", "SYN_SENT", "connect / SYN", false),
-    ("LISTEN", "SYN_RECV", "SYN / SYN ACK", false),
-    ("SYN_SENT", "ESTABLISHED", "SYN ACK / ACK", false),
-    ("SYN_RECV", "ESTABLISHED", "ACK", false),
-    ("ESTABLISHED", "FIN_WAIT_1", "close / FIN", false),
-    ("ESTABLISHED", "CLOSE_WAIT", "FIN / ACK", false),
-    ("FIN_WAIT_1", "FIN_WAIT_2", "ACK of FIN", false),
-    ("FIN_WAIT_1", "CLOSING", "FIN / ACK", false),
-    ("FIN_WAIT_2", "TIME_WAIT", "FIN / ACK", true),
-    ("CLOSING", "TIME_WAIT", "ACK of FIN", true),
-    ("CLOSE_WAIT", "LAST_ACK", "close / FIN", false),
-];
-
-/// Where the resets lead: CLOSED, drawn a second time on the right.
-const RESET_X: i32 = 740;
-const RESET_Y: i32 = 280;
-
-/// The resets the lab observes: from, and event / action. Each ends in
-/// CLOSED at once.
-const RESETS: &[(&str, &str)] = &[
-    ("SYN_SENT", "RST"),
-    ("ESTABLISHED", "RST; close, unread data / RST"),
-    ("CLOSE_WAIT", "RST"),
-];
-
-/// RFC 9293's state diagram with the resets the lab observes, each state a
-/// link to `#state-NAME` when `observed` names it (lower case, hyphens:
-/// `#state-close-wait`). Meant to be inlined in a page, so that the links
-/// work and the theme colours it; wide, so a narrow screen scrolls it
-/// inside its figure.
-pub fn state_machine_svg(observed: &[&str]) -> String {
-    let (width, height) = (800, 700);
-    let mut svg = format!(
-        r##"<figure class="diagram">
-<svg xmlns="http://www.w3.org/2000/svg" class="tcp-states" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="monospace" font-size="12" role="img" aria-label="The TCP state diagram of RFC 9293, with the resets the lab observes">
-<defs>{markers}</defs>
-"##,
-        markers = markers("states"),
-    );
-    let at = |name: &str| {
-        NODES
-            .iter()
-            .find(|n| n.name == name)
-            .map(|n| (n.x, n.y))
-            .expect("a known state")
-    };
-    let mut edge = |from: (i32, i32), to: (i32, i32), label: &str, under: bool, kind: (&str, &str)| {
-        let ((x1, y1), (x2, y2)) = (from, to);
-        // Leave each box at its top or bottom, or at its side when level.
-        let (dy1, dy2) = match y2.cmp(&y1) {
-            std::cmp::Ordering::Greater => (14, -14),
-            std::cmp::Ordering::Less => (-14, 14),
-            std::cmp::Ordering::Equal => (0, 0),
-        };
-        let (dx1, dx2) = match (y1 == y2, x2 > x1) {
-            (true, true) => (60, -60),
-            (true, false) => (-60, 60),
-            _ => (0, 0),
-        };
-        // A label to the left of a vertical arrow, above a level one, else
-        // beside the arrow's middle on the side where it stays clear of it:
-        // above a falling line's middle, to the right of one falling to
-        // the right; under, to the left.
-        let falls_right = (x2 - x1) * (y2 - y1) > 0;
-        let (mx, my) = ((x1 + x2) / 2, (y1 + y2) / 2);
-        let (tx, ty, anchor) = match (x1 == x2, y1 == y2, falls_right != under) {
-            (true, _, _) => (x1 - 6, my + 4, "end"),
-            (_, true, _) => ((x1 + dx1 + x2 + dx2) / 2, y1 - 6, "middle"),
-            (_, _, true) => (mx + 8, if under { my + 12 } else { my - 4 }, "start"),
-            (_, _, false) => (mx - 8, if under { my + 12 } else { my - 4 }, "end"),
-        };
-        writeln!(
-            svg,
-            r##"<line class="tcp-{kind}" x1="{a}" y1="{b}" x2="{c}" y2="{d}" stroke="{colour}" stroke-width="1.2" marker-end="url(#states-{kind})"/><text class="{text_class} tcp-halo" x="{tx}" y="{ty}" text-anchor="{anchor}" fill="{colour}">{label}</text>"##,
-            kind = kind.0,
-            colour = kind.1,
-            text_class = if kind.0 == "rst" { "tcp-rst" } else { "tcp-text" },
-            a = x1 + dx1,
-            b = y1 + dy1,
-            c = x2 + dx2,
-            d = y2 + dy2,
-            label = escape(label),
-        )
-        .unwrap();
-    };
-    for (from, to, label, under) in EDGES {
-        edge(at(from), at(to), label, *under, ARROWS[2]);
-    }
-    for (from, label) in RESETS {
-        edge(at(from), (RESET_X, RESET_Y), label, false, ARROWS[1]);
-    }
-    // TIME_WAIT and LAST_ACK end in CLOSED, drawn again at the bottom.
-    for (from, label) in [("TIME_WAIT", "60 s"), ("LAST_ACK", "ACK of FIN")] {
-        let (x, y) = at(from);
-        writeln!(
-            svg,
-            r##"<line class="tcp-seg" x1="{x}" y1="{b}" x2="{x}" y2="{d}" stroke="#444444" stroke-width="1.2" marker-end="url(#states-seg)"/><text class="tcp-text tcp-halo" x="{tx}" y="{ty}" fill="#000000">{label} → CLOSED</text>"##,
-            b = y + 14,
-            d = y + 50,
-            tx = x + 6,
-            ty = y + 40,
-        )
-        .unwrap();
-    }
-    let reset_node = Node {
-        name: "CLOSED",
-        x: RESET_X,
-        y: RESET_Y,
-    };
-    for node in NODES.iter().chain([&reset_node]) {
-        let seen = observed.contains(&node.name);
-        let (class, fill, stroke) = if seen {
-            ("tcp-state", "#fdf3d0", "#8a6d1e")
-        } else {
-            ("tcp-state-unseen", "#ffffff", "#888888")
-        };
-        let box_ = format!(
-            r##"<rect class="{class}" x="{rx}" y="{ry}" width="120" height="28" rx="6" fill="{fill}" stroke="{stroke}"/><text class="tcp-text" x="{x}" y="{ty}" text-anchor="middle" font-weight="bold" fill="#000000">{name}</text>"##,
-            rx = node.x - 60,
-            ry = node.y - 14,
-            x = node.x,
-            ty = node.y + 4,
-            name = node.name,
-        );
-        if seen {
-            let anchor = node.name.to_lowercase().replace('_', "-");
-            writeln!(svg, r##"<a href="#state-{anchor}">{box_}</a>"##).unwrap();
-        } else {
-            writeln!(svg, "{box_}").unwrap();
-        }
-    }
-    // The legend.
-    let items = [
-        ("state", "a state the lab observed: follow it to the scenarios"),
-        ("unseen", "a state no scenario records (tests hold each still)"),
-        ("seg", "event / what the socket sends"),
-        ("rst", "a reset: the connection ends at once (CLOSED, right)"),
-    ];
-    let mut y = 620;
-    for (kind, text) in items {
-        let sample = match kind {
-            "state" => r##"<rect class="tcp-state" x="20" y="Y" width="36" height="14" rx="3" fill="#fdf3d0" stroke="#8a6d1e"/>"##.to_string(),
-            "unseen" => r##"<rect class="tcp-state-unseen" x="20" y="Y" width="36" height="14" rx="3" fill="#ffffff" stroke="#888888"/>"##.to_string(),
-            kind => {
-                let (class, colour) = if kind == "rst" { ARROWS[1] } else { ARROWS[2] };
-                format!(r#"<line class="tcp-{class}" x1="20" y1="Y7" x2="56" y2="Y7" stroke="{colour}" stroke-width="1.2" marker-end="url(#states-{class})"/>"#)
-            }
-        };
-        let sample = sample
-            .replace("Y7", &(y - 4).to_string())
-            .replace("\"Y\"", &format!("\"{}\"", y - 11));
-        writeln!(
-            svg,
-            r##"{sample}<text class="tcp-text" x="66" y="{y}" fill="#000000">{text}</text>"##
-        )
-        .unwrap();
-        y += 18;
-    }
-    svg.push_str("</svg>\n</figure>\n");
-    svg
 }
 
 #[cfg(test)]

@@ -4,8 +4,8 @@
 // search for CLOSE_WAIT that finds nothing. Then it opens every page again
 // in each of mdBook's five themes at 1366 px and at 390 px (a phone) and
 // fails on a page body wider than the screen, a diagram label displayed
-// smaller than 9 CSS px, SVG text with a contrast under 4.5:1 against what
-// is behind it, a label cut with "…", or a console error; on a table (or
+// smaller than 9 CSS px, a figure scrolling sideways, SVG text with a
+// contrast under 4.5:1 against what is behind it, a label cut with "…", or a console error; on a table (or
 // its wrapper) wider than its column or scrolling sideways, a claim quote
 // or a cell's label with a contrast under 4.5:1, and, on the phone, on a
 // table cell narrower than 120 px (a squeezed column) or one that does not
@@ -173,7 +173,7 @@ function inspectPage({ theme, svgs, phone = false }) {
   if (theme && !html.classList.contains(theme)) found.push(`the theme is not ${theme}`);
   // The page body overflows when the text column, or anything around it,
   // scrolls sideways (mdBook's .content is a scroll container of its own);
-  // a figure, table or code block that scrolls inside itself is fine.
+  // a table or code block that scrolls inside itself is fine here.
   for (let e = document.querySelector("main"); e; e = e.parentElement) {
     if (e.scrollWidth > e.clientWidth + 1) {
       const wide = [...document.querySelectorAll("main *")]
@@ -181,6 +181,14 @@ function inspectPage({ theme, svgs, phone = false }) {
         .slice(0, 3).map((c) => `<${c.tagName.toLowerCase()}${c.className && typeof c.className === "string" ? "." + c.className : ""}>`);
       found.push(`the page is ${e.scrollWidth} px wide in a ${e.clientWidth} px <${e.tagName.toLowerCase()}> (${wide.join(", ")})`);
       break;
+    }
+  }
+  // A figure fits its column: none scrolls sideways (the state machine has
+  // a narrow drawing, the costs plot shrinks).
+  for (const figure of document.querySelectorAll("main figure")) {
+    if (figure.scrollWidth > figure.clientWidth + 1) {
+      const name = figure.id || (figure.querySelector("[aria-label]")?.getAttribute("aria-label") ?? "").slice(0, 40);
+      found.push(`figure "${name}" scrolls sideways: ${figure.scrollWidth} px inside, ${figure.clientWidth} px outside`);
     }
   }
   const rgb = (c) => (c.match(/[\d.]+/g) ?? []).slice(0, 4).map(Number);

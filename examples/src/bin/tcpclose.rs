@@ -215,7 +215,7 @@ fn bench(runs: usize, connections: usize, json: bool, book: Option<PathBuf>) -> 
     let command = format!("cargo run --release -- bench --runs {runs} --connections {connections}");
     let table = bench::markdown(&report, &command);
     if let Some(dir) = book {
-        let svg = bench::plot(&report).map_err(anyhow::Error::msg)?;
+        let svg = tcpclose::plot::costs_svg(&report);
         for (name, text) in [("results.fragment", &table), ("close-costs.svg", &svg)] {
             let path = dir.join(name);
             std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
@@ -444,6 +444,15 @@ fn bless(book: &Path, all: bool) -> anyhow::Result<RunOutcome> {
     for (path, text) in files {
         let path = book.join(path);
         std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    // The costs plot is drawn again from the data the last bench wrote.
+    let data = book.join("bench/results.json");
+    if let Ok(json) = std::fs::read_to_string(&data) {
+        let report: tcpclose::bench::Report =
+            serde_json::from_str(&json).with_context(|| format!("{} is not a bench report", data.display()))?;
+        let path = book.join("bench/close-costs.svg");
+        std::fs::write(&path, tcpclose::plot::costs_svg(&report))
+            .with_context(|| format!("cannot write {}", path.display()))?;
     }
     let example = tcpclose::inspect::demo(&std::env::current_exe()?).context("the inspect example")?;
     let path = book.join(tcpclose::book::INSPECT_EXAMPLE);
