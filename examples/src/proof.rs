@@ -97,15 +97,80 @@ pub fn render_linked<'a>(
         }
         out.push_str(&text[at..to]);
     };
+    // A sentence's proofs: a bare mark each (a check, a test, a snippet),
+    // one after the other with only white space between them.
+    let mut cluster: Vec<Proof> = Vec::new();
+    let mut listed: Vec<Vec<Proof>> = Vec::new();
+    let flush = |out: &mut String, cluster: &mut Vec<Proof>, listed: &mut Vec<Vec<Proof>>| match cluster.len() {
+        0 => {}
+        1 => out.push_str(&cluster.remove(0).mark()),
+        n => {
+            // ‡ where part of the sentence is not checked.
+            let glyph = if cluster.iter().all(|p| p.checked) {
+                "✓✓"
+            } else {
+                "✓‡"
+            };
+            listed.push(std::mem::take(cluster));
+            let k = listed.len();
+            out.push_str(&format!(
+                "<sup><a href=\"#proofs-{k}\" id=\"proved-{k}\" title=\"{n} proofs: the list under Proofs, at the end of the page\">{glyph}</a></sup>"
+            ));
+        }
+    };
+    let mut last_end = 0;
     for (at, marker) in marks {
         let end = at + text[at..].find("}}").map_or(0, |e| e + 2);
-        copy(&mut out, from, at);
+        let proof = match &marker {
+            Marker::Check(id) => Some(Proof::check(id, check(id))),
+            Marker::Test(path) => Some(Proof {
+                url: test_url(path),
+                title: format!("proven by the test {path}"),
+                listed: format!("the test {path}"),
+                checked: true,
+            }),
+            Marker::Unchecked(why) => Some(Proof {
+                url: None,
+                title: format!("not checked by the lab: {why}"),
+                listed: format!("not checked by the lab: {why}"),
+                checked: false,
+            }),
+            Marker::Snippet { above } => {
+                let which = if *above { "above" } else { "below" };
+                Some(match target(at, *above) {
+                    Some(k) => Proof {
+                        url: Some(format!("#listing-{}", k + 1)),
+                        title: format!("proven by listing {}, {which}, run as a test", k + 1),
+                        listed: format!("Listing {}, run as a test", k + 1),
+                        checked: true,
+                    },
+                    None => Proof {
+                        url: None,
+                        title: format!("proven by the snippet {which}, run as a test"),
+                        listed: format!("the snippet {which}, run as a test"),
+                        checked: true,
+                    },
+                })
+            }
+            _ => None,
+        };
+        let joined = proof.is_some() && !cluster.is_empty() && text[last_end..at].trim().is_empty();
+        if !joined {
+            flush(&mut out, &mut cluster, &mut listed);
+            copy(&mut out, from, at);
+        }
+        (last_end, from) = (end, end);
+        if let Some(proof) = proof {
+            cluster.push(proof);
+            continue;
+        }
+        // A value or a claim is shown in place; its check's mark follows
+        // it and may begin a sentence's proofs.
         match &marker {
-            Marker::Check(id) => out.push_str(&check_link(id)),
             Marker::Value(id) => {
                 let value = check(id).map_or_else(|| format!("(no value for {id})"), |c| c.shown_value());
                 out.push_str(&value);
-                out.push_str(&check_link(id));
+                cluster.push(Proof::check(id, check(id)));
             }
             Marker::Claim(id) => {
                 let statement = check(id).map_or_else(|| format!("(no check {id})"), Check::statement);
@@ -113,30 +178,83 @@ pub fn render_linked<'a>(
                     "<q class=\"claim\">{}</q>",
                     crate::book::escape_html(&statement)
                 ));
-                out.push_str(&check_link(id));
+                cluster.push(Proof::check(id, check(id)));
             }
-            Marker::Test(path) => match test_url(path) {
-                Some(url) => out.push_str(&format!("<sup>[✓]({url} \"proven by the test {path}\")</sup>")),
-                None => out.push_str(&format!("<sup title=\"proven by the test {path}\">✓</sup>")),
+            _ => {}
+        }
+    }
+    flush(&mut out, &mut cluster, &mut listed);
+    copy(&mut out, from, text.len());
+    if !listed.is_empty() {
+        out.push_str(&proofs_section(&listed));
+    }
+    out
+}
+
+/// What a bare mark proves a sentence by: where it leads, what its
+/// tooltip says, and how the list of a sentence's proofs names it.
+struct Proof {
+    url: Option<String>,
+    title: String,
+    listed: String,
+    /// False for a statement the lab cannot check (‡).
+    checked: bool,
+}
+
+impl Proof {
+    /// A check's proof: the claim in its scenario's transcript.
+    fn check(id: &str, check: Option<&Check>) -> Proof {
+        let url = id.split('/').next().and_then(crate::scenario::find).map(|s| {
+            format!(
+                "{}#{}",
+                s.chapter.split('#').next().unwrap_or(s.chapter),
+                crate::claim::anchor(id)
+            )
+        });
+        let scenario = id.split('/').next().unwrap_or(id);
+        Proof {
+            url,
+            title: format!("checked on the kernel by the lab: {id}"),
+            listed: match check {
+                Some(c) => format!("{scenario}: {}", c.statement()),
+                None => format!("the check {id}"),
             },
-            Marker::Unchecked(why) => out.push_str(&format!("<sup title=\"not checked by the lab: {why}\">‡</sup>")),
-            Marker::Snippet { above } => {
-                let which = if *above { "above" } else { "below" };
-                match target(at, *above) {
-                    Some(k) => out.push_str(&format!(
-                        "<sup>[✓](#listing-{n} \"proven by listing {n}, {which}, run as a test\")</sup>",
-                        n = k + 1
-                    )),
-                    None => out.push_str(&format!(
-                        "<sup title=\"proven by the snippet {which}, run as a test\">✓</sup>"
-                    )),
-                }
+            checked: true,
+        }
+    }
+
+    /// The mark alone: a link where it leads, else its tooltip.
+    fn mark(&self) -> String {
+        let glyph = if self.checked { "✓" } else { "‡" };
+        match &self.url {
+            Some(url) => format!("<sup>[{glyph}]({url} \"{}\")</sup>", self.title),
+            None => format!("<sup title=\"{}\">{glyph}</sup>", self.title),
+        }
+    }
+}
+
+/// The end of a page whose sentences have several proofs: one numbered
+/// item per such sentence, each proof a link, and a link back.
+fn proofs_section(listed: &[Vec<Proof>]) -> String {
+    let mut section = String::from(
+        "\n\n## Proofs\n\n<p>Each ✓✓ above leads to one of these items: the proofs of its sentence.</p>\n\n<ol class=\"proofs\">\n",
+    );
+    for (k, proofs) in listed.iter().enumerate() {
+        let k = k + 1;
+        section.push_str(&format!("<li id=\"proofs-{k}\"><ul>\n"));
+        for proof in proofs {
+            let text = crate::book::escape_html(&proof.listed);
+            match &proof.url {
+                Some(url) => section.push_str(&format!("<li><a href=\"{url}\">{text}</a></li>\n")),
+                None => section.push_str(&format!("<li>{text}</li>\n")),
             }
         }
-        from = end;
+        section.push_str(&format!(
+            "</ul><a href=\"#proved-{k}\" title=\"back to the sentence\">↩ back</a></li>\n"
+        ));
     }
-    copy(&mut out, from, text.len());
-    out
+    section.push_str("</ol>\n");
+    section
 }
 
 /// The offsets of the lines that open a `rust` code block.
@@ -150,18 +268,6 @@ fn rust_fences(text: &str) -> Vec<usize> {
         offset += line.len();
     }
     found
-}
-
-/// A check's mark: a link to the claim in its scenario's transcript.
-fn check_link(id: &str) -> String {
-    match id.split('/').next().and_then(crate::scenario::find) {
-        Some(s) => format!(
-            "<sup>[✓]({}#{} \"checked on the kernel by the lab: {id}\")</sup>",
-            s.chapter.split('#').next().unwrap_or(s.chapter),
-            crate::claim::anchor(id)
-        ),
-        None => format!("<sup>✓ {id}</sup>"),
-    }
 }
 
 /// The markers of `text` grouped as they close sentences: markers with
@@ -451,16 +557,47 @@ mod tests {
     /// listing, above or below; a test's mark leads where `test_url` says.
     #[test]
     fn a_snippet_mark_leads_to_its_block_and_a_test_mark_to_the_test() {
-        let text = "Above {{#snippet}}:\n\n```rust\nfn a() {}\n```\n\n- Item:\n\n  ```rust\n  fn b() {}\n  ```\n\n  Both {{#snippet above}} {{#test t.rs::f}}.\n";
+        let text = "Above {{#snippet}}:\n\n```rust\nfn a() {}\n```\n\n- Item:\n\n  ```rust\n  fn b() {}\n  ```\n\n  Both {{#snippet above}}, by {{#test t.rs::f}}.\n";
         let shown = render_linked(text, |_| None, |path| Some(format!("https://x/{path}")));
         assert_eq!(
             shown,
             "Above <sup>[✓](#listing-1 \"proven by listing 1, below, run as a test\")</sup>:\n\n\
              <p class=\"listing\" id=\"listing-1\">Listing 1</p>\n\n```rust\nfn a() {}\n```\n\n- Item:\n\n  \
              <p class=\"listing\" id=\"listing-2\">Listing 2</p>\n\n  ```rust\n  fn b() {}\n  ```\n\n  \
-             Both <sup>[✓](#listing-2 \"proven by listing 2, above, run as a test\")</sup> \
+             Both <sup>[✓](#listing-2 \"proven by listing 2, above, run as a test\")</sup>, by \
              <sup>[✓](https://x/t.rs::f \"proven by the test t.rs::f\")</sup>.\n"
         );
+    }
+
+    /// A sentence with several proofs has one mark, leading to the item of
+    /// the list at the end of the page that links each proof and leads
+    /// back; ✓‡ where part of it is not checked. A value's text keeps its
+    /// space from the mark before it, and a claim's check joins the marks
+    /// after it.
+    #[test]
+    fn a_sentence_with_several_proofs_has_one_mark_and_an_item_listing_them() {
+        let text = "One {{#test a.rs}}. Two {{#test b.rs}} {{#test c.rs}}. Three {{#test d.rs}} {{#value x/y}}. \
+                    Four {{#claim x/y}} {{#unchecked elsewhere}}.\n";
+        let shown = render_linked(text, |_| None, |path| Some(format!("https://x/{path}")));
+        let (prose, list) = shown.split_once("\n\n## Proofs\n\n").expect("a list of proofs");
+        assert_eq!(
+            prose,
+            "One <sup>[✓](https://x/a.rs \"proven by the test a.rs\")</sup>. \
+             Two <sup><a href=\"#proofs-1\" id=\"proved-1\" title=\"2 proofs: the list under Proofs, at the end of the page\">✓✓</a></sup>. \
+             Three <sup>[✓](https://x/d.rs \"proven by the test d.rs\")</sup> (no value for x/y)\
+             <sup title=\"checked on the kernel by the lab: x/y\">✓</sup>. \
+             Four <q class=\"claim\">(no check x/y)</q>\
+             <sup><a href=\"#proofs-2\" id=\"proved-2\" title=\"2 proofs: the list under Proofs, at the end of the page\">✓‡</a></sup>.\n"
+        );
+        assert!(
+            list.contains(
+                "<li id=\"proofs-1\"><ul>\n<li><a href=\"https://x/b.rs\">the test b.rs</a></li>\n\
+                 <li><a href=\"https://x/c.rs\">the test c.rs</a></li>\n</ul><a href=\"#proved-1\""
+            ),
+            "{list}"
+        );
+        assert!(list.contains("<li>not checked by the lab: elsewhere</li>"), "{list}");
+        assert_eq!(list.matches("<li id=").count(), 2, "{list}");
     }
 
     /// A segment is named by its flag as a word, by `Fin`, by `flags.fin`
@@ -543,9 +680,12 @@ mod tests {
         let shown = render("Rule. {{#claim x/y}}", |id| (id == "x/y").then_some(&check));
         assert_eq!(
             shown,
-            "Rule. <q class=\"claim\">a read returns &lt;nothing&gt; → Ok(0)</q><sup>✓ x/y</sup>"
+            "Rule. <q class=\"claim\">a read returns &lt;nothing&gt; → Ok(0)</q><sup title=\"checked on the kernel by the lab: x/y\">✓</sup>"
         );
-        assert_eq!(render("{{#value x/y}} s", |_| Some(&check)), "0<sup>✓ x/y</sup> s");
+        assert_eq!(
+            render("{{#value x/y}} s", |_| Some(&check)),
+            "0<sup title=\"checked on the kernel by the lab: x/y\">✓</sup> s"
+        );
         assert_eq!(markers("{{#claim a/b}}"), [(0, Marker::Claim("a/b".into()))]);
     }
 

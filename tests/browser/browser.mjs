@@ -4,7 +4,7 @@
 // search for CLOSE_WAIT that finds nothing. Then it opens every page again
 // in each of mdBook's five themes at 1366 px and at 390 px (a phone) and
 // fails on a page body wider than the screen, a diagram label displayed
-// smaller than 9 CSS px, a figure scrolling sideways, SVG text with a
+// smaller than 9 CSS px, a figure scrolling sideways, two marks in a row, SVG text with a
 // contrast under 4.5:1 against what is behind it, a label cut with "…", or a console error; on a table (or
 // its wrapper) wider than its column or scrolling sideways, a claim quote
 // or a cell's label with a contrast under 4.5:1, and, on the phone, on a
@@ -260,6 +260,15 @@ function inspectPage({ theme, svgs, phone = false }) {
     const id = decodeURIComponent(target.hash.slice(1));
     if (!id) found.push(`a mark links to the top of its own page (${mark.getAttribute("href")})`);
     else if (!document.getElementById(id)) found.push(`a mark links to a missing element #${id}`);
+  }
+  // One mark per sentence: a sentence with several proofs has one ✓✓.
+  for (const mark of document.querySelectorAll("main sup")) {
+    let before = mark.previousSibling;
+    while (before && before.nodeType === Node.TEXT_NODE && !before.textContent.trim()) before = before.previousSibling;
+    if (before?.nodeName === "SUP") {
+      found.push(`two marks in a row: ${before.textContent} ${mark.textContent} (${mark.querySelector("a")?.getAttribute("href") ?? mark.title})`);
+      break;
+    }
   }
   // Each mark is a tap target of at least 24 × 24 px (WCAG 2.5.8).
   for (const mark of document.querySelectorAll("main sup a[href]")) {
