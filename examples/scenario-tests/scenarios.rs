@@ -123,6 +123,7 @@ fn main() {
         values_the_book_shows_satisfy_their_checks,
     ));
     trials.push(Trial::test("generated_pages_are_current", generated_pages_are_current));
+    trials.push(Trial::test("every_listing_has_a_caption_of_its_own", every_listing_has_a_caption_of_its_own));
     if all_ran {
         let all_checks: Vec<Check> = checks_by_scenario.iter().flatten().cloned().collect();
         let marked_checks = all_checks.clone();
@@ -682,14 +683,48 @@ fn contradicts(sentence: &str, expected: &Expected, prose: bool) -> bool {
 /// test and snippet exists, runs and asserts; and every state, `ErrorKind`,
 /// errno and `Ok(n)` the sentence names is named by one of its proofs.
 /// Every sentence, table row and rule that names one carries a marker.
-fn prose_markers_name_proofs_that_hold(checks: &[Check]) -> Result<(), Failed> {
-    use tcpclose::proof::{behaviour_words, clusters, markers, names_a_behaviour, sentence_before, sentences, Marker};
+/// Each Rust block of a page has a caption (`{{#listing CAPTION}}` on the
+/// line above its fence), none the same as another's on its page.
+fn every_listing_has_a_caption_of_its_own() -> Result<(), Failed> {
+    let mut problems = Vec::new();
+    for page in book_pages()? {
+        let text = read(&page);
+        let captions = tcpclose::proof::listing_captions(&text);
+        for (n, caption) in captions.iter().enumerate() {
+            match caption {
+                None => problems.push(format!(
+                    "{}: listing {} has no caption: put {{{{#listing CAPTION}}}} on the line above its fence",
+                    page_name(&page),
+                    n + 1
+                )),
+                Some(c) if captions[..n].contains(caption) => {
+                    problems.push(format!("{}: two listings have the caption \"{c}\"", page_name(&page)))
+                }
+                Some(_) => {}
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("\n").into())
+    }
+}
+
+/// The book's pages, SUMMARY.md apart, in order of their names.
+fn book_pages() -> Result<Vec<PathBuf>, Failed> {
     let mut pages: Vec<PathBuf> = std::fs::read_dir(src())?
         .filter_map(Result::ok)
         .map(|e| e.path())
         .filter(|p| p.extension().is_some_and(|x| x == "md") && !p.ends_with("SUMMARY.md"))
         .collect();
     pages.sort();
+    Ok(pages)
+}
+
+fn prose_markers_name_proofs_that_hold(checks: &[Check]) -> Result<(), Failed> {
+    use tcpclose::proof::{behaviour_words, clusters, markers, names_a_behaviour, sentence_before, sentences, Marker};
+    let pages = book_pages()?;
     let mut seen = 0;
     let mut problems = Vec::new();
     for page in &pages {

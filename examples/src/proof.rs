@@ -60,8 +60,8 @@ pub fn render<'a>(text: &str, check: impl Fn(&str) -> Option<&'a Check>) -> Stri
 
 /// [`render`], with a test's mark a link to where `test_url(PATH)` says
 /// the test is (its file and line in the repository), every Rust block
-/// numbered, `Listing N` above it with the id `listing-N`, and a snippet's
-/// mark a link to its block's listing.
+/// numbered, `Listing N. CAPTION` above it with the id `listing-N`, and a
+/// snippet's mark a link to its block's listing.
 pub fn render_linked<'a>(
     text: &str,
     check: impl Fn(&str) -> Option<&'a Check>,
@@ -79,17 +79,20 @@ pub fn render_linked<'a>(
     };
     let mut out = String::with_capacity(text.len());
     let mut from = 0;
-    // Copies text[from..to], with its listing's caption before each fence.
+    // Copies text[from..to], with its listing's number and caption (from
+    // the `{{#listing CAPTION}}` line above the fence) before each fence.
     let copy = |out: &mut String, from: usize, to: usize| {
         let mut at = from;
         for (k, &fence) in fences.iter().enumerate() {
             if (from..to).contains(&fence) {
-                out.push_str(&text[at..fence]);
+                let (caption_line, caption) = caption_above(text, fence);
+                out.push_str(&text[at..caption_line.max(at)]);
                 let line = &text[fence..];
                 let indent = &line[..line.len() - line.trim_start_matches(' ').len()];
+                let caption = caption.map_or_else(String::new, |c| format!(" {}", inline_code(c)));
                 // A blank line after it: an HTML line would otherwise take the fence in.
                 out.push_str(&format!(
-                    "{indent}<p class=\"listing\" id=\"listing-{n}\">Listing {n}</p>\n\n",
+                    "{indent}<p class=\"listing\" id=\"listing-{n}\"><span class=\"listing-number\">Listing {n}.</span>{caption}</p>\n\n",
                     n = k + 1
                 ));
                 at = fence;
@@ -255,6 +258,38 @@ fn proofs_section(listed: &[Vec<Proof>]) -> String {
     }
     section.push_str("</ol>\n");
     section
+}
+
+/// The caption of the listing whose fence is at `fence`: the line above
+/// it when that line is `{{#listing CAPTION}}`, with where that line
+/// starts; else no caption, and the fence's offset.
+fn caption_above(text: &str, fence: usize) -> (usize, Option<&str>) {
+    let before = text[..fence].strip_suffix('\n').unwrap_or(&text[..fence]);
+    let start = before.rfind('\n').map_or(0, |i| i + 1);
+    let caption = before[start..]
+        .trim()
+        .strip_prefix("{{#listing ")
+        .and_then(|rest| rest.strip_suffix("}}"))
+        .map(str::trim);
+    match caption {
+        Some(caption) => (start, Some(caption)),
+        None => (fence, None),
+    }
+}
+
+/// The captions of a page's Rust listings, in order (`None` for one
+/// without its `{{#listing CAPTION}}` line).
+pub fn listing_captions(text: &str) -> Vec<Option<&str>> {
+    rust_fences(text).into_iter().map(|f| caption_above(text, f).1).collect()
+}
+
+/// Text for HTML, with its `code spans` as `<code>`.
+fn inline_code(text: &str) -> String {
+    crate::book::escape_html(text)
+        .split('`')
+        .enumerate()
+        .map(|(i, part)| if i % 2 == 1 { format!("<code>{part}</code>") } else { part.to_string() })
+        .collect()
 }
 
 /// The offsets of the lines that open a `rust` code block.
@@ -552,21 +587,25 @@ pub fn function_body<'a>(source: &'a str, name: &str) -> Option<&'a str> {
 mod tests {
     use super::*;
 
-    /// Every Rust block is a numbered listing, its caption on a line of its
-    /// own (indented as the block is); a snippet's mark leads to its block's
-    /// listing, above or below; a test's mark leads where `test_url` says.
+    /// Every Rust block is a numbered listing, its number and caption (from
+    /// the marker line above its fence) on a line of its own, indented as
+    /// the block is; a snippet's mark leads to its block's listing, above
+    /// or below; a test's mark leads where `test_url` says.
     #[test]
     fn a_snippet_mark_leads_to_its_block_and_a_test_mark_to_the_test() {
-        let text = "Above {{#snippet}}:\n\n```rust\nfn a() {}\n```\n\n- Item:\n\n  ```rust\n  fn b() {}\n  ```\n\n  Both {{#snippet above}}, by {{#test t.rs::f}}.\n";
+        let text = "Above {{#snippet}}:\n\n{{#listing Calls `a` & stops}}\n```rust\nfn a() {}\n```\n\n- Item:\n\n  {{#listing B}}\n  ```rust\n  fn b() {}\n  ```\n\n  Both {{#snippet above}}, by {{#test t.rs::f}}.\n\n```rust\nfn c() {}\n```\n";
         let shown = render_linked(text, |_| None, |path| Some(format!("https://x/{path}")));
         assert_eq!(
             shown,
             "Above <sup>[✓](#listing-1 \"proven by listing 1, below, run as a test\")</sup>:\n\n\
-             <p class=\"listing\" id=\"listing-1\">Listing 1</p>\n\n```rust\nfn a() {}\n```\n\n- Item:\n\n  \
-             <p class=\"listing\" id=\"listing-2\">Listing 2</p>\n\n  ```rust\n  fn b() {}\n  ```\n\n  \
+             <p class=\"listing\" id=\"listing-1\"><span class=\"listing-number\">Listing 1.</span> Calls <code>a</code> &amp; stops</p>\n\n\
+             ```rust\nfn a() {}\n```\n\n- Item:\n\n  \
+             <p class=\"listing\" id=\"listing-2\"><span class=\"listing-number\">Listing 2.</span> B</p>\n\n  ```rust\n  fn b() {}\n  ```\n\n  \
              Both <sup>[✓](#listing-2 \"proven by listing 2, above, run as a test\")</sup>, by \
-             <sup>[✓](https://x/t.rs::f \"proven by the test t.rs::f\")</sup>.\n"
+             <sup>[✓](https://x/t.rs::f \"proven by the test t.rs::f\")</sup>.\n\n\
+             <p class=\"listing\" id=\"listing-3\"><span class=\"listing-number\">Listing 3.</span></p>\n\n```rust\nfn c() {}\n```\n"
         );
+        assert_eq!(listing_captions(text), [Some("Calls `a` & stops"), Some("B"), None]);
     }
 
     /// A sentence with several proofs has one mark, leading to the item of
