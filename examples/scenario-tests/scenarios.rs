@@ -123,7 +123,10 @@ fn main() {
         values_the_book_shows_satisfy_their_checks,
     ));
     trials.push(Trial::test("generated_pages_are_current", generated_pages_are_current));
-    trials.push(Trial::test("every_listing_has_a_caption_of_its_own", every_listing_has_a_caption_of_its_own));
+    trials.push(Trial::test(
+        "every_listing_has_a_caption_of_its_own",
+        every_listing_has_a_caption_of_its_own,
+    ));
     if all_ran {
         let all_checks: Vec<Check> = checks_by_scenario.iter().flatten().cloned().collect();
         let marked_checks = all_checks.clone();
@@ -684,13 +687,28 @@ fn contradicts(sentence: &str, expected: &Expected, prose: bool) -> bool {
 /// errno and `Ok(n)` the sentence names is named by one of its proofs.
 /// Every sentence, table row and rule that names one carries a marker.
 /// Each Rust block of a page has a caption (`{{#listing CAPTION}}` on the
-/// line above its fence), none the same as another's on its page.
+/// line above its fence), none the same as another's on its page, and
+/// naming no behaviour (a state, an error, a segment, `Ok(n)`) that its
+/// listing's code does not name.
 fn every_listing_has_a_caption_of_its_own() -> Result<(), Failed> {
+    use tcpclose::proof::{behaviour_words, included_code, listing_captions, snippet_at, snippet_names};
     let mut problems = Vec::new();
     for page in book_pages()? {
         let text = read(&page);
-        let captions = tcpclose::proof::listing_captions(&text);
-        for (n, caption) in captions.iter().enumerate() {
+        let listings = listing_captions(&text);
+        let captions: Vec<Option<&str>> = listings.iter().map(|(_, c)| *c).collect();
+        for (n, (fence, caption)) in listings.iter().enumerate() {
+            let code =
+                snippet_at(&text, fence.saturating_sub(1), false).and_then(|(_, body)| included_code(body, &src()));
+            for word in caption.map(behaviour_words).unwrap_or_default() {
+                if !code.as_deref().is_some_and(|code| snippet_names(code, &word)) {
+                    problems.push(format!(
+                        "{}: the caption of listing {} names {word}, which its code does not",
+                        page_name(&page),
+                        n + 1
+                    ));
+                }
+            }
             match caption {
                 None => problems.push(format!(
                     "{}: listing {} has no caption: put {{{{#listing CAPTION}}}} on the line above its fence",

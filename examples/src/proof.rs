@@ -278,9 +278,35 @@ fn caption_above(text: &str, fence: usize) -> (usize, Option<&str>) {
 }
 
 /// The captions of a page's Rust listings, in order (`None` for one
-/// without its `{{#listing CAPTION}}` line).
-pub fn listing_captions(text: &str) -> Vec<Option<&str>> {
-    rust_fences(text).into_iter().map(|f| caption_above(text, f).1).collect()
+/// without its `{{#listing CAPTION}}` line), each with its fence's offset.
+pub fn listing_captions(text: &str) -> Vec<(usize, Option<&str>)> {
+    rust_fences(text)
+        .into_iter()
+        .map(|f| (f, caption_above(text, f).1))
+        .collect()
+}
+
+/// The code of a block whose body is `{{#include PATH}}` or
+/// `{{#include PATH:ANCHOR}}` (mdBook's anchors: the lines between
+/// `ANCHOR: NAME` and `ANCHOR_END: NAME`), read relative to `src`; any
+/// other body as it is.
+pub fn included_code(body: &str, src: &std::path::Path) -> Option<String> {
+    let Some(target) = body
+        .trim()
+        .strip_prefix("{{#include ")
+        .and_then(|r| r.strip_suffix("}}"))
+    else {
+        return Some(body.to_string());
+    };
+    let (path, anchor) = match target.rsplit_once(':') {
+        Some((path, anchor)) if !anchor.contains('/') => (path, Some(anchor)),
+        _ => (target, None),
+    };
+    let file = std::fs::read_to_string(src.join(path)).ok()?;
+    let Some(anchor) = anchor else { return Some(file) };
+    let start = file.find(&format!("ANCHOR: {anchor}\n"))?;
+    let end = file[start..].find(&format!("ANCHOR_END: {anchor}"))? + start;
+    Some(file[start..end].to_string())
 }
 
 /// Text for HTML, with its `code spans` as `<code>`.
@@ -288,7 +314,13 @@ fn inline_code(text: &str) -> String {
     crate::book::escape_html(text)
         .split('`')
         .enumerate()
-        .map(|(i, part)| if i % 2 == 1 { format!("<code>{part}</code>") } else { part.to_string() })
+        .map(|(i, part)| {
+            if i % 2 == 1 {
+                format!("<code>{part}</code>")
+            } else {
+                part.to_string()
+            }
+        })
         .collect()
 }
 
@@ -365,7 +397,8 @@ pub fn sentences(page: &str) -> Vec<String> {
             prose.push('\n');
             continue;
         }
-        let skipped = ["#", "{{#include", "![", "<", "|---", "| ---"];
+        // A listing's caption is held against its listing's code instead.
+        let skipped = ["#", "{{#include", "{{#listing", "![", "<", "|---", "| ---"];
         if in_code || skipped.iter().any(|s| trimmed.starts_with(s)) {
             prose.push('\n');
             continue;
@@ -605,7 +638,8 @@ mod tests {
              <sup>[✓](https://x/t.rs::f \"proven by the test t.rs::f\")</sup>.\n\n\
              <p class=\"listing\" id=\"listing-3\"><span class=\"listing-number\">Listing 3.</span></p>\n\n```rust\nfn c() {}\n```\n"
         );
-        assert_eq!(listing_captions(text), [Some("Calls `a` & stops"), Some("B"), None]);
+        let captions: Vec<Option<&str>> = listing_captions(text).into_iter().map(|(_, c)| c).collect();
+        assert_eq!(captions, [Some("Calls `a` & stops"), Some("B"), None]);
     }
 
     /// A sentence with several proofs has one mark, leading to the item of
