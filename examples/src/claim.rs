@@ -272,6 +272,19 @@ impl SegmentCount {
     }
 }
 
+impl Role {
+    /// Exactly `count` segments of `kind` from this side:
+    /// `Client.sent(Fin, 1)`.
+    pub fn sent(self, kind: SegmentKind, count: usize) -> SegmentCount {
+        SegmentCount::exactly(self, kind, count)
+    }
+
+    /// At least `count` segments of `kind` from this side.
+    pub fn sent_at_least(self, kind: SegmentKind, count: usize) -> SegmentCount {
+        SegmentCount::at_least(self, kind, count)
+    }
+}
+
 impl fmt::Display for SegmentCount {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let least = if self.at_least { "at least " } else { "" };

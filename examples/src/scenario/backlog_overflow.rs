@@ -28,7 +28,7 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
     let listener = run.listen_backlog(1)?;
     // Three connections: only which of SYN, FIN and RST each side sent.
     run.bulk();
-    run.record(Server, "listen(backlog 1), and no accept yet", "Ok(())".into());
+    run.record_ok(Server, "listen(backlog 1), and no accept yet");
     let server = run.server_addr()?;
     let queued = [TcpStream::connect(server)?, TcpStream::connect(server)?];
     run.record(
@@ -40,11 +40,8 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
         .iter()
         .map(|s| End::of(s)?.state())
         .collect::<std::io::Result<Vec<_>>>()?;
-    run.check_eq(
-        "the accept queue holds backlog + 1 connections, their handshakes complete: both ESTABLISHED",
-        states,
-        vec![Some(State::Established); 2],
-    );
+    let claim = "the accept queue holds backlog + 1 connections, their handshakes complete: both ESTABLISHED";
+    run.check_eq(claim, states, vec![Some(State::Established); 2]);
 
     let third = Socket::new(Domain::IPV4, Type::STREAM, None)?;
     third.bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())?;
@@ -60,17 +57,10 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
     let dropped = wait::until("a listen overflow", wait::DEFAULT_DEADLINE, || {
         Ok(Some(tcp_ext_counter("ListenOverflows")?).filter(|n| *n > 0))
     })?;
-    run.check_at_least(
-        "the kernel dropped its SYN and counted it: TcpExtListenOverflows, in this new namespace, counts",
-        dropped,
-        1,
-        "drops",
-    );
-    run.expect_states(
-        "the third client waits in SYN_SENT; the server has no socket for it",
-        Some(State::SynSent),
-        None,
-    )?;
+    let claim = "the kernel dropped its SYN and counted it: TcpExtListenOverflows, in this new namespace, counts";
+    run.check_at_least(claim, dropped, 1, "drops");
+    let claim = "the third client waits in SYN_SENT; the server has no socket for it";
+    run.expect_states(claim, Some(State::SynSent), None)?;
     run.check_packets_eq("the server side answered none of its SYNs: no SYN ACK, no RST", |p| {
         let answers = p.from(Server).filter(|s| s.dst == third_addr).count();
         (answers, 0)
@@ -83,17 +73,10 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
         remote: server,
     }
     .wait_for(State::Established)?;
-    run.check_seconds(
-        "a place is free: the SYN retransmitted 1 s after the first gets in; connected after",
-        start.elapsed(),
-        0.9,
-        5.0,
-    );
-    run.expect_states(
-        "then it completes like any other: both ends ESTABLISHED, the server's in the accept queue",
-        Some(State::Established),
-        Some(State::Established),
-    )?;
+    let claim = "a place is free: the SYN retransmitted 1 s after the first gets in; connected after";
+    run.check_seconds(claim, start.elapsed(), 0.9, 5.0);
+    let claim = "then it completes like any other: both ends ESTABLISHED, the server's in the accept queue";
+    run.expect_states(claim, Some(State::Established), Some(State::Established))?;
     drop((queued, accepted, third, listener));
     Ok(())
 }

@@ -14,7 +14,7 @@ use crate::observe::{End, State};
 use crate::scenario::{Run, Scenario};
 use crate::transcript::Role::{Client, Server};
 use crate::transcript::SegmentKind::{Data, DataOf, Rst};
-use crate::transcript::{outcome, Expected, SegmentCount};
+use crate::transcript::{outcome, Expected};
 
 pub const SCENARIO: Scenario = Scenario {
     id: "broken-pipe",
@@ -29,72 +29,42 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
 
     run.drop(Client, "drop(stream)", client);
     // The article slept 5 s here; waiting for the state is exact.
-    run.expect_states(
-        "after the client closes, the server is CLOSE_WAIT and the client FIN_WAIT_2",
-        Some(State::FinWait2),
-        Some(State::CloseWait),
-    )?;
+    let claim = "after the client closes, the server is CLOSE_WAIT and the client FIN_WAIT_2";
+    run.expect_states(claim, Some(State::FinWait2), Some(State::CloseWait))?;
     run.hold("the client has closed; the server has not written yet");
     let counters_before = thread_counters()?;
 
     let first = server.write(&[0u8; 1024]);
     run.call(Server, "stream.write(&[0; 1024])", &first);
-    run.check_ok(
-        "the first write succeeds: the kernel accepts all 1024 bytes",
-        &first,
-        1024,
-    );
+    let claim = "the first write succeeds: the kernel accepts all 1024 bytes";
+    run.check_ok(claim, &first, 1024);
 
-    run.expect_states(
-        "the client's socket is closed, so it answers the data with RST, and the RST ends both sockets",
-        None,
-        None,
-    )?;
-    run.check_segments(
-        "on the wire: the 1024 bytes from the server, then an RST from the client",
-        &[
-            SegmentCount::exactly(Server, DataOf(1024), 1),
-            SegmentCount::exactly(Client, Rst, 1),
-        ],
-    )?;
+    let claim = "the client's socket is closed, so it answers the data with RST, and the RST ends both sockets";
+    run.expect_states(claim, None, None)?;
+    let claim = "on the wire: the 1024 bytes from the server, then an RST from the client";
+    run.check_segments(claim, &[Server.sent(DataOf(1024), 1), Client.sent(Rst, 1)])?;
     counted(run, &counters_before)?;
 
     let second = server.write(&[0u8; 1024]);
     run.call(Server, "stream.write(&[0; 1024])", &second);
-    run.check_err(
-        "the second write fails with ErrorKind::BrokenPipe (os error 32, EPIPE)",
-        &second,
-        ErrorKind::BrokenPipe,
-        libc::EPIPE,
-    );
+    let claim = "the second write fails with ErrorKind::BrokenPipe (os error 32, EPIPE)";
+    run.check_err(claim, &second, ErrorKind::BrokenPipe, libc::EPIPE);
     let third = server.write(&[0u8; 1024]);
     run.call(Server, "stream.write(&[0; 1024])", &third);
-    run.check_err(
-        "every later write fails the same way",
-        &third,
-        ErrorKind::BrokenPipe,
-        libc::EPIPE,
-    );
+    let claim = "every later write fails the same way";
+    run.check_err(claim, &third, ErrorKind::BrokenPipe, libc::EPIPE);
 
     let mut buf = [0u8; 1024];
     let read = run.perform(Server, "stream.read(&mut [0; 1024])", || server.read(&mut buf));
     run.check_ok("a read returns Ok(0): the FIN arrived before the RST", &read, 0);
 
-    run.check_segments(
-        "the failed writes sent nothing: one data segment and one RST in all",
-        &[
-            SegmentCount::exactly(Server, Data, 1),
-            SegmentCount::exactly(Client, Rst, 1),
-        ],
-    )?;
+    let claim = "the failed writes sent nothing: one data segment and one RST in all";
+    run.check_segments(claim, &[Server.sent(Data, 1), Client.sent(Rst, 1)])?;
 
     full_socket_counts_the_data(run)?;
 
-    run.check_eq(
-        "the process is alive: Rust's runtime ignores SIGPIPE before main, so EPIPE is an error value, not a signal; SIGPIPE's disposition",
-        sigpipe_disposition(),
-        "ignored",
-    );
+    let claim = "the process is alive: Rust's runtime ignores SIGPIPE before main, so EPIPE is an error value, not a signal; SIGPIPE's disposition";
+    run.check_eq(claim, sigpipe_disposition(), "ignored");
     Ok(())
 }
 

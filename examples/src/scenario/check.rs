@@ -74,6 +74,18 @@ impl Run {
         self.judge_measured(claim, Expected::Range { low, high, unit }, secs, format!("{secs:.3} s"));
     }
 
+    /// Checks that a duration a timer or deadline of `nominal` ends lies
+    /// between 0.9 × `nominal` (the clock's grain) and `slack` × `nominal`
+    /// (a loaded machine is late, never early).
+    pub fn check_timer(&mut self, claim: &str, observed: Duration, nominal: Duration, slack: u32) {
+        self.check_seconds(
+            claim,
+            observed,
+            nominal.mul_f64(0.9).as_secs_f64(),
+            (nominal * slack).as_secs_f64(),
+        );
+    }
+
     /// Checks that a count lies between `low` and `high` (inclusive).
     pub fn check_count(&mut self, claim: &str, observed: u64, low: u64, high: u64, unit: &str) {
         self.judge_measured(

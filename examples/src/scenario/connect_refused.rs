@@ -10,7 +10,6 @@ use socket2::{Domain, Socket, Type};
 
 use crate::scenario::{Run, Scenario};
 use crate::transcript::Role::{Client, Server};
-use crate::transcript::SegmentCount;
 use crate::transcript::SegmentKind::Syn;
 
 pub const SCENARIO: Scenario = Scenario {
@@ -32,23 +31,15 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
     socket.bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())?;
     run.set_client(socket.local_addr()?.as_socket().expect("an IPv4 address"));
     let connect = run.perform(Client, "connect(server)", || socket.connect(&server.into()));
-    run.check_err(
-        "connect fails with ErrorKind::ConnectionRefused (os error 111)",
-        &connect,
-        ErrorKind::ConnectionRefused,
-        libc::ECONNREFUSED,
-    );
-    run.check_packets_eq(
-        "the SYN was answered with RST ACK, the only segment the server side sent",
-        |p| {
-            let answers: Vec<String> = p.from(Server).map(|s| s.flags.to_string()).collect();
-            (answers, vec!["RST ACK".to_string()])
-        },
-    )?;
-    run.check_segments(
-        "and nothing was retried: one SYN",
-        &[SegmentCount::exactly(Client, Syn, 1)],
-    )?;
+    let claim = "connect fails with ErrorKind::ConnectionRefused (os error 111)";
+    run.check_err(claim, &connect, ErrorKind::ConnectionRefused, libc::ECONNREFUSED);
+    let claim = "the SYN was answered with RST ACK, the only segment the server side sent";
+    run.check_packets_eq(claim, |p| {
+        let answers: Vec<String> = p.from(Server).map(|s| s.flags.to_string()).collect();
+        (answers, vec!["RST ACK".to_string()])
+    })?;
+    let claim = "and nothing was retried: one SYN";
+    run.check_segments(claim, &[Client.sent(Syn, 1)])?;
     run.expect_states("no socket is left for the connection on either side", None, None)?;
     Ok(())
 }

@@ -12,9 +12,9 @@ use socket2::{SockRef, TcpKeepalive};
 use crate::observe::{tcp_ext_counter, End, State};
 use crate::scenario::Run;
 use crate::sockopt::discard_everything;
+use crate::transcript::Expected;
 use crate::transcript::Role::{Client, Server};
 use crate::transcript::SegmentKind::{Data, Rst};
-use crate::transcript::{Expected, SegmentCount};
 
 /// How long a blocking read may wait for the kernel to give up: past the
 /// 8 s that the checks of keepalive (about 3 s) and of the user timeout
@@ -103,65 +103,52 @@ pub fn keepalive(run: &mut Run) -> anyhow::Result<()> {
     // TimedOut is not "try again later": the kernel has closed the socket.
     let again = client.read(&mut [0u8; 16]);
     run.call(Client, "stream.read(&mut [0; 16])", &again);
-    run.check_ok(
-        "the connection is dead: a read retried after TimedOut gets no data, only Ok(0)",
-        &again,
-        0,
-    );
+    let claim = "the connection is dead: a read retried after TimedOut gets no data, only Ok(0)";
+    run.check_ok(claim, &again, 0);
     let write = client.write(b"hello?");
     run.call(Client, "stream.write(b\"hello?\")", &write);
-    run.check_err(
-        "and a write fails with ErrorKind::BrokenPipe (os error 32)",
-        &write,
-        ErrorKind::BrokenPipe,
-        libc::EPIPE,
-    );
-    run.check_packets_eq(
-        "the client sent 2 unanswered keepalive probes, then gave up with an RST (probes, RSTs)",
-        |p| {
-            // Bare ACKs from the client, less the one that ended the handshake.
-            let probes = p
-                .count(Client, |s| {
-                    s.len == 0 && s.flags.ack && !s.flags.rst && !s.flags.fin && !s.flags.syn
-                })
-                .saturating_sub(1);
-            (
-                crate::named!("probes": probes, "RSTs": p.count(Client, |s| s.flags.rst)),
-                crate::named!("probes": 2, "RSTs": 1),
-            )
-        },
-    )?;
-    run.check_packets_eq(
-        "each probe carries no data and uses the sequence number before the next one the peer expects (relative seq, length of each probe)",
-        |p| {
-            let isn = p.from(Client).next().map_or(0, |syn| syn.seq);
-            let relative = |seq: u32| seq.wrapping_sub(isn);
-            // After the handshake the peer expects the client's byte 1 (snd_una).
-            let snd_una = p.from(Client).nth(1).map_or(0, |ack| relative(ack.seq));
-            let probes: Vec<_> = p
-                .from(Client)
-                .skip(2)
-                .filter(|s| !s.flags.rst && !s.flags.fin)
-                .map(|s| format!("seq={} len={}", relative(s.seq), s.len))
-                .collect();
-            let expected = vec![format!("seq={} len=0", snd_una.wrapping_sub(1)); probes.len().max(1)];
-            (probes, expected)
-        },
-    )?;
+    let claim = "and a write fails with ErrorKind::BrokenPipe (os error 32)";
+    run.check_err(claim, &write, ErrorKind::BrokenPipe, libc::EPIPE);
+    let claim = "the client sent 2 unanswered keepalive probes, then gave up with an RST (probes, RSTs)";
+    run.check_packets_eq(claim, |p| {
+        // Bare ACKs from the client, less the one that ended the handshake.
+        let probes = p
+            .count(Client, |s| {
+                s.len == 0 && s.flags.ack && !s.flags.rst && !s.flags.fin && !s.flags.syn
+            })
+            .saturating_sub(1);
+        (
+            crate::named!("probes": probes, "RSTs": p.count(Client, |s| s.flags.rst)),
+            crate::named!("probes": 2, "RSTs": 1),
+        )
+    })?;
+    let claim = "each probe carries no data and uses the sequence number before the next one the peer expects (relative seq, length of each probe)";
+    run.check_packets_eq(claim, |p| {
+        let isn = p.from(Client).next().map_or(0, |syn| syn.seq);
+        let relative = |seq: u32| seq.wrapping_sub(isn);
+        // After the handshake the peer expects the client's byte 1 (snd_una).
+        let snd_una = p.from(Client).nth(1).map_or(0, |ack| relative(ack.seq));
+        let probes: Vec<_> = p
+            .from(Client)
+            .skip(2)
+            .filter(|s| !s.flags.rst && !s.flags.fin)
+            .map(|s| format!("seq={} len={}", relative(s.seq), s.len))
+            .collect();
+        let expected = vec![format!("seq={} len=0", snd_una.wrapping_sub(1)); probes.len().max(1)];
+        (probes, expected)
+    })?;
 
     bare.set_nonblocking(true)?;
     let quiet = (&bare).read(&mut [0u8; 16]);
     let state = End::of(&bare)?.state()?;
+    let claim = "meanwhile, a connection without keepalive noticed nothing: nothing to read, still ESTABLISHED";
     run.check_eq(
-        "meanwhile, a connection without keepalive noticed nothing: nothing to read, still ESTABLISHED",
+        claim,
         crate::named!("read": quiet.map_err(|e| e.kind()), "state": state),
         crate::named!("read": Err::<usize, _>(ErrorKind::WouldBlock), "state": Some(State::Established)),
     );
-    run.expect_states(
-        "the client's socket is gone; the server, which hears nothing, not even the RST, is still ESTABLISHED",
-        None,
-        Some(State::Established),
-    )?;
+    let claim = "the client's socket is gone; the server, which hears nothing, not even the RST, is still ESTABLISHED";
+    run.expect_states(claim, None, Some(State::Established))?;
     abort(run, &[&server, &bare_server])?;
     Ok(())
 }
@@ -175,10 +162,9 @@ pub fn user_timeout(run: &mut Run) -> anyhow::Result<()> {
     });
     set?;
     SockRef::from(&kept).set_tcp_keepalive(&fast_keepalive())?;
-    run.record(
+    run.record_ok(
         Client,
         "second connection: keepalive (1 s, 1 s, 2 probes), no user timeout",
-        "Ok(())".into(),
     );
     vanish(run, &[&server, &kept_server])?;
 
@@ -191,30 +177,16 @@ pub fn user_timeout(run: &mut Run) -> anyhow::Result<()> {
         &mut client,
         "with unacknowledged data, TCP_USER_TIMEOUT ends the connection: ErrorKind::TimedOut (os error 110)",
     )?;
-    run.check_seconds(
-        "after the user timeout (2 s), counted from the first unacknowledged send",
-        took,
-        1.8,
-        8.0,
-    );
-    run.check_segments(
-        "the client retransmitted its data, then stopped without an RST",
-        &[
-            SegmentCount::at_least(Client, Data, 2),
-            SegmentCount::exactly(Client, Rst, 0),
-        ],
-    )?;
+    let claim = "after the user timeout (2 s), counted from the first unacknowledged send";
+    run.check_seconds(claim, took, 1.8, 8.0);
+    let claim = "the client retransmitted its data, then stopped without an RST";
+    run.check_segments(claim, &[Client.sent_at_least(Data, 2), Client.sent(Rst, 0)])?;
     let kept_state = End::of(&kept)?.state()?;
-    run.check_eq(
-        "meanwhile, keepalive alone did not end the other connection: it does not probe while data is unacknowledged",
-        kept_state,
-        Some(State::Established),
-    );
-    run.expect_states(
-        "the client's socket is gone; the server, which got no RST, still thinks it is ESTABLISHED",
-        None,
-        Some(State::Established),
-    )?;
+    let claim =
+        "meanwhile, keepalive alone did not end the other connection: it does not probe while data is unacknowledged";
+    run.check_eq(claim, kept_state, Some(State::Established));
+    let claim = "the client's socket is gone; the server, which got no RST, still thinks it is ESTABLISHED";
+    run.expect_states(claim, None, Some(State::Established))?;
     abort(run, &[&server, &kept_server])?;
     Ok(())
 }

@@ -7,7 +7,6 @@ use std::io::Read;
 use crate::observe::State;
 use crate::scenario::{Run, Scenario};
 use crate::transcript::Role::{Client, Server};
-use crate::transcript::SegmentCount;
 use crate::transcript::SegmentKind::Fin;
 
 pub const SCENARIO: Scenario = Scenario {
@@ -27,46 +26,31 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
     let read = run.perform(Server, "stream.read(&mut [0; 1024])", || server.read(&mut buf));
     run.check_ok("read returns Ok(0): the client's FIN has arrived", &read, 0);
 
-    run.expect_states(
-        "while the server keeps the stream, it is CLOSE_WAIT and the client FIN_WAIT_2",
-        Some(State::FinWait2),
-        Some(State::CloseWait),
-    )?;
-    run.check_fin_acked(
-        "the server's kernel acknowledged the client's FIN, though its program keeps the stream",
-        Client,
-    )?;
+    let claim = "while the server keeps the stream, it is CLOSE_WAIT and the client FIN_WAIT_2";
+    run.expect_states(claim, Some(State::FinWait2), Some(State::CloseWait))?;
+    let claim = "the server's kernel acknowledged the client's FIN, though its program keeps the stream";
+    run.check_fin_acked(claim, Client)?;
     run.hold("the server holds a stream whose peer has closed (CLOSE_WAIT)");
-    run.check_segments(
-        "the client sent a FIN, and no FIN left the server while it kept the stream",
-        &[
-            SegmentCount::exactly(Client, Fin, 1),
-            SegmentCount::exactly(Server, Fin, 0),
-        ],
-    )?;
+    let claim = "the client sent a FIN, and no FIN left the server while it kept the stream";
+    run.check_segments(claim, &[Client.sent(Fin, 1), Server.sent(Fin, 0)])?;
 
     run.drop(Server, "drop(stream)", server);
-    run.expect_states(
-        "dropping the stream closes it: the server's socket is gone and the client waits in TIME_WAIT",
-        Some(State::TimeWait),
-        None,
-    )?;
-    run.check_packets_eq(
-        "dropping the stream sent the server's FIN, and the client acknowledged it (server FINs, the client's ACK past the FIN's sequence number)",
-        |p| {
-            let fins = p.count(Server, |s| s.flags.fin);
-            let fin = p.from(Server).find(|s| s.flags.fin).map(|s| s.seq);
-            let acked = fin.and_then(|fin| {
-                p.from(Client)
-                    .filter(|s| s.flags.ack)
-                    .map(|s| s.ack.wrapping_sub(fin))
-                    .find(|&past| past == 1)
-            });
-            (
-                crate::named!("server FINs": fins, "client ACK past the FIN by": acked),
-                crate::named!("server FINs": 1, "client ACK past the FIN by": Some(1)),
-            )
-        },
-    )?;
+    let claim = "dropping the stream closes it: the server's socket is gone and the client waits in TIME_WAIT";
+    run.expect_states(claim, Some(State::TimeWait), None)?;
+    let claim = "dropping the stream sent the server's FIN, and the client acknowledged it (server FINs, the client's ACK past the FIN's sequence number)";
+    run.check_packets_eq(claim, |p| {
+        let fins = p.count(Server, |s| s.flags.fin);
+        let fin = p.from(Server).find(|s| s.flags.fin).map(|s| s.seq);
+        let acked = fin.and_then(|fin| {
+            p.from(Client)
+                .filter(|s| s.flags.ack)
+                .map(|s| s.ack.wrapping_sub(fin))
+                .find(|&past| past == 1)
+        });
+        (
+            crate::named!("server FINs": fins, "client ACK past the FIN by": acked),
+            crate::named!("server FINs": 1, "client ACK past the FIN by": Some(1)),
+        )
+    })?;
     Ok(())
 }

@@ -18,12 +18,6 @@ use crate::observe::{End, State};
 use crate::scenario::{Run, Scenario};
 use crate::transcript::Role::{Client, Server};
 
-/// The child's descriptor limit: stdin, stdout, stderr, the listener and
-/// the pipe leave 8 for connections.
-const LIMIT: u64 = 13;
-/// The child's pause after a failed accept.
-const BACKOFF: Duration = Duration::from_millis(100);
-
 pub const SCENARIO: Scenario = Scenario {
     id: "fd-exhaustion",
     title: "a server leaking CLOSE_WAIT runs out of descriptors: accept fails with EMFILE",
@@ -72,58 +66,42 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
         end.wait_for(State::CloseWait)?;
         close_wait += 1;
     }
-    run.check_eq(
-        "every accepted connection is left in CLOSE_WAIT, each holding a descriptor: sockets in CLOSE_WAIT",
-        close_wait,
-        leaked.len().max(1),
-    );
+    let claim = "every accepted connection is left in CLOSE_WAIT, each holding a descriptor: sockets in CLOSE_WAIT";
+    run.check_eq(claim, close_wait, leaked.len().max(1));
     if let Some(first) = leaked.first() {
         run.set_client(first.remote);
-        run.expect_states(
-            "the first of them: the client that closed waits in FIN_WAIT_2, the server's socket in CLOSE_WAIT",
-            Some(State::FinWait2),
-            Some(State::CloseWait),
-        )?;
+        let claim = "the first of them: the client that closed waits in FIN_WAIT_2, the server's socket in CLOSE_WAIT";
+        run.expect_states(claim, Some(State::FinWait2), Some(State::CloseWait))?;
     }
     run.hold("the leaking server's sockets in CLOSE_WAIT, one more connection waiting in its backlog");
     let failed: io::Result<()> = Err(io::Error::from_raw_os_error(errno));
     run.call(Server, "accept()", &failed);
-    run.check_eq(
-        "then accept fails with EMFILE, \"Too many open files\": errno",
-        errno,
-        libc::EMFILE,
-    );
+    let claim = "then accept fails with EMFILE, \"Too many open files\": errno";
+    run.check_eq(claim, errno, libc::EMFILE);
     run.set_client(pending.local_addr()?);
-    run.expect_states(
-        "the kernel still completes new handshakes: the next client waits in the listen backlog, ESTABLISHED",
-        Some(State::Established),
-        Some(State::Established),
-    )?;
+    let claim = "the kernel still completes new handshakes: the next client waits in the listen backlog, ESTABLISHED";
+    run.expect_states(claim, Some(State::Established), Some(State::Established))?;
 
     let (second, second_at) = server.next_event()?;
     let gap = Duration::from_millis(second_at.saturating_sub(failed_at));
-    run.check_eq(
-        "a server that backs off fails again with EMFILE: errno",
-        second,
-        libc::EMFILE,
-    );
-    run.check_seconds(
-        "only after its pause (100 ms), not in a tight loop: time between the two failures",
-        gap,
-        BACKOFF.as_secs_f64(),
-        10.0,
-    );
+    let claim = "a server that backs off fails again with EMFILE: errno";
+    run.check_eq(claim, second, libc::EMFILE);
+    let claim = "only after its pause (100 ms), not in a tight loop: time between the two failures";
+    run.check_seconds(claim, gap, BACKOFF.as_secs_f64(), 10.0);
     let spin = count_immediate_failures()?;
-    run.check_at_least(
-        "a loop that retries at once spins: the listener stays readable and accept fails again and again, in 50 ms",
-        spin,
-        100,
-        "failures",
-    );
+    let claim =
+        "a loop that retries at once spins: the listener stays readable and accept fails again and again, in 50 ms";
+    run.check_at_least(claim, spin, 100, "failures");
     run.drop(Server, "kill the child", server);
     drop(pending);
     Ok(())
 }
+
+/// The child's descriptor limit: stdin, stdout, stderr, the listener and
+/// the pipe leave 8 for connections.
+const LIMIT: u64 = 13;
+/// The child's pause after a failed accept.
+const BACKOFF: Duration = Duration::from_millis(100);
 
 /// How many times an immediate-retry accept loop fails in 50 ms, under an
 /// exhausted descriptor table: measured in a second forked child.

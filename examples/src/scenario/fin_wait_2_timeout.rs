@@ -14,9 +14,9 @@ use socket2::{SockRef, TcpKeepalive};
 use crate::observe::{tcp_ext_counter, End, State};
 use crate::scenario::{Run, Scenario};
 use crate::sockopt::set_tcp_linger2;
+use crate::transcript::Expected;
 use crate::transcript::Role::{Client, Server};
 use crate::transcript::SegmentKind::Rst;
-use crate::transcript::{Expected, SegmentCount};
 
 const LINGER2: Duration = Duration::from_secs(1);
 
@@ -57,25 +57,22 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
     set_tcp_linger2(&client, LINGER2)?;
     set_tcp_linger2(&held, LINGER2)?;
     set_tcp_linger2(&gone, LINGER2)?;
-    run.record(
+    run.record_ok(
         Client,
         "set_tcp_linger2(&stream, 1 s), on this and on the other two connections",
-        "Ok(())".into(),
     );
     gone.shutdown(Shutdown::Write)?;
     watched_end.wait_for(State::CloseWait)?;
     End::of(&gone)?.wait_for(State::FinWait2)?;
     drop(gone);
-    run.record(
+    run.record_ok(
         Client,
         "third connection: stream.shutdown(Shutdown::Write), then drop(stream) (an orphan)",
-        "Ok(())".into(),
     );
     held.shutdown(Shutdown::Write)?;
-    run.record(
+    run.record_ok(
         Client,
         "second connection: stream.shutdown(Shutdown::Write), descriptor kept",
-        "Ok(())".into(),
     );
     // FIN first, close once FIN_WAIT_2 is reached: the orphan then gets the
     // FIN_WAIT_2 timer. (Closed earlier, an orphan whose ACK arrives while
@@ -83,67 +80,40 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
     run.perform(Client, "stream.shutdown(Shutdown::Write)", || {
         client.shutdown(Shutdown::Write)
     })?;
-    run.expect_states(
-        "the client's FIN is acknowledged: client FIN_WAIT_2, server CLOSE_WAIT",
-        Some(State::FinWait2),
-        Some(State::CloseWait),
-    )?;
+    let claim = "the client's FIN is acknowledged: client FIN_WAIT_2, server CLOSE_WAIT";
+    run.expect_states(claim, Some(State::FinWait2), Some(State::CloseWait))?;
     run.drop(Client, "drop(stream)", client);
     let start = Instant::now();
-    run.expect_states(
-        "the orphaned client waits in FIN_WAIT_2, the server sits in CLOSE_WAIT",
-        Some(State::FinWait2),
-        Some(State::CloseWait),
-    )?;
+    let claim = "the orphaned client waits in FIN_WAIT_2, the server sits in CLOSE_WAIT";
+    run.expect_states(claim, Some(State::FinWait2), Some(State::CloseWait))?;
 
     client_end.wait_gone()?;
     let took = start.elapsed();
-    run.check_seconds(
-        "the orphan is dropped after TCP_LINGER2 (1 s) without a FIN from the server",
-        took,
-        LINGER2.mul_f64(0.9).as_secs_f64(),
-        (LINGER2 * 4).as_secs_f64(),
-    );
+    let claim = "the orphan is dropped after TCP_LINGER2 (1 s) without a FIN from the server";
+    run.check_timer(claim, took, LINGER2, 4);
     let held_state = held_end.state()?;
-    run.check_eq(
-        "the socket still held after shutdown(Write) stays in FIN_WAIT_2: the timeout is for orphans",
-        held_state,
-        Some(State::FinWait2),
-    );
-    run.expect_states(
-        "the server, which never closed, is still CLOSE_WAIT",
-        None,
-        Some(State::CloseWait),
-    )?;
-    run.check_packets_eq(
-        "the orphan left without a word: no RST, no segment after its FIN (client RSTs, client's last segment)",
-        |p| {
-            let last = p.from(Client).last().map(|s| s.flags.to_string());
-            (
-                crate::named!("client RSTs": p.count(Client, |s| s.flags.rst), "client's last segment": last),
-                crate::named!("client RSTs": 0, "client's last segment": Some("FIN ACK")),
-            )
-        },
-    )?;
+    let claim = "the socket still held after shutdown(Write) stays in FIN_WAIT_2: the timeout is for orphans";
+    run.check_eq(claim, held_state, Some(State::FinWait2));
+    let claim = "the server, which never closed, is still CLOSE_WAIT";
+    run.expect_states(claim, None, Some(State::CloseWait))?;
+    let claim = "the orphan left without a word: no RST, no segment after its FIN (client RSTs, client's last segment)";
+    run.check_packets_eq(claim, |p| {
+        let last = p.from(Client).last().map(|s| s.flags.to_string());
+        (
+            crate::named!("client RSTs": p.count(Client, |s| s.flags.rst), "client's last segment": last),
+            crate::named!("client RSTs": 0, "client's last segment": Some("FIN ACK")),
+        )
+    })?;
 
     let write = run.perform(Server, "stream.write(b\"late\")", || server.write(b"late"));
-    run.check_ok(
-        "the server's write still succeeds: the kernel takes the bytes",
-        &write,
-        4,
-    );
+    let claim = "the server's write still succeeds: the kernel takes the bytes";
+    run.check_ok(claim, &write, 4);
     run.expect_states("the client's kernel has no socket for them and answers RST", None, None)?;
-    run.check_segments(
-        "the answer to the server's data is an RST",
-        &[SegmentCount::exactly(Client, Rst, 1)],
-    )?;
+    let claim = "the answer to the server's data is an RST";
+    run.check_segments(claim, &[Client.sent(Rst, 1)])?;
     let again = run.perform(Server, "stream.write(b\"late\")", || server.write(b"late"));
-    run.check_err(
-        "the next write fails with ErrorKind::BrokenPipe (os error 32)",
-        &again,
-        ErrorKind::BrokenPipe,
-        libc::EPIPE,
-    );
+    let claim = "the next write fails with ErrorKind::BrokenPipe (os error 32)";
+    run.check_err(claim, &again, ErrorKind::BrokenPipe, libc::EPIPE);
     drop((held, held_peer));
     keepalive_ends_close_wait(run, watched, watched_end)?;
     negative_linger2(run)
@@ -200,11 +170,8 @@ fn keepalive_ends_close_wait(run: &mut Run, mut watched: TcpStream, end: End) ->
         "third connection: (the stream is still held)",
         crate::observe::describe(state),
     );
-    run.check_eq(
-        "with keepalive on, the socket left in CLOSE_WAIT is ended by a probe once the orphan has expired: it leaves the table while its descriptor is still held",
-        state,
-        None,
-    );
+    let claim = "with keepalive on, the socket left in CLOSE_WAIT is ended by a probe once the orphan has expired: it leaves the table while its descriptor is still held";
+    run.check_eq(claim, state, None);
     let read = watched.read(&mut [0u8; 16]);
     run.call(Server, "third connection: stream.read(&mut [0; 16])", &read);
     run.check_ok("a read on it then returns Ok(0): the FIN had already arrived", &read, 0);

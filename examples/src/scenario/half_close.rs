@@ -10,7 +10,6 @@ use std::net::Shutdown;
 use crate::observe::{End, State};
 use crate::scenario::{Packets, Run, Scenario};
 use crate::transcript::Role::{Client, Server};
-use crate::transcript::SegmentCount;
 use crate::transcript::SegmentKind::{Data, Rst};
 
 /// Waits until `end` has `bytes` received and unread, at most `deadline`.
@@ -47,22 +46,16 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
     run.perform(Client, "stream.shutdown(Shutdown::Write)", || {
         client.shutdown(Shutdown::Write)
     })?;
-    run.expect_states(
-        "shutdown(Write) sends the FIN: client FIN_WAIT_2, server CLOSE_WAIT",
-        Some(State::FinWait2),
-        Some(State::CloseWait),
-    )?;
+    let claim = "shutdown(Write) sends the FIN: client FIN_WAIT_2, server CLOSE_WAIT";
+    run.expect_states(claim, Some(State::FinWait2), Some(State::CloseWait))?;
 
     run.hold("half-closed: client FIN_WAIT_2, server CLOSE_WAIT, and both can still talk");
     let mut request = Vec::new();
     let read = run.perform(Server, "stream.read_to_end(&mut request)", || {
         server.read_to_end(&mut request)
     });
-    run.check_ok(
-        "the server reads the whole request, to the client's FIN (read_to_end)",
-        &read,
-        7,
-    );
+    let claim = "the server reads the whole request, to the client's FIN (read_to_end)";
+    run.check_ok(claim, &read, 7);
     run.perform(Server, "stream.write_all(b\"response\")", || {
         server.write_all(b"response")
     })?;
@@ -72,21 +65,11 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
     run.check_ok("after shutdown(Write) the client still reads the response", &answer, 8);
 
     let late = run.perform(Client, "stream.write(b\"more\")", || client.write(b"more"));
-    run.check_err(
-        "a write after shutdown(Write) fails at once with ErrorKind::BrokenPipe (os error 32)",
-        &late,
-        ErrorKind::BrokenPipe,
-        libc::EPIPE,
-    );
+    let claim = "a write after shutdown(Write) fails at once with ErrorKind::BrokenPipe (os error 32)";
+    run.check_err(claim, &late, ErrorKind::BrokenPipe, libc::EPIPE);
 
-    run.check_segments(
-        "no RST so far, and the refused write sent nothing: the EPIPE was the client's own kernel refusing",
-        &[
-            SegmentCount::exactly(Client, Rst, 0),
-            SegmentCount::exactly(Server, Rst, 0),
-            SegmentCount::exactly(Client, Data, 1),
-        ],
-    )?;
+    let claim = "no RST so far, and the refused write sent nothing: the EPIPE was the client's own kernel refusing";
+    run.check_segments(claim, &[Client.sent(Rst, 0), Server.sent(Rst, 0), Client.sent(Data, 1)])?;
 
     // Bytes already queued when the client shuts down reading.
     run.perform(Server, "stream.write_all(b\"queued\")", || server.write_all(b"queued"))?;
@@ -101,48 +84,34 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
     })?;
     run.check_nothing_sent_since("shutdown(Read) sends nothing: no segment left either side", before)?;
     let read = run.perform(Client, "stream.read(&mut [0; 64])", || client.read(&mut buf));
-    run.check_ok(
-        "shutdown(Read) discards nothing already queued: the 6 bytes are read",
-        &read,
-        6,
-    );
+    let claim = "shutdown(Read) discards nothing already queued: the 6 bytes are read";
+    run.check_ok(claim, &read, 6);
     let after_read = run.perform(Client, "stream.read(&mut [0; 64])", || client.read(&mut buf));
-    run.check_ok(
-        "then read returns Ok(0) at once, although the server sent no FIN",
-        &after_read,
-        0,
-    );
+    let claim = "then read returns Ok(0) at once, although the server sent no FIN";
+    run.check_ok(claim, &after_read, 0);
 
     // Both directions of the client are now shut: new data is unwelcome.
     run.perform(Server, "stream.write_all(b\"later\")", || server.write_all(b"later"))?;
-    run.expect_states(
-        "with both directions shut, the client's kernel answers new data with an RST, which ends both sockets",
-        None,
-        None,
-    )?;
-    run.check_packets_eq(
-        "on the wire: the server's 5 bytes, then one RST from the client (the last two segments)",
-        |p| {
-            let last_two: Vec<_> = p.segments[p.segments.len().saturating_sub(2)..]
-                .iter()
-                .map(|s| {
-                    let from = if s.src == p.client { "client" } else { "server" };
-                    format!("{from} {} len={}", s.flags, s.len)
-                })
-                .collect();
-            (
-                last_two,
-                vec!["server PSH ACK len=5".to_string(), "client RST len=0".to_string()],
-            )
-        },
-    )?;
+    let claim = "with both directions shut, the client's kernel answers new data with an RST, which ends both sockets";
+    run.expect_states(claim, None, None)?;
+    let claim = "on the wire: the server's 5 bytes, then one RST from the client (the last two segments)";
+    run.check_packets_eq(claim, |p| {
+        let last_two: Vec<_> = p.segments[p.segments.len().saturating_sub(2)..]
+            .iter()
+            .map(|s| {
+                let from = if s.src == p.client { "client" } else { "server" };
+                format!("{from} {} len={}", s.flags, s.len)
+            })
+            .collect();
+        (
+            last_two,
+            vec!["server PSH ACK len=5".to_string(), "client RST len=0".to_string()],
+        )
+    })?;
     let late = run.perform(Server, "stream.write(b\"more\")", || server.write(b"more"));
-    run.check_err(
-        "the RST reached the server in CLOSE_WAIT: its next write fails with ErrorKind::BrokenPipe (os error 32)",
-        &late,
-        ErrorKind::BrokenPipe,
-        libc::EPIPE,
-    );
+    let claim =
+        "the RST reached the server in CLOSE_WAIT: its next write fails with ErrorKind::BrokenPipe (os error 32)";
+    run.check_err(claim, &late, ErrorKind::BrokenPipe, libc::EPIPE);
     drop(client);
     Ok(())
 }

@@ -11,9 +11,9 @@ use socket2::SockRef;
 use crate::inspect::{counter_moved, thread_counters};
 use crate::observe::tcp_ext_counter;
 use crate::scenario::{Run, Scenario};
+use crate::transcript::Expected;
 use crate::transcript::Role::{Client, Server};
 use crate::transcript::SegmentKind::{Fin, Rst};
-use crate::transcript::{Expected, SegmentCount};
 
 pub const SCENARIO: Scenario = Scenario {
     id: "linger-zero",
@@ -36,18 +36,10 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
     let aborts_before = tcp_ext_counter("TCPAbortOnData")?;
     let counters_before = thread_counters()?;
     run.drop(Client, "drop(stream)", client);
-    run.expect_states(
-        "the client's socket is gone at once: no FIN_WAIT, no TIME_WAIT; the server's is gone too",
-        None,
-        None,
-    )?;
-    run.check_segments(
-        "the close sent an RST and no FIN",
-        &[
-            SegmentCount::exactly(Client, Rst, 1),
-            SegmentCount::exactly(Client, Fin, 0),
-        ],
-    )?;
+    let claim = "the client's socket is gone at once: no FIN_WAIT, no TIME_WAIT; the server's is gone too";
+    run.expect_states(claim, None, None)?;
+    let claim = "the close sent an RST and no FIN";
+    run.check_segments(claim, &[Client.sent(Rst, 1), Client.sent(Fin, 0)])?;
     let claim = "the kernel counts the abort as TCPExtTCPAbortOnData in /proc/net/netstat (increase)";
     if !run.not_checked_in_a_shared_namespace(claim, Expected::Equal { value: "1".into() }) {
         let aborts = tcp_ext_counter("TCPAbortOnData")?.saturating_sub(aborts_before);
@@ -63,11 +55,7 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
 
     let read = server.read(&mut [0u8; 64]);
     run.call(Server, "stream.read(&mut [0; 64])", &read);
-    run.check_err(
-        "the server's read fails with ErrorKind::ConnectionReset (os error 104), not Ok(0)",
-        &read,
-        ErrorKind::ConnectionReset,
-        libc::ECONNRESET,
-    );
+    let claim = "the server's read fails with ErrorKind::ConnectionReset (os error 104), not Ok(0)";
+    run.check_err(claim, &read, ErrorKind::ConnectionReset, libc::ECONNRESET);
     Ok(())
 }

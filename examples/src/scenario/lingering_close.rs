@@ -11,7 +11,6 @@ use crate::experiment::{self, CloseStyle};
 use crate::observe::State;
 use crate::scenario::{Run, Scenario};
 use crate::transcript::Role::{Client, Server};
-use crate::transcript::SegmentCount;
 use crate::transcript::SegmentKind::{Fin, Rst};
 
 /// Exchanges per close style in the experiment.
@@ -29,7 +28,7 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
     let (mut client, mut server) = run.connect()?;
 
     client.write_all(&[b'q'; 4096])?;
-    run.record(Client, "stream.write_all(&[b'q'; 4096])", "Ok(())".into());
+    run.record_ok(Client, "stream.write_all(&[b'q'; 4096])");
     let header = server.read(&mut [0u8; 100]);
     run.call(Server, "stream.read(&mut [0; 100])", &header);
     run.perform(Server, "stream.write_all(b\"response\")", || {
@@ -39,19 +38,18 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
     run.perform(Server, "stream.shutdown(Shutdown::Write)", || {
         server.shutdown(Shutdown::Write)
     })?;
-    run.expect_states(
-        "shutdown(Write) sends the FIN while 3996 request bytes are still unread: server FIN_WAIT_2, client CLOSE_WAIT",
-        Some(State::CloseWait),
-        Some(State::FinWait2),
-    )?;
+    let claim =
+        "shutdown(Write) sends the FIN while 3996 request bytes are still unread: server FIN_WAIT_2, client CLOSE_WAIT";
+    run.expect_states(claim, Some(State::CloseWait), Some(State::FinWait2))?;
 
     run.hold("the server has sent its FIN and still reads: server FIN_WAIT_2, client CLOSE_WAIT");
     let mut answer = Vec::new();
     let read = run.perform(Client, "stream.read_to_end(&mut answer)", || {
         client.read_to_end(&mut answer)
     });
+    let claim = "the client reads the whole response, then Ok(0) (read_to_end's result, the bytes read)";
     run.check_eq(
-        "the client reads the whole response, then Ok(0) (read_to_end's result, the bytes read)",
+        claim,
         crate::named!(
             "read_to_end": read.map_err(|e| e.kind()),
             "read": String::from_utf8_lossy(&answer),
@@ -64,38 +62,30 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
     let drained = run.perform(Server, "stream.read_to_end(&mut discard)", || {
         server.read_to_end(&mut rest)
     });
-    run.check_ok(
-        "the server reads the unread request to the client's FIN",
-        &drained,
-        4096 - 100,
-    );
+    let claim = "the server reads the unread request to the client's FIN";
+    run.check_ok(claim, &drained, 4096 - 100);
     run.drop(Server, "drop(stream)", server);
-    run.expect_states(
-        "the server closed first, so the server keeps TIME_WAIT and the client's socket is gone",
-        None,
-        Some(State::TimeWait),
-    )?;
+    let claim = "the server closed first, so the server keeps TIME_WAIT and the client's socket is gone";
+    run.expect_states(claim, None, Some(State::TimeWait))?;
+    let claim = "no RST on the wire: both sides closed with a FIN";
     run.check_segments(
-        "no RST on the wire: both sides closed with a FIN",
+        claim,
         &[
-            SegmentCount::exactly(Client, Rst, 0),
-            SegmentCount::exactly(Server, Rst, 0),
-            SegmentCount::exactly(Client, Fin, 1),
-            SegmentCount::exactly(Server, Fin, 1),
+            Client.sent(Rst, 0),
+            Server.sent(Rst, 0),
+            Client.sent(Fin, 1),
+            Server.sent(Fin, 1),
         ],
     )?;
 
     let naive = experiment::run(EXCHANGES, CloseStyle::Naive)?;
-    run.check_at_least(
-        "with the naive close (drop, the request body unread) clients lose responses: of 1000 exchanges, responses incomplete",
-        naive.incomplete as u64,
-        1,
-        "exchanges",
-    );
+    let claim = "with the naive close (drop, the request body unread) clients lose responses: of 1000 exchanges, responses incomplete";
+    run.check_at_least(claim, naive.incomplete as u64, 1, "exchanges");
     run.check_at_least("and reads ended by ConnectionReset", naive.reset as u64, 1, "exchanges");
     let lingering = experiment::run(EXCHANGES, CloseStyle::Lingering)?;
+    let claim = "with lingering_close no client loses a byte or sees a reset (of 1000 exchanges: responses incomplete, reads reset)";
     run.check_eq(
-        "with lingering_close no client loses a byte or sees a reset (of 1000 exchanges: responses incomplete, reads reset)",
+        claim,
         crate::named!("responses incomplete": lingering.incomplete, "reads reset": lingering.reset),
         crate::named!("responses incomplete": 0, "reads reset": 0),
     );

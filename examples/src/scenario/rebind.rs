@@ -36,31 +36,21 @@ fn restart_server(run: &mut Run) -> anyhow::Result<()> {
     let (mut client, server) = run.connect()?;
     let port = server.local_addr()?.port();
     run.drop(Server, "drop(stream)", server);
-    run.expect_states(
-        "the server closes first: server FIN_WAIT_2, client CLOSE_WAIT",
-        Some(State::CloseWait),
-        Some(State::FinWait2),
-    )?;
+    let claim = "the server closes first: server FIN_WAIT_2, client CLOSE_WAIT";
+    run.expect_states(claim, Some(State::CloseWait), Some(State::FinWait2))?;
     let eof = client.read(&mut [0u8; 16]);
     run.call(Client, "stream.read(&mut [0; 16])", &eof);
     run.drop(Client, "drop(stream)", client);
-    run.expect_states(
-        "the server closed first: its port has a socket in TIME_WAIT",
-        None,
-        Some(State::TimeWait),
-    )?;
+    let claim = "the server closed first: its port has a socket in TIME_WAIT";
+    run.expect_states(claim, None, Some(State::TimeWait))?;
 
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let plain = Socket::new(Domain::IPV4, Type::STREAM, None)?;
     let bound = run.perform(Server, "socket2 Socket::new(..).bind(port)", || {
         plain.bind(&addr.into())
     });
-    run.check_err(
-        "a socket2 socket without SO_REUSEADDR cannot bind the port: ErrorKind::AddrInUse (os error 98)",
-        &bound,
-        ErrorKind::AddrInUse,
-        libc::EADDRINUSE,
-    );
+    let claim = "a socket2 socket without SO_REUSEADDR cannot bind the port: ErrorKind::AddrInUse (os error 98)";
+    run.check_err(claim, &bound, ErrorKind::AddrInUse, libc::EADDRINUSE);
     drop(plain);
 
     let reused = Socket::new(Domain::IPV4, Type::STREAM, None)?;
@@ -84,11 +74,8 @@ fn restart_server(run: &mut Run) -> anyhow::Result<()> {
         .ok()
         .map(|l| SockRef::from(l).reuse_address())
         .transpose()?;
-    run.check_eq(
-        "std's TcpListener::bind succeeds: it sets SO_REUSEADDR itself (the option on its socket)",
-        reuse,
-        Some(true),
-    );
+    let claim = "std's TcpListener::bind succeeds: it sets SO_REUSEADDR itself (the option on its socket)";
+    run.check_eq(claim, reuse, Some(true));
     Ok(())
 }
 
@@ -132,21 +119,13 @@ fn exhaust_ports(run: &mut Run) -> anyhow::Result<()> {
     let Some(refused) = refused else {
         anyhow::bail!("the port range did not run out after {connected} connections");
     };
-    run.check_count(
-        "TIME_WAIT sockets fill the 4 ports of the range: connections made before connect failed",
-        connected,
-        1,
-        4,
-        "connections",
-    );
+    let claim = "TIME_WAIT sockets fill the 4 ports of the range: connections made before connect failed";
+    run.check_count(claim, connected, 1, 4, "connections");
     let failed: std::io::Result<()> = Err(refused);
     run.call(Client, "TcpStream::connect(server)", &failed);
-    run.check_err(
-        "once TIME_WAIT holds every port of the range, connect fails with ErrorKind::AddrNotAvailable (os error 99)",
-        &failed,
-        ErrorKind::AddrNotAvailable,
-        libc::EADDRNOTAVAIL,
-    );
+    let claim =
+        "once TIME_WAIT holds every port of the range, connect fails with ErrorKind::AddrNotAvailable (os error 99)";
+    run.check_err(claim, &failed, ErrorKind::AddrNotAvailable, libc::EADDRNOTAVAIL);
     // tcp_tw_reuse tells old segments from new by their TCP timestamps.
     run.check_kernel_default("tcp_timestamps", "1")?;
     netns::sysctl("net/ipv4/tcp_tw_reuse", "1")?;
@@ -173,10 +152,12 @@ fn exhaust_ports(run: &mut Run) -> anyhow::Result<()> {
     let again = crate::wait::until(
         "a TIME_WAIT port old enough to reuse",
         crate::wait::DEFAULT_DEADLINE,
-        || match TcpStream::connect(listener.local_addr()?) {
-            Ok(_) => Ok(Some(())),
-            // Not yet old enough: try again; anything else is a failure.
-            Err(e) => (e.kind() == ErrorKind::AddrNotAvailable).then_some(None).ok_or(e),
+        || {
+            match TcpStream::connect(listener.local_addr()?) {
+                Ok(_) => Ok(Some(())),
+                // Not yet old enough: try again; anything else is a failure.
+                Err(e) => (e.kind() == ErrorKind::AddrNotAvailable).then_some(None).ok_or(e),
+            }
         },
     );
     run.call(Client, "TcpStream::connect(server)", &again);

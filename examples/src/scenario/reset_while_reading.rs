@@ -13,7 +13,6 @@ use socket2::SockRef;
 use crate::observe::State;
 use crate::scenario::{Run, Scenario};
 use crate::transcript::Role::{Client, Server};
-use crate::transcript::SegmentCount;
 use crate::transcript::SegmentKind::{Data, DataOf, Fin, Rst};
 
 pub const SCENARIO: Scenario = Scenario {
@@ -30,63 +29,36 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
     run.perform(Server, "stream.write_all(b\"last words\")", || {
         server.write_all(b"last words")
     })?;
-    run.expect_states(
-        "the RST will arrive while both ends are ESTABLISHED",
-        Some(State::Established),
-        Some(State::Established),
-    )?;
+    let claim = "the RST will arrive while both ends are ESTABLISHED";
+    run.expect_states(claim, Some(State::Established), Some(State::Established))?;
     run.hold("the client has 10 unread bytes; the server is about to abort");
     SockRef::from(&server).set_linger(Some(Duration::ZERO))?;
-    run.record(
-        Server,
-        "SockRef::from(&stream).set_linger(Some(Duration::ZERO))",
-        "Ok(())".into(),
-    );
+    run.record_ok(Server, "SockRef::from(&stream).set_linger(Some(Duration::ZERO))");
     run.drop(Server, "drop(stream)", server);
     run.expect_states("the RST removes both sockets from the table", None, None)?;
+    let claim = "the server sent its 10 bytes, then an RST and no FIN";
     run.check_segments(
-        "the server sent its 10 bytes, then an RST and no FIN",
-        &[
-            SegmentCount::exactly(Server, DataOf(10), 1),
-            SegmentCount::exactly(Server, Rst, 1),
-            SegmentCount::exactly(Server, Fin, 0),
-        ],
+        claim,
+        &[Server.sent(DataOf(10), 1), Server.sent(Rst, 1), Server.sent(Fin, 0)],
     )?;
 
     let mut buf = [0u8; 64];
     let first = run.perform(Client, "stream.read(&mut [0; 64])", || client.read(&mut buf));
     run.check_ok("bytes that arrived before the RST are still readable", &first, 10);
     let second = run.perform(Client, "stream.read(&mut [0; 64])", || client.read(&mut buf));
-    run.check_err(
-        "then read fails with ErrorKind::ConnectionReset (os error 104)",
-        &second,
-        ErrorKind::ConnectionReset,
-        libc::ECONNRESET,
-    );
+    let claim = "then read fails with ErrorKind::ConnectionReset (os error 104)";
+    run.check_err(claim, &second, ErrorKind::ConnectionReset, libc::ECONNRESET);
     let third = run.perform(Client, "stream.read(&mut [0; 64])", || client.read(&mut buf));
     run.check_ok("only once: every later read returns Ok(0)", &third, 0);
     let write = client.write(b"hello?");
     run.call(Client, "stream.write(b\"hello?\")", &write);
-    run.check_err(
-        "after the read that reported the reset, a write fails with ErrorKind::BrokenPipe (os error 32)",
-        &write,
-        ErrorKind::BrokenPipe,
-        libc::EPIPE,
-    );
+    let claim = "after the read that reported the reset, a write fails with ErrorKind::BrokenPipe (os error 32)";
+    run.check_err(claim, &write, ErrorKind::BrokenPipe, libc::EPIPE);
     let peer = run.perform(Client, "stream.peer_addr()", || client.peer_addr());
-    run.check_err(
-        "peer_addr fails with ErrorKind::NotConnected (os error 107)",
-        &peer,
-        ErrorKind::NotConnected,
-        libc::ENOTCONN,
-    );
-    run.check_segments(
-        "the client sent nothing after the RST: no RST of its own, no data",
-        &[
-            SegmentCount::exactly(Client, Rst, 0),
-            SegmentCount::exactly(Client, Data, 0),
-        ],
-    )?;
+    let claim = "peer_addr fails with ErrorKind::NotConnected (os error 107)";
+    run.check_err(claim, &peer, ErrorKind::NotConnected, libc::ENOTCONN);
+    let claim = "the client sent nothing after the RST: no RST of its own, no data";
+    run.check_segments(claim, &[Client.sent(Rst, 0), Client.sent(Data, 0)])?;
     write_first(run)
 }
 
@@ -105,19 +77,11 @@ fn write_first(run: &mut Run) -> anyhow::Result<()> {
     );
     let first = client.write(b"hello?");
     run.call(Client, "second connection: stream.write(b\"hello?\")", &first);
-    run.check_err(
-        "when the first call after the RST is a write, it fails with ErrorKind::ConnectionReset (os error 104)",
-        &first,
-        ErrorKind::ConnectionReset,
-        libc::ECONNRESET,
-    );
+    let claim = "when the first call after the RST is a write, it fails with ErrorKind::ConnectionReset (os error 104)";
+    run.check_err(claim, &first, ErrorKind::ConnectionReset, libc::ECONNRESET);
     let second = client.write(b"hello?");
     run.call(Client, "second connection: stream.write(b\"hello?\")", &second);
-    run.check_err(
-        "the write after it fails with ErrorKind::BrokenPipe (os error 32)",
-        &second,
-        ErrorKind::BrokenPipe,
-        libc::EPIPE,
-    );
+    let claim = "the write after it fails with ErrorKind::BrokenPipe (os error 32)";
+    run.check_err(claim, &second, ErrorKind::BrokenPipe, libc::EPIPE);
     Ok(())
 }

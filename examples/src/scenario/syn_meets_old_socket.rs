@@ -143,24 +143,13 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
     let server_addr = listener.local_addr()?;
     let (old, client_addr, mut server, _) = old_connection(&listener)?;
     run.set_client(client_addr);
-    run.record(
-        Client,
-        "connect(server), from a port bound with SO_REUSEADDR",
-        "Ok(())".into(),
-    );
+    run.record_ok(Client, "connect(server), from a port bound with SO_REUSEADDR");
     run.record(Server, "listener.accept()", "Ok((stream, client))".into());
 
     server.shutdown(Shutdown::Write)?;
-    run.record(
-        Server,
-        "stream.shutdown(Shutdown::Write), the stream kept",
-        "Ok(())".into(),
-    );
-    run.expect_states(
-        "the server closed first and keeps its socket: server FIN_WAIT_2, client CLOSE_WAIT",
-        Some(State::CloseWait),
-        Some(State::FinWait2),
-    )?;
+    run.record_ok(Server, "stream.shutdown(Shutdown::Write), the stream kept");
+    let claim = "the server closed first and keeps its socket: server FIN_WAIT_2, client CLOSE_WAIT";
+    run.expect_states(claim, Some(State::CloseWait), Some(State::FinWait2))?;
 
     // The client vanishes, and the server never hears of it: its RST is
     // discarded by a filter on the server's socket.
@@ -172,38 +161,25 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
         "set_linger(Some(0)), drop: the RST is discarded before the server's socket sees it",
         String::new(),
     );
-    run.expect_states(
-        "the client's kernel has forgotten the connection; the server's socket is still FIN_WAIT_2",
-        None,
-        Some(State::FinWait2),
-    )?;
+    let claim = "the client's kernel has forgotten the connection; the server's socket is still FIN_WAIT_2";
+    run.expect_states(claim, None, Some(State::FinWait2))?;
     hear_again(&server)?;
-    run.record(
-        Server,
-        "the filter removed: the server's socket hears again",
-        "Ok(())".into(),
-    );
+    run.record_ok(Server, "the filter removed: the server's socket hears again");
 
     let new = reconnect(run, "held FIN_WAIT_2", "", client_addr, server_addr)?;
     let read = server.read(&mut [0u8; 16]);
     run.call(Server, "the old stream: stream.read(&mut [0; 16])", &read);
-    run.check_err(
-        "the RST ended the old socket: its program's next read fails with ErrorKind::ConnectionReset (os error 104)",
-        &read,
-        ErrorKind::ConnectionReset,
-        libc::ECONNRESET,
-    );
+    let claim =
+        "the RST ended the old socket: its program's next read fails with ErrorKind::ConnectionReset (os error 104)";
+    run.check_err(claim, &read, ErrorKind::ConnectionReset, libc::ECONNRESET);
     let fresh = accept(&listener)?;
     run.record(
         Server,
         "listener.accept()",
         "Ok((stream, client)): the new connection".into(),
     );
-    run.expect_states(
-        "the new connection is ESTABLISHED on the same 4-tuple",
-        Some(State::Established),
-        Some(State::Established),
-    )?;
+    let claim = "the new connection is ESTABLISHED on the same 4-tuple";
+    run.expect_states(claim, Some(State::Established), Some(State::Established))?;
     close_new(run, new, fresh)?;
     orphan(run, &listener)
 }
@@ -220,10 +196,9 @@ fn orphan(run: &mut Run, listener: &std::net::TcpListener) -> anyhow::Result<()>
     let server_addr = listener.local_addr()?;
     // Inherited by the connections accepted from now on.
     socket2::SockRef::from(listener).set_recv_buffer_size(1)?;
-    run.record(
+    run.record_ok(
         Server,
         "SockRef::from(&listener).set_recv_buffer_size(1): a small receive window",
-        "Ok(())".into(),
     );
     let (old, client_addr, server, server_end) = old_connection(listener)?;
     server.shutdown(Shutdown::Write)?;
@@ -269,11 +244,8 @@ fn close_wait(run: &mut Run, listener: &std::net::TcpListener) -> anyhow::Result
         "third connection: TCP_LINGER2 1 s, shutdown(Write), drop: the orphan expires; the server never closes",
         String::new(),
     );
-    run.check_eq(
-        "third connection: the client's orphan has expired, the server's socket is still CLOSE_WAIT",
-        server_end.state()?,
-        Some(State::CloseWait),
-    );
+    let claim = "third connection: the client's orphan has expired, the server's socket is still CLOSE_WAIT";
+    run.check_eq(claim, server_end.state()?, Some(State::CloseWait));
     let new = reconnect(run, "CLOSE_WAIT", "", client_addr, server_addr)?;
     let write = server.write(b"late");
     run.call(
@@ -281,12 +253,8 @@ fn close_wait(run: &mut Run, listener: &std::net::TcpListener) -> anyhow::Result
         "third connection, the old stream: stream.write(b\"late\")",
         &write,
     );
-    run.check_err(
-        "CLOSE_WAIT: the RST ended the old socket: its program's next write fails with ErrorKind::BrokenPipe (os error 32)",
-        &write,
-        ErrorKind::BrokenPipe,
-        libc::EPIPE,
-    );
+    let claim = "CLOSE_WAIT: the RST ended the old socket: its program's next write fails with ErrorKind::BrokenPipe (os error 32)";
+    run.check_err(claim, &write, ErrorKind::BrokenPipe, libc::EPIPE);
     let fresh = accept(listener)?;
     close_new(run, new, fresh)?;
     Ok(())

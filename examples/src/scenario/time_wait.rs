@@ -19,8 +19,6 @@ use crate::sockopt::set_tcp_linger2;
 use crate::transcript::Role::{Client, Server};
 use crate::transcript::{outcome, Expected};
 
-const LINGER2: Duration = Duration::from_secs(20);
-
 pub const SCENARIO: Scenario = Scenario {
     id: "time-wait",
     title: "the side that closes first keeps TIME_WAIT for 60 s, the other keeps nothing",
@@ -40,19 +38,13 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
         set_tcp_linger2(&client, LINGER2)
     })?;
     run.drop(Client, "drop(stream)", client);
-    run.expect_states(
-        "the client's FIN is acknowledged: client FIN_WAIT_2, server CLOSE_WAIT",
-        Some(State::FinWait2),
-        Some(State::CloseWait),
-    )?;
+    let claim = "the client's FIN is acknowledged: client FIN_WAIT_2, server CLOSE_WAIT";
+    run.expect_states(claim, Some(State::FinWait2), Some(State::CloseWait))?;
     let eof = server.read(&mut [0u8; 16]);
     run.call(Server, "stream.read(&mut [0; 16])", &eof);
     run.drop(Server, "drop(stream)", server);
-    run.expect_states(
-        "the client, which closed first, keeps TIME_WAIT; the server, which closed second, keeps nothing",
-        Some(State::TimeWait),
-        None,
-    )?;
+    let claim = "the client, which closed first, keeps TIME_WAIT; the server, which closed second, keeps nothing";
+    run.expect_states(claim, Some(State::TimeWait), None)?;
 
     let timer = client_end.timer()?;
     run.hold("the client's socket in TIME_WAIT (ss -tano shows its timer)");
@@ -60,27 +52,23 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
         Some((TimerKind::TimeWait, left)) => left,
         _ => Duration::ZERO,
     };
-    run.check_seconds(
-        "its timer starts at 60 s (TCP_TIMEWAIT_LEN), although TCP_LINGER2 was 20 s: time left",
-        left,
-        (LINGER2 * 2).as_secs_f64(),
-        60.0,
-    );
-    run.check_packets_eq(
-        "the client sent the first FIN, the server the second, and the client the last ACK (FINs by sender, last segment)",
-        |p| {
-            let sender = |s: &crate::wire::Segment| if s.src == p.client { Client } else { Server };
-            let fins: Vec<_> = p.segments.iter().filter(|s| s.flags.fin).map(sender).collect();
-            let last = p.segments.last().map(|s| (sender(s), s.flags.to_string()));
-            (
-                crate::named!("FINs by sender": fins, "last segment": last),
-                crate::named!("FINs by sender": vec![Client, Server], "last segment": Some((Client, "ACK"))),
-            )
-        },
-    )?;
+    let claim = "its timer starts at 60 s (TCP_TIMEWAIT_LEN), although TCP_LINGER2 was 20 s: time left";
+    run.check_seconds(claim, left, (LINGER2 * 2).as_secs_f64(), 60.0);
+    let claim = "the client sent the first FIN, the server the second, and the client the last ACK (FINs by sender, last segment)";
+    run.check_packets_eq(claim, |p| {
+        let sender = |s: &crate::wire::Segment| if s.src == p.client { Client } else { Server };
+        let fins: Vec<_> = p.segments.iter().filter(|s| s.flags.fin).map(sender).collect();
+        let last = p.segments.last().map(|s| (sender(s), s.flags.to_string()));
+        (
+            crate::named!("FINs by sender": fins, "last segment": last),
+            crate::named!("FINs by sender": vec![Client, Server], "last segment": Some((Client, "ACK"))),
+        )
+    })?;
     a_reset_ends_it(run)?;
     no_bucket_left(run)
 }
+
+const LINGER2: Duration = Duration::from_secs(20);
 
 /// An RST that reaches a TIME_WAIT socket ends it, unless
 /// `net.ipv4.tcp_rfc1337` is set (tcp_timewait_state_process: "TIME_WAIT

@@ -90,11 +90,7 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
         let sockets = clients(CLIENTS)?;
         let limit = Limit::lower(ROOM)?;
         connect_all(&sockets, server)?;
-        run.record(
-            Client,
-            "8 clients connect; the server may open only 4 more descriptors",
-            "Ok(())".into(),
-        );
+        run.record_ok(Client, "8 clients connect; the server may open only 4 more descriptors");
         let mut kept = Vec::new();
         let first = loop {
             match listener.accept().await {
@@ -108,8 +104,9 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
             "loop { listener.accept().await }, keeping every stream",
             &failed,
         );
+        let claim = "accept fails with EMFILE once the 4 descriptors are taken: errno";
         run.check_eq(
-            "accept fails with EMFILE once the 4 descriptors are taken: errno",
+            claim,
             failed.as_ref().err().and_then(io::Error::raw_os_error),
             Some(libc::EMFILE),
         );
@@ -121,22 +118,15 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
                 failures += 1;
             }
         }
-        run.check_at_least(
-            "a loop that retries at once spins: accept().await fails again and again, in 50 ms",
-            failures,
-            100,
-            "failures",
-        );
+        let claim = "a loop that retries at once spins: accept().await fails again and again, in 50 ms";
+        run.check_at_least(claim, failures, 100, "failures");
         drop(kept); // (a look at the socket table needs a descriptor too)
         let waiting = End {
             local: sockets[CLIENTS - 1].local_addr()?.as_socket().expect("an IPv4 address"),
             remote: server,
         };
-        run.check_eq(
-            "meanwhile the clients not accepted wait in the backlog, ESTABLISHED",
-            waiting.state()?,
-            Some(State::Established),
-        );
+        let claim = "meanwhile the clients not accepted wait in the backlog, ESTABLISHED";
+        run.check_eq(claim, waiting.state()?, Some(State::Established));
         drop((sockets, listener));
         drop(limit);
 
@@ -163,11 +153,8 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
             "second server: loop { permits.acquire_owned().await; listener.accept().await }, 4 permits",
             "(waiting for a permit)".into(),
         );
-        run.check_eq(
-            "with a Semaphore of 4 permits, accept never fails: connections accepted",
-            served.len(),
-            ROOM as usize,
-        );
+        let claim = "with a Semaphore of 4 permits, accept never fails: connections accepted";
+        run.check_eq(claim, served.len(), ROOM as usize);
         drop((served, sockets, listener));
         drop(limit);
         anyhow::Ok(())

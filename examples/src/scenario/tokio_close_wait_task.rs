@@ -19,7 +19,6 @@ use tokio::sync::mpsc;
 use crate::observe::{End, State};
 use crate::scenario::{block_on, to_tokio, Run, Scenario};
 use crate::transcript::Role::{Client, Server};
-use crate::transcript::SegmentCount;
 use crate::transcript::SegmentKind::Fin;
 
 pub const SCENARIO: Scenario = Scenario {
@@ -116,25 +115,14 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
         );
         tokio::task::yield_now().await; // the task starts, and waits on its channel
         run.drop(Client, "drop(stream)", client);
-        run.expect_states(
-            "the task never reads: the server's socket stays CLOSE_WAIT, the client's FIN_WAIT_2",
-            Some(State::FinWait2),
-            Some(State::CloseWait),
-        )?;
-        run.check_segments(
-            "the client's FIN has arrived, and no FIN left the server while the task waited",
-            &[
-                SegmentCount::exactly(Client, Fin, 1),
-                SegmentCount::exactly(Server, Fin, 0),
-            ],
-        )?;
+        let claim = "the task never reads: the server's socket stays CLOSE_WAIT, the client's FIN_WAIT_2";
+        run.expect_states(claim, Some(State::FinWait2), Some(State::CloseWait))?;
+        let claim = "the client's FIN has arrived, and no FIN left the server while the task waited";
+        run.check_segments(claim, &[Client.sent(Fin, 1), Server.sent(Fin, 0)])?;
         run.drop(Server, "drop(work): the channel closes, the task ends", work);
         tokio::time::timeout(DEADLINE, task).await??;
-        run.expect_states(
-            "only the task's end drops the stream: client TIME_WAIT, server gone",
-            Some(State::TimeWait),
-            None,
-        )?;
+        let claim = "only the task's end drops the stream: client TIME_WAIT, server gone";
+        run.expect_states(claim, Some(State::TimeWait), None)?;
         run.wait_fin_acked(Server)?;
 
         // The first fix, on a second connection.
@@ -143,11 +131,8 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
         let (_work, inbox) = mpsc::channel(1);
         let task = tokio::spawn(reads_too(to_tokio(server)?, inbox));
         tokio::task::yield_now().await; // the task starts, and waits
-        run.check_eq(
-            "the task that also reads is waiting: not finished",
-            task.is_finished(),
-            false,
-        );
+        let claim = "the task that also reads is waiting: not finished";
+        run.check_eq(claim, task.is_finished(), false);
         drop(client);
         let ended = tokio::time::timeout(DEADLINE, task).await??;
         run.call(
@@ -157,11 +142,8 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
         );
         run.check_ok("a task that reads in its select! gets Ok(0) and ends", &ended, 0);
         server_end.wait_gone()?;
-        run.check_eq(
-            "and the stream it dropped closed the connection: the server's socket is gone",
-            server_end.state()?,
-            None,
-        );
+        let claim = "and the stream it dropped closed the connection: the server's socket is gone";
+        run.check_eq(claim, server_end.state()?, None);
 
         // The second fix, on a third connection, on a runtime of its own
         // with a ticker beside it: a task that spun would starve the
@@ -176,26 +158,16 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
         })?;
         ticks.store(0, Ordering::SeqCst);
         tokio::time::sleep(Duration::from_millis(300)).await; // the window measured
-        run.check_at_least(
-            "the task that waits for readiness reads the byte and waits again without spinning: a task ticking every 10 ms on its runtime still ticks (ticks in 300 ms)",
-            ticks.load(Ordering::SeqCst),
-            10,
-            "ticks",
-        );
-        run.check_eq(
-            "the task that waits for readiness is waiting: not finished",
-            task.is_finished(),
-            false,
-        );
+        let claim = "the task that waits for readiness reads the byte and waits again without spinning: a task ticking every 10 ms on its runtime still ticks (ticks in 300 ms)";
+        run.check_at_least(claim, ticks.load(Ordering::SeqCst), 10, "ticks");
+        let claim = "the task that waits for readiness is waiting: not finished";
+        run.check_eq(claim, task.is_finished(), false);
         drop(client);
         crate::wait::until_async("the task to end", DEADLINE, || Ok(task.is_finished().then_some(()))).await?;
         let noticed = task.join().map_err(|_| anyhow::anyhow!("the task's thread panicked"))?;
         run.call(Server, "third connection: the task that waits for readiness", &noticed);
-        run.check_ok(
-            "a task waiting for readiness learns of the FIN without reading: is_read_closed() is true",
-            &noticed,
-            true,
-        );
+        let claim = "a task waiting for readiness learns of the FIN without reading: is_read_closed() is true";
+        run.check_ok(claim, &noticed, true);
         anyhow::Ok(())
     })?
 }

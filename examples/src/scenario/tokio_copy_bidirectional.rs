@@ -62,38 +62,25 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
         let (mut server, _) = tokio::time::timeout(DEADLINE, upstream.accept()).await??;
         client.write_all(b"request").await?;
         client.shutdown().await?;
-        run.record(
-            Client,
-            "stream.write_all(b\"request\").await, shutdown().await",
-            "Ok(())".into(),
-        );
+        run.record_ok(Client, "stream.write_all(b\"request\").await, shutdown().await");
         let mut request = Vec::new();
         let read = tokio::time::timeout(DEADLINE, server.read_to_end(&mut request)).await?;
         run.call(Server, "upstream: stream.read_to_end(&mut request).await", &read);
-        run.check_ok(
-            "the copy forwards the half-close: the server reads the request, then the end of it",
-            &read,
-            7,
-        );
+        let claim = "the copy forwards the half-close: the server reads the request, then the end of it";
+        run.check_ok(claim, &read, 7);
         server.write_all(b"response").await?;
         drop(server);
-        run.record(
-            Server,
-            "upstream: stream.write_all(b\"response\").await, drop(stream)",
-            "Ok(())".into(),
-        );
+        run.record_ok(Server, "upstream: stream.write_all(b\"response\").await, drop(stream)");
         let mut response = Vec::new();
         let answer = tokio::time::timeout(DEADLINE, client.read_to_end(&mut response)).await?;
         run.call(Client, "stream.read_to_end(&mut response).await", &answer);
-        run.check_ok(
-            "the client reads the response through the proxy, then its end",
-            &answer,
-            8,
-        );
+        let claim = "the client reads the response through the proxy, then its end";
+        run.check_ok(claim, &answer, 8);
         let copied = tokio::time::timeout(DEADLINE, copy).await??;
         run.call(Server, "proxy: copy_bidirectional(..).await", &copied);
+        let claim = "once both directions have ended, the copy returns what each carried";
         run.check_eq(
-            "once both directions have ended, the copy returns what each carried",
+            claim,
             copied
                 .as_ref()
                 .map(|(to_server, to_client)| crate::named!("to the server": to_server, "to the client": to_client))
@@ -101,11 +88,8 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
             Ok(crate::named!("to the server": 7, "to the client": 8)),
         );
         drop(client);
-        run.expect_states(
-            "the proxy dropped both connections: client TIME_WAIT, the proxy's socket gone",
-            Some(State::TimeWait),
-            None,
-        )?;
+        let claim = "the proxy dropped both connections: client TIME_WAIT, the proxy's socket gone";
+        run.expect_states(claim, Some(State::TimeWait), None)?;
         run.wait_fin_acked(Server)?;
 
         // A server that never closes, behind a proxy whose copy has a time limit.
@@ -127,11 +111,8 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
             Ok(proxy_end.state()?.filter(|s| *s == State::CloseWait))
         })
         .await;
-        run.check_eq(
-            "the copy waits for the server: the proxy's socket toward the client sits in CLOSE_WAIT",
-            seen.ok(),
-            Some(State::CloseWait),
-        );
+        let claim = "the copy waits for the server: the proxy's socket toward the client sits in CLOSE_WAIT";
+        run.check_eq(claim, seen.ok(), Some(State::CloseWait));
         let gave_up = tokio::time::timeout(DEADLINE, copy).await?;
         run.call(
             Server,
@@ -139,11 +120,8 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
             &gave_up?.map(|_| ()),
         );
         proxy_end.wait_gone()?;
-        run.check_eq(
-            "the time limit ends it: the proxy drops both, and its CLOSE_WAIT socket is gone",
-            proxy_end.state()?,
-            None,
-        );
+        let claim = "the time limit ends it: the proxy drops both, and its CLOSE_WAIT socket is gone";
+        run.check_eq(claim, proxy_end.state()?, None);
         anyhow::Ok(())
     })?
 }

@@ -10,7 +10,6 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
 use crate::observe::{End, State};
 use crate::scenario::{block_on, to_tokio, Run, Scenario};
 use crate::transcript::Role::{Client, Server};
-use crate::transcript::SegmentCount;
 use crate::transcript::SegmentKind::{Data, Fin, Rst};
 
 pub const SCENARIO: Scenario = Scenario {
@@ -37,32 +36,17 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
         let mut received = Vec::new();
         let read = tokio::time::timeout(Duration::from_secs(10), server.read_to_end(&mut received)).await?;
         run.call(Server, "stream.read_to_end(&mut received).await", &read);
-        run.check_ok(
-            "the server reads to the end and gets nothing: the drop lost the buffered bytes",
-            &read,
-            0,
-        );
-        run.check_segments(
-            "on the wire: the client's FIN, and no data from the client",
-            &[
-                SegmentCount::exactly(Client, Fin, 1),
-                SegmentCount::exactly(Client, Data, 0),
-                SegmentCount::exactly(Client, Rst, 0),
-            ],
-        )?;
+        let claim = "the server reads to the end and gets nothing: the drop lost the buffered bytes";
+        run.check_ok(claim, &read, 0);
+        let claim = "on the wire: the client's FIN, and no data from the client";
+        run.check_segments(claim, &[Client.sent(Fin, 1), Client.sent(Data, 0), Client.sent(Rst, 0)])?;
         // The server's kernel acknowledges the FIN on its own (an ACK of its
         // own, not one folded into the server's FIN later).
-        run.expect_states(
-            "the client's FIN is acknowledged: client FIN_WAIT_2, server CLOSE_WAIT",
-            Some(State::FinWait2),
-            Some(State::CloseWait),
-        )?;
+        let claim = "the client's FIN is acknowledged: client FIN_WAIT_2, server CLOSE_WAIT";
+        run.expect_states(claim, Some(State::FinWait2), Some(State::CloseWait))?;
         run.drop(Server, "drop(stream)", server);
-        run.expect_states(
-            "the server's drop sends its FIN: client TIME_WAIT, server gone",
-            Some(State::TimeWait),
-            None,
-        )?;
+        let claim = "the server's drop sends its FIN: client TIME_WAIT, server gone";
+        run.expect_states(claim, Some(State::TimeWait), None)?;
         run.wait_fin_acked(Server)?;
 
         // The same with flush and shutdown, on a second connection.
@@ -89,17 +73,11 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
             "second connection: stream.read_to_end(&mut received).await",
             &read,
         );
-        run.check_ok(
-            "the server reads every byte (13), then the end of the stream",
-            &read,
-            MESSAGE.len(),
-        );
+        let claim = "the server reads every byte (13), then the end of the stream";
+        run.check_ok(claim, &read, MESSAGE.len());
         client_end.wait_for(State::FinWait2)?;
-        run.check_eq(
-            "shutdown().await sent the FIN, and the writer still holds the socket: client FIN_WAIT_2",
-            client_end.state()?,
-            Some(State::FinWait2),
-        );
+        let claim = "shutdown().await sent the FIN, and the writer still holds the socket: client FIN_WAIT_2";
+        run.check_eq(claim, client_end.state()?, Some(State::FinWait2));
         anyhow::Ok(())
     })?
 }

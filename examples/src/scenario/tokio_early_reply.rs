@@ -14,7 +14,6 @@ use crate::experiment::{self, CloseStyle};
 use crate::observe::State;
 use crate::scenario::{block_on, Run, Scenario};
 use crate::transcript::Role::{Client, Server};
-use crate::transcript::SegmentCount;
 use crate::transcript::SegmentKind::{Fin, Rst};
 
 /// Exchanges per close style in the experiment.
@@ -33,15 +32,11 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
     block_on(async {
         let (mut client, mut server) = run.connect_tokio()?;
         client.write_all(&[b'q'; 4096]).await?;
-        run.record(
-            Client,
-            "stream.write_all(&[b'q'; 4096]).await (the request)",
-            "Ok(())".into(),
-        );
+        run.record_ok(Client, "stream.write_all(&[b'q'; 4096]).await (the request)");
         let first = server.read_exact(&mut [0u8; 100]).await;
         run.call(Server, "stream.read_exact(&mut [0; 100]).await (the header)", &first);
         server.write_all(b"response").await?;
-        run.record(Server, "stream.write_all(b\"response\").await", "Ok(())".into());
+        run.record_ok(Server, "stream.write_all(b\"response\").await");
         let closing = tokio::spawn(lingering_close_async(server, Duration::from_secs(5)));
         run.record(
             Server,
@@ -55,45 +50,33 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
         run.drop(Client, "drop(stream)", client);
         let discarded = tokio::time::timeout(Duration::from_secs(10), closing).await??;
         run.call(Server, "lingering_close_async(..).await", &discarded);
-        run.check_ok(
-            "the server discards the rest of the request (3996 bytes) until the client's FIN",
-            &discarded,
-            4096 - 100,
-        );
-        run.expect_states(
-            "the server closed first and keeps TIME_WAIT; the client's socket is gone",
-            None,
-            Some(State::TimeWait),
-        )?;
+        let claim = "the server discards the rest of the request (3996 bytes) until the client's FIN";
+        run.check_ok(claim, &discarded, 4096 - 100);
+        let claim = "the server closed first and keeps TIME_WAIT; the client's socket is gone";
+        run.expect_states(claim, None, Some(State::TimeWait))?;
         run.wait_fin_acked(Client)?;
+        let claim = "no RST on the wire: both sides closed with a FIN";
         run.check_segments(
-            "no RST on the wire: both sides closed with a FIN",
+            claim,
             &[
-                SegmentCount::exactly(Client, Rst, 0),
-                SegmentCount::exactly(Server, Rst, 0),
-                SegmentCount::exactly(Client, Fin, 1),
-                SegmentCount::exactly(Server, Fin, 1),
+                Client.sent(Rst, 0),
+                Server.sent(Rst, 0),
+                Client.sent(Fin, 1),
+                Server.sent(Fin, 1),
             ],
         )?;
         anyhow::Ok(())
     })??;
 
     let naive = experiment::run_async(EXCHANGES, CloseStyle::Naive)?;
-    run.check_at_least(
-        "a tokio server that drops the stream with the request unread loses responses: of 1000 exchanges, responses incomplete",
-        naive.incomplete as u64,
-        1,
-        "exchanges",
-    );
-    run.check_at_least(
-        "and client reads ended by ConnectionReset",
-        naive.reset as u64,
-        1,
-        "exchanges",
-    );
+    let claim = "a tokio server that drops the stream with the request unread loses responses: of 1000 exchanges, responses incomplete";
+    run.check_at_least(claim, naive.incomplete as u64, 1, "exchanges");
+    let claim = "and client reads ended by ConnectionReset";
+    run.check_at_least(claim, naive.reset as u64, 1, "exchanges");
     let lingering = experiment::run_async(EXCHANGES, CloseStyle::Lingering)?;
+    let claim = "with lingering_close_async no client loses a byte or sees a reset (of 1000 exchanges: responses incomplete, reads reset)";
     run.check_eq(
-        "with lingering_close_async no client loses a byte or sees a reset (of 1000 exchanges: responses incomplete, reads reset)",
+        claim,
         crate::named!("responses incomplete": lingering.incomplete, "reads reset": lingering.reset),
         crate::named!("responses incomplete": 0, "reads reset": 0),
     );

@@ -171,18 +171,13 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
         );
         let port = listener.local_addr()?.port();
         let stop = stop_with_load(listener, 0).await?;
+        let claim = "the stop arrives while all 100 requests are in progress";
+        run.check_eq(claim, stop.in_progress, BUSY);
+        let claim = "every client in the middle of a request gets its response (of 100)";
+        run.check_eq(claim, stop.responses, BUSY);
+        let claim = "the server's summary: 100 responses after the stop, 20 idle connections closed at once, none cut";
         run.check_eq(
-            "the stop arrives while all 100 requests are in progress",
-            stop.in_progress,
-            BUSY,
-        );
-        run.check_eq(
-            "every client in the middle of a request gets its response (of 100)",
-            stop.responses,
-            BUSY,
-        );
-        run.check_eq(
-            "the server's summary: 100 responses after the stop, 20 idle connections closed at once, none cut",
+            claim,
             stop.summary,
             Summary {
                 finished: BUSY,
@@ -190,25 +185,19 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
                 cut: 0,
             },
         );
-        run.check_seconds(
-            "idle connections do not delay the exit: the server returns once the last response is out, long before its grace period ends",
-            stop.took,
-            0.0,
-            2.0,
-        );
+        let claim = "idle connections do not delay the exit: the server returns once the last response is out, long before its grace period ends";
+        run.check_seconds(claim, stop.took, 0.0, 2.0);
+        let claim = "and none of the server's sockets is left in CLOSE_WAIT: it closed first, all 120 are in TIME_WAIT (CLOSE_WAIT, TIME_WAIT)";
         run.check_eq(
-            "and none of the server's sockets is left in CLOSE_WAIT: it closed first, all 120 are in TIME_WAIT (CLOSE_WAIT, TIME_WAIT)",
+            claim,
             {
                 let (close_wait, time_wait) = settled_server_sockets(port, &stop.clients, (0, BUSY + IDLE)).await?;
                 crate::named!("CLOSE_WAIT": close_wait, "TIME_WAIT": time_wait)
             },
             crate::named!("CLOSE_WAIT": 0, "TIME_WAIT": BUSY + IDLE),
         );
-        run.check_eq(
-            "the idle clients got no response, only the end of the stream",
-            stop.others_answered,
-            0,
-        );
+        let claim = "the idle clients got no response, only the end of the stream";
+        run.check_eq(claim, stop.others_answered, 0);
 
         // Again, with a client that never finishes its request.
         let listener = TcpListener::bind("127.0.0.1:0").await?;
@@ -218,18 +207,13 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
             String::new(),
         );
         let stop = stop_with_load(listener, 1).await?;
-        run.check_eq(
-            "the busy clients still get every response (of 100)",
-            stop.responses,
-            BUSY,
-        );
-        run.check_eq(
-            "the unfinished request is cut when the grace period runs out",
-            stop.summary.cut,
-            1,
-        );
+        let claim = "the busy clients still get every response (of 100)";
+        run.check_eq(claim, stop.responses, BUSY);
+        let claim = "the unfinished request is cut when the grace period runs out";
+        run.check_eq(claim, stop.summary.cut, 1);
+        let claim = "so the server returns after the grace period (3 s), not before";
         run.check_seconds(
-            "so the server returns after the grace period (3 s), not before",
+            claim,
             stop.took,
             SETTINGS.grace.mul_f64(0.95).as_secs_f64(),
             (SETTINGS.grace * 2).as_secs_f64(),

@@ -14,7 +14,6 @@ use tokio::net::{TcpListener, TcpStream};
 use crate::observe::State;
 use crate::scenario::{block_on, Run, Scenario};
 use crate::transcript::Role::{Client, Server};
-use crate::transcript::SegmentCount;
 use crate::transcript::SegmentKind::Rst;
 
 pub const SCENARIO: Scenario = Scenario {
@@ -69,26 +68,18 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
             Ok(client_end.state()?.filter(|s| *s == State::CloseWait))
         })
         .await;
-        run.check_eq(
-            "the client's kernel gets the server's FIN: CLOSE_WAIT",
-            closed.ok(),
-            Some(State::CloseWait),
-        );
-        run.expect_states(
-            "the server's idle timeout (300 ms) closes the connection; the client's kernel takes the FIN, the pool knows nothing: client CLOSE_WAIT",
-            Some(State::CloseWait),
-            Some(State::FinWait2),
-        )?;
+        let claim = "the client's kernel gets the server's FIN: CLOSE_WAIT";
+        run.check_eq(claim, closed.ok(), Some(State::CloseWait));
+        let claim = "the server's idle timeout (300 ms) closes the connection; the client's kernel takes the FIN, the pool knows nothing: client CLOSE_WAIT";
+        run.expect_states(claim, Some(State::CloseWait), Some(State::FinWait2))?;
         let reused = pooled.write(b"GET").await;
         run.call(Client, "pool: the connection is idle, reuse it: write", &reused);
         run.check_ok("the request's write succeeds: the kernel takes the bytes", &reused, 3);
         let answer = pooled.read(&mut [0u8; 64]).await;
         run.call(Client, "pool: read the response", &answer);
         run.check_ok("the answer is the end of the stream, Ok(0): no response", &answer, 0);
-        run.check_segments(
-            "the server's closed socket answered the request with an RST",
-            &[SegmentCount::exactly(Server, Rst, 1)],
-        )?;
+        let claim = "the server's closed socket answered the request with an RST";
+        run.check_segments(claim, &[Server.sent(Rst, 1)])?;
         drop(pooled);
 
         // The pool's idle timeout (100 ms) is shorter than the server's.
@@ -106,20 +97,14 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
             Ok(_) => "something else",
         };
         run.record(Client, "pool: watch the idle connection for 100 ms (read)", idle.into());
-        run.check_eq(
-            "the pool's idle timeout (100 ms) runs out first: nothing arrived, nobody closed the connection",
-            idle,
-            "elapsed",
-        );
+        let claim = "the pool's idle timeout (100 ms) runs out first: nothing arrived, nobody closed the connection";
+        run.check_eq(claim, idle, "elapsed");
         run.drop(Client, "pool: drop(stream), the idle connection retired", pooled);
         let mut fresh = TcpStream::connect(run.server_addr()?).await?;
         let next = request(&mut fresh).await;
         run.call(Client, "pool: request on a new connection", &next);
-        run.check_ok(
-            "the next request goes out on a new connection and gets its response",
-            &next,
-            2,
-        );
+        let claim = "the next request goes out on a new connection and gets its response";
+        run.check_ok(claim, &next, 2);
         drop(fresh);
         tokio::time::timeout(DEADLINE, server).await???;
         anyhow::Ok(())

@@ -10,7 +10,6 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use crate::observe::{End, State};
 use crate::scenario::{block_on, to_tokio, Run, Scenario};
 use crate::transcript::Role::{Client, Server};
-use crate::transcript::SegmentCount;
 use crate::transcript::SegmentKind::Fin;
 
 pub const SCENARIO: Scenario = Scenario {
@@ -31,32 +30,24 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
             String::new(),
         );
         run.drop(Client, "drop(write_half)", write_half);
-        run.expect_states(
-            "dropping the owned write half shuts down writing: client FIN_WAIT_2, server CLOSE_WAIT",
-            Some(State::FinWait2),
-            Some(State::CloseWait),
-        )?;
+        let claim = "dropping the owned write half shuts down writing: client FIN_WAIT_2, server CLOSE_WAIT";
+        run.expect_states(claim, Some(State::FinWait2), Some(State::CloseWait))?;
         let mut request = Vec::new();
         let read = server.read_to_end(&mut request).await;
         run.call(Server, "stream.read_to_end(&mut request).await", &read);
         run.check_ok("the server sees the end of the request: Ok(0) after nothing", &read, 0);
         server.write_all(b"response").await?;
-        run.record(Server, "stream.write_all(b\"response\").await", "Ok(())".into());
+        run.record_ok(Server, "stream.write_all(b\"response\").await");
         let mut buf = [0u8; 64];
         let answer = read_half.read(&mut buf).await;
         run.call(Client, "read_half.read(&mut buf).await", &answer);
         run.check_ok("the read half still reads the response", &answer, 8);
-        run.check_segments(
-            "one FIN from the client, sent by the drop",
-            &[SegmentCount::exactly(Client, Fin, 1)],
-        )?;
+        let claim = "one FIN from the client, sent by the drop";
+        run.check_segments(claim, &[Client.sent(Fin, 1)])?;
         drop((read_half, server));
         run.record(Client, "drop(read_half), and the server drop(stream)", String::new());
-        run.expect_states(
-            "then the connection ends as any other: client TIME_WAIT, server gone",
-            Some(State::TimeWait),
-            None,
-        )?;
+        let claim = "then the connection ends as any other: client TIME_WAIT, server gone";
+        run.expect_states(claim, Some(State::TimeWait), None)?;
         run.wait_fin_acked(Server)?;
 
         // Borrowed halves: split() borrows the stream; its halves close nothing.
@@ -79,16 +70,10 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
             Duration::from_millis(200),
             || Ok(peer.state()?.filter(|s| *s != State::Established)),
         );
-        run.check_eq(
-            "dropping a borrowed write half sends nothing: the server's state does not change (within 200 ms)",
-            changed.ok(),
-            None,
-        );
-        run.check_eq(
-            "the server is still ESTABLISHED",
-            peer.state()?,
-            Some(State::Established),
-        );
+        let claim = "dropping a borrowed write half sends nothing: the server's state does not change (within 200 ms)";
+        run.check_eq(claim, changed.ok(), None);
+        let claim = "the server is still ESTABLISHED";
+        run.check_eq(claim, peer.state()?, Some(State::Established));
         let reunited = {
             let (client, _server) = crate::pair()?;
             let (reader, writer) = to_tokio(client)?.into_split();

@@ -45,18 +45,12 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
             "tokio::time::timeout(100 ms, stream.read(&mut buf)).await",
             outcome(&timed_out).into(),
         );
-        run.check_eq(
-            "nothing arrives within 100 ms: the timeout elapses",
-            outcome(&timed_out),
-            "elapsed",
-        );
-        run.expect_states(
-            "the connection is untouched: both ends still ESTABLISHED",
-            Some(State::Established),
-            Some(State::Established),
-        )?;
+        let claim = "nothing arrives within 100 ms: the timeout elapses";
+        run.check_eq(claim, outcome(&timed_out), "elapsed");
+        let claim = "the connection is untouched: both ends still ESTABLISHED";
+        run.expect_states(claim, Some(State::Established), Some(State::Established))?;
         server.write_all(b"late").await?;
-        run.record(Server, "stream.write_all(b\"late\").await", "Ok(())".into());
+        run.record_ok(Server, "stream.write_all(b\"late\").await");
         let later = client.read(&mut buf).await;
         run.call(Client, "stream.read(&mut buf).await", &later);
         run.check_ok("a later read gets what arrives", &later, 4);
@@ -69,18 +63,11 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
             "tokio::time::timeout(100 ms, stream.write_all(&[..; 64 MiB])).await",
             outcome(&cancelled).into(),
         );
-        run.check_eq(
-            "the write cannot finish: the timeout elapses",
-            outcome(&cancelled),
-            "elapsed",
-        );
+        let claim = "the write cannot finish: the timeout elapses";
+        run.check_eq(claim, outcome(&cancelled), "elapsed");
         let queued = client_end.view()?.map_or(0, |v| u64::from(v.send_queue));
-        run.check_at_least(
-            "part of the cancelled write is in the kernel's send queue, and will be sent anyway",
-            queued,
-            1,
-            "bytes",
-        );
+        let claim = "part of the cancelled write is in the kernel's send queue, and will be sent anyway";
+        run.check_at_least(claim, queued, 1, "bytes");
         anyhow::Ok(())
     })?
 }

@@ -11,7 +11,6 @@ use tokio::io::AsyncReadExt;
 use crate::scenario::{block_on, to_tokio, Run, Scenario};
 use crate::sockopt::fill;
 use crate::transcript::Role::{Client, Server};
-use crate::transcript::SegmentCount;
 use crate::transcript::SegmentKind::{Fin, Rst};
 
 pub const SCENARIO: Scenario = Scenario {
@@ -30,21 +29,12 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
         run.perform(Server, "stream.set_zero_linger()", || server.set_zero_linger())?;
         run.drop(Server, "drop(stream)", server);
         run.expect_states("the RST ends both sockets at once: no TIME_WAIT", None, None)?;
-        run.check_segments(
-            "the drop sent an RST and no FIN",
-            &[
-                SegmentCount::exactly(Server, Rst, 1),
-                SegmentCount::exactly(Server, Fin, 0),
-            ],
-        )?;
+        let claim = "the drop sent an RST and no FIN";
+        run.check_segments(claim, &[Server.sent(Rst, 1), Server.sent(Fin, 0)])?;
         let read = client.read(&mut [0u8; 16]).await;
         run.call(Client, "stream.read(&mut buf).await", &read);
-        run.check_err(
-            "the client's read fails with ErrorKind::ConnectionReset (os error 104)",
-            &read,
-            std::io::ErrorKind::ConnectionReset,
-            libc::ECONNRESET,
-        );
+        let claim = "the client's read fails with ErrorKind::ConnectionReset (os error 104)";
+        run.check_err(claim, &read, std::io::ErrorKind::ConnectionReset, libc::ECONNRESET);
 
         // A non-zero linger, with data the peer does not read, on a second connection.
         let (mut writer, _reader) = crate::pair()?;
@@ -52,10 +42,9 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
         let writer = to_tokio(writer)?;
         #[allow(deprecated)] // what tokio deprecated, shown on purpose
         writer.set_linger(Some(LINGER))?;
-        run.record(
+        run.record_ok(
             Server,
             "second connection, its peer not reading: writes until WouldBlock, set_linger(Some(1 s))",
-            "Ok(())".into(),
         );
         let ticker = tokio::spawn(async {
             let mut ticks = tokio::time::interval(Duration::from_millis(10));
@@ -72,19 +61,11 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
         let start = Instant::now();
         run.drop(Server, "drop(stream), inside the runtime", writer);
         let blocked = start.elapsed();
-        run.check_seconds(
-            "the drop blocks in close until the linger time (1 s) has passed",
-            blocked,
-            LINGER.mul_f64(0.9).as_secs_f64(),
-            (LINGER * 3).as_secs_f64(),
-        );
+        let claim = "the drop blocks in close until the linger time (1 s) has passed";
+        run.check_timer(claim, blocked, LINGER, 3);
         let longest = ticker.await?;
-        run.check_seconds(
-            "and no other task ran meanwhile: a task ticking every 10 ms missed about a second of ticks",
-            longest,
-            LINGER.mul_f64(0.9).as_secs_f64(),
-            (LINGER * 3).as_secs_f64(),
-        );
+        let claim = "and no other task ran meanwhile: a task ticking every 10 ms missed about a second of ticks";
+        run.check_timer(claim, longest, LINGER, 3);
         anyhow::Ok(())
     })?
 }

@@ -12,7 +12,6 @@ use crate::observe::State;
 use crate::scenario::{Run, Scenario};
 use crate::transcript::outcome;
 use crate::transcript::Role::{Client, Server};
-use crate::transcript::SegmentCount;
 use crate::transcript::SegmentKind::Fin;
 
 pub const SCENARIO: Scenario = Scenario {
@@ -31,11 +30,8 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
     let before = run.segment_count()?;
     run.drop(Client, "drop(stream)", client);
     run.check_nothing_sent_since("dropping one of two handles sends nothing", before)?;
-    run.expect_states(
-        "the connection is untouched: both ends still ESTABLISHED",
-        Some(State::Established),
-        Some(State::Established),
-    )?;
+    let claim = "the connection is untouched: both ends still ESTABLISHED";
+    run.expect_states(claim, Some(State::Established), Some(State::Established))?;
 
     run.hold("one handle dropped, the clone keeps the connection ESTABLISHED");
     // A reader thread blocked in read on a clone of the server's stream.
@@ -63,29 +59,18 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
         .join()
         .map_err(|_| anyhow::anyhow!("the reader thread panicked"))?;
     run.record(Server, "thread: reader.read(&mut [0; 64])", outcome(woken.as_ref()));
-    run.check_ok(
-        "shutdown on one handle wakes a thread blocked in read on another: Ok(0)",
-        &woken,
-        0,
-    );
+    let claim = "shutdown on one handle wakes a thread blocked in read on another: Ok(0)";
+    run.check_ok(claim, &woken, 0);
     run.check_nothing_sent_since("shutdown(Read) woke it without sending anything", before)?;
 
     run.drop(Client, "drop(clone)", clone);
-    run.expect_states(
-        "dropping the last handle closes the socket: client FIN_WAIT_2, server CLOSE_WAIT",
-        Some(State::FinWait2),
-        Some(State::CloseWait),
-    )?;
-    run.check_segments(
-        "the FIN left with the last handle, and only once",
-        &[SegmentCount::exactly(Client, Fin, 1)],
-    )?;
+    let claim = "dropping the last handle closes the socket: client FIN_WAIT_2, server CLOSE_WAIT";
+    run.expect_states(claim, Some(State::FinWait2), Some(State::CloseWait))?;
+    let claim = "the FIN left with the last handle, and only once";
+    run.check_segments(claim, &[Client.sent(Fin, 1)])?;
     run.drop(Server, "drop(stream)", server);
-    run.expect_states(
-        "then the server closes: client TIME_WAIT, server gone",
-        Some(State::TimeWait),
-        None,
-    )?;
+    let claim = "then the server closes: client TIME_WAIT, server gone";
+    run.expect_states(claim, Some(State::TimeWait), None)?;
     Ok(())
 }
 

@@ -8,9 +8,9 @@ use std::io::{ErrorKind, Read, Write};
 
 use crate::observe::{tcp_ext_counter, End};
 use crate::scenario::{Run, Scenario};
+use crate::transcript::Expected;
 use crate::transcript::Role::{Client, Server};
 use crate::transcript::SegmentKind::{Fin, Rst};
-use crate::transcript::{Expected, SegmentCount};
 
 const RESPONSE: usize = 4 << 20;
 
@@ -54,18 +54,10 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
     if !run.not_checked_in_a_shared_namespace(claim, one) {
         run.check_eq(claim, aborts_after.saturating_sub(aborts_before), 1);
     }
-    run.expect_states(
-        "the RST ends both sockets at once: no FIN_WAIT and no TIME_WAIT on the server, nothing on the client",
-        None,
-        None,
-    )?;
-    run.check_segments(
-        "closing with unread bytes sends RST, not FIN",
-        &[
-            SegmentCount::exactly(Server, Rst, 1),
-            SegmentCount::exactly(Server, Fin, 0),
-        ],
-    )?;
+    let claim = "the RST ends both sockets at once: no FIN_WAIT and no TIME_WAIT on the server, nothing on the client";
+    run.expect_states(claim, None, None)?;
+    let claim = "closing with unread bytes sends RST, not FIN";
+    run.check_segments(claim, &[Server.sent(Rst, 1), Server.sent(Fin, 0)])?;
 
     let mut received = Vec::new();
     let read = run.perform(Client, "stream.read_to_end(&mut received)", || {
@@ -73,24 +65,12 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
     });
     run.measured("bytes the client received before the error", received.len());
     let response_bytes = received.iter().filter(|&&b| b == b'r').count();
-    run.check_at_least(
-        "the client first reads the bytes that had arrived before the RST",
-        response_bytes as u64,
-        1,
-        "bytes",
-    );
-    run.check_err(
-        "then its read fails with ErrorKind::ConnectionReset (os error 104)",
-        &read,
-        ErrorKind::ConnectionReset,
-        libc::ECONNRESET,
-    );
-    run.check_at_least(
-        "the rest of the response is lost: bytes the server's write accepted that never reached the client",
-        written.saturating_sub(received.len()) as u64,
-        1,
-        "bytes",
-    );
+    let claim = "the client first reads the bytes that had arrived before the RST";
+    run.check_at_least(claim, response_bytes as u64, 1, "bytes");
+    let claim = "then its read fails with ErrorKind::ConnectionReset (os error 104)";
+    run.check_err(claim, &read, ErrorKind::ConnectionReset, libc::ECONNRESET);
+    let claim = "the rest of the response is lost: bytes the server's write accepted that never reached the client";
+    run.check_at_least(claim, written.saturating_sub(received.len()) as u64, 1, "bytes");
     let again = client.read(&mut [0; 64]);
     run.call(Client, "stream.read(&mut [0; 64])", &again);
     run.check_ok("the reset is reported once: the next read returns Ok(0)", &again, 0);

@@ -10,7 +10,6 @@ use std::net::Shutdown;
 use crate::observe::State;
 use crate::scenario::{Run, Scenario};
 use crate::transcript::Role::{Client, Server};
-use crate::transcript::SegmentCount;
 use crate::transcript::SegmentKind::{Data, Fin, Rst};
 
 pub const SCENARIO: Scenario = Scenario {
@@ -31,47 +30,35 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
         client.shutdown(Shutdown::Both)
     });
     run.check_ok("shutdown(Both) succeeds while a clone is alive", &shutdown, ());
-    run.expect_states(
-        "shutdown sends the FIN although a clone still holds the socket: client FIN_WAIT_2, server CLOSE_WAIT",
-        Some(State::FinWait2),
-        Some(State::CloseWait),
-    )?;
+    let claim = "shutdown sends the FIN although a clone still holds the socket: client FIN_WAIT_2, server CLOSE_WAIT";
+    run.expect_states(claim, Some(State::FinWait2), Some(State::CloseWait))?;
     run.hold("the client shut its socket down; a clone still holds it");
 
     let mut buf = [0u8; 16];
     let read = run.perform(Client, "clone.read(&mut [0; 16])", || clone.read(&mut buf));
-    run.check_ok(
-        "the clone's read returns Ok(0) at once: the socket is shut for reading",
-        &read,
-        0,
-    );
+    let claim = "the clone's read returns Ok(0) at once: the socket is shut for reading";
+    run.check_ok(claim, &read, 0);
 
     let write = run.perform(Client, "clone.write(b\"late\")", || clone.write(b"late"));
-    run.check_err(
-        "the clone's write fails with ErrorKind::BrokenPipe (os error 32) and sends nothing",
-        &write,
-        ErrorKind::BrokenPipe,
-        libc::EPIPE,
-    );
+    let claim = "the clone's write fails with ErrorKind::BrokenPipe (os error 32) and sends nothing";
+    run.check_err(claim, &write, ErrorKind::BrokenPipe, libc::EPIPE);
 
     run.check_fin_acked("the server's kernel acknowledged the client's FIN", Client)?;
+    let claim = "on the wire: the client's FIN and no data from the client, no RST";
     run.check_segments(
-        "on the wire: the client's FIN and no data from the client, no RST",
+        claim,
         &[
-            SegmentCount::exactly(Client, Fin, 1),
-            SegmentCount::exactly(Client, Data, 0),
-            SegmentCount::exactly(Client, Rst, 0),
-            SegmentCount::exactly(Server, Rst, 0),
+            Client.sent(Fin, 1),
+            Client.sent(Data, 0),
+            Client.sent(Rst, 0),
+            Server.sent(Rst, 0),
         ],
     )?;
 
     run.drop(Client, "drop(clone)", clone);
     run.drop(Client, "drop(stream)", client);
     run.drop(Server, "drop(stream)", server);
-    run.expect_states(
-        "once the server closes too, the connection ends as any other: client TIME_WAIT, server gone",
-        Some(State::TimeWait),
-        None,
-    )?;
+    let claim = "once the server closes too, the connection ends as any other: client TIME_WAIT, server gone";
+    run.expect_states(claim, Some(State::TimeWait), None)?;
     Ok(())
 }
