@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+use crate::diagram::{NARROW, WIDE};
 use crate::observe::State;
 use crate::scenario;
 use crate::transcript::{Check, Step, Transcript};
@@ -26,7 +27,8 @@ pub fn scenario_files(t: &Transcript) -> Vec<(PathBuf, String)> {
     let record = t.record();
     vec![
         (transcript_path(&t.id), record.to_text()),
-        (diagram_path(&t.id), crate::diagram::sequence_svg(&record)),
+        (diagram_path(&t.id), crate::diagram::sequence_svg(&record, &NARROW)),
+        (wide_diagram_path(&t.id), crate::diagram::sequence_svg(&record, &WIDE)),
         (record_path(&t.id), record_json(&record)),
     ]
 }
@@ -53,7 +55,8 @@ pub fn stale(src: &Path, t: &Transcript) -> Option<String> {
     }
     for (path, drawn) in [
         (transcript_path(&t.id), stored.to_text()),
-        (diagram_path(&t.id), crate::diagram::sequence_svg(&stored)),
+        (diagram_path(&t.id), crate::diagram::sequence_svg(&stored, &NARROW)),
+        (wide_diagram_path(&t.id), crate::diagram::sequence_svg(&stored, &WIDE)),
     ] {
         if read(&path) != drawn {
             return Some(format!("{} is stale: not what its record draws", path.display()));
@@ -97,9 +100,16 @@ pub fn load_checks(src: &Path) -> std::io::Result<Vec<Check>> {
     Ok(all)
 }
 
-/// Where the book keeps a scenario's sequence diagram.
+/// Where the book keeps a scenario's sequence diagram (narrow: the one
+/// a chapter names, for a phone's column).
 pub fn diagram_path(id: &str) -> PathBuf {
     PathBuf::from(format!("diagrams/{id}.svg"))
+}
+
+/// Where the book keeps the wide drawing of a scenario's sequence
+/// diagram, shown beside the narrow one where the column is wide enough.
+pub fn wide_diagram_path(id: &str) -> PathBuf {
+    PathBuf::from(format!("diagrams/{id}.wide.svg"))
 }
 
 /// The report of `tcpclose inspect` on a leaking server, included by
@@ -278,16 +288,26 @@ pub fn inline_svg_images(chapter: &str, src: &std::path::Path) -> String {
             .and_then(|(alt, rest)| Some((alt, rest.strip_suffix(')')?)))
             .filter(|(_, path)| path.ends_with(".svg") && !path.contains("://") && !path.contains(".."));
         let svg = image.and_then(|(_, path)| std::fs::read_to_string(src.join(path)).ok());
+        // A wide drawing beside it (NAME.wide.svg) goes in the same figure.
+        let wide = image.and_then(|(_, path)| {
+            let wide = path.strip_suffix(".svg")?.to_string() + ".wide.svg";
+            std::fs::read_to_string(src.join(wide)).ok()
+        });
+        let svg = svg.map(|svg| match &wide {
+            Some(wide) => format!("{svg}\n{wide}"),
+            None => svg,
+        });
         match (image, svg) {
             (Some((alt, _)), Some(svg)) => {
                 // The file's own style is for the file on its own; the
                 // theme's colours the diagram in the book.
-                let svg = match (svg.find("<style>"), svg.find("</style>")) {
-                    (Some(start), Some(end)) if start < end => {
-                        format!("{}{}", &svg[..start], &svg[end + "</style>".len()..])
+                let mut svg = svg;
+                while let (Some(start), Some(end)) = (svg.find("<style>"), svg.find("</style>")) {
+                    if end < start {
+                        break;
                     }
-                    _ => svg,
-                };
+                    svg = format!("{}{}", &svg[..start], &svg[end + "</style>".len()..]);
+                }
                 let svg = svg
                     .replace(r##"fill="#000000""##, r#"fill="currentColor""#)
                     .replace(r##"stroke="#000000""##, r#"stroke="currentColor""#);
@@ -414,16 +434,22 @@ mod tests {
     }
 
     #[test]
+    /// A diagram's wide drawing (NAME.wide.svg) is inlined in the same
+    /// figure, after the narrow one, each without its own style.
     fn an_inlined_diagram_leaves_its_own_style_to_the_theme() {
         let src = std::env::temp_dir().join(format!("tcpclose-inline-{}", std::process::id()));
         std::fs::create_dir_all(&src).unwrap();
         let svg = "<svg><style>\n@media (prefers-color-scheme: dark) { .tcp-bg { fill: #0d1117; } }\n</style><text fill=\"#000000\">x</text></svg>";
         std::fs::write(src.join("d.svg"), svg).unwrap();
-        let page = inline_svg_images("Before.\n![a diagram](d.svg)\nAfter.\n", &src);
+        std::fs::write(src.join("w.svg"), svg).unwrap();
+        std::fs::write(src.join("w.wide.svg"), svg.replace(">x<", ">wide<")).unwrap();
+        let page = inline_svg_images("Before.\n![a diagram](d.svg)\n![two drawings](w.svg)\n", &src);
         std::fs::remove_dir_all(&src).unwrap();
         assert_eq!(
             page,
-            "Before.\n<figure class=\"diagram\" id=\"figure-1\" aria-label=\"a diagram\">\n<svg><text fill=\"currentColor\">x</text></svg>\n<figcaption>Figure 1. a diagram</figcaption>\n</figure>\nAfter.\n"
+            "Before.\n<figure class=\"diagram\" id=\"figure-1\" aria-label=\"a diagram\">\n<svg><text fill=\"currentColor\">x</text></svg>\n<figcaption>Figure 1. a diagram</figcaption>\n</figure>\n\
+             <figure class=\"diagram\" id=\"figure-2\" aria-label=\"two drawings\">\n<svg><text fill=\"currentColor\">x</text></svg>\n\
+             <svg><text fill=\"currentColor\">wide</text></svg>\n<figcaption>Figure 2. two drawings</figcaption>\n</figure>\n"
         );
     }
 
@@ -441,9 +467,13 @@ mod tests {
             verdict(&run("Ok(0)", "1.02 s")),
             verdict(&run("Ok(5)", "1.00 s")),
         ];
-        let diagram = crate::diagram::sequence_svg(&run("Ok(5)", "1.00 s"));
-        std::fs::write(src.join(diagram_path("sample")), diagram).unwrap();
-        verdicts.push(verdict(&run("Ok(0)", "1.00 s")));
+        for (path, layout) in [(diagram_path("sample"), &NARROW), (wide_diagram_path("sample"), &WIDE)] {
+            let current = std::fs::read_to_string(src.join(&path)).unwrap();
+            let diagram = crate::diagram::sequence_svg(&run("Ok(5)", "1.00 s"), layout);
+            std::fs::write(src.join(&path), diagram).unwrap();
+            verdicts.push(verdict(&run("Ok(0)", "1.00 s")));
+            std::fs::write(src.join(&path), current).unwrap();
+        }
         std::fs::write(src.join(record_path("sample")), r#"{"id": "planted"}"#).unwrap();
         verdicts.push(verdict(&run("Ok(0)", "1.00 s")).map(|why| why.split(" (").next().unwrap_or_default().into()));
         std::fs::remove_dir_all(&src).unwrap();
@@ -454,6 +484,7 @@ mod tests {
                 None,
                 Some("transcripts/sample.json is stale".to_string()),
                 Some("diagrams/sample.svg is stale: not what its record draws".to_string()),
+                Some("diagrams/sample.wide.svg is stale: not what its record draws".to_string()),
                 Some("transcripts/sample.json is stale: not a record".to_string()),
             ]
         );

@@ -35,6 +35,47 @@ const GAP_SHOWN: f64 = 0.2;
 /// neighbours' labels do not meet.
 const LABELS_APART: i32 = 70;
 
+/// Where a drawing puts its lifelines and its calls. The model's
+/// lifelines stand where the narrow drawing puts them; a wider one spreads
+/// them in proportion.
+pub struct Layout {
+    /// The drawing's class, beside `tcp-sequence`.
+    pub class: &'static str,
+    width: i32,
+    client_x: i32,
+    server_x: i32,
+    /// Characters on a line of a call's text.
+    wrap: usize,
+}
+
+/// For a phone's column: 440 px, shrinking with it; a long call crosses
+/// a lifeline.
+pub const NARROW: Layout = Layout {
+    class: "tcp-narrow",
+    width: WIDTH,
+    client_x: CLIENT_X,
+    server_x: SERVER_X,
+    wrap: WRAP,
+};
+
+/// For a laptop's column (760 px, shrinking to 750): the client's calls in
+/// a column left of its lifeline, the server's right of its own, each
+/// line of 34 characters at most (a longer token stays whole).
+pub const WIDE: Layout = Layout {
+    class: "tcp-wide",
+    width: 760,
+    client_x: 280,
+    server_x: 480,
+    wrap: 34,
+};
+
+impl Layout {
+    /// Where this drawing puts what the narrow one puts at `x`.
+    fn x(&self, x: i32) -> i32 {
+        self.client_x + (x - CLIENT_X) * (self.server_x - self.client_x) / (SERVER_X - CLIENT_X)
+    }
+}
+
 /// What a sequence diagram draws, in the order it draws it: the SVG is
 /// rendered from this, and the tests check it against the run.
 #[derive(Clone, Debug, PartialEq)]
@@ -345,14 +386,15 @@ fn call_text(call: &str, result: &CallResult) -> String {
 }
 
 /// The transcript's sequence diagram, as an SVG document.
-pub fn sequence_svg(t: &Transcript) -> String {
-    render(&sequence(t))
+pub fn sequence_svg(t: &Transcript, layout: &Layout) -> String {
+    render(&sequence(t), layout)
 }
 
 /// A sequence diagram as an SVG document: every arrow from its `from`
 /// lifeline to its `to`.
-pub fn render(s: &Sequence) -> String {
-    let ids = format!("seq-{}", s.id);
+pub fn render(s: &Sequence, layout: &Layout) -> String {
+    // Both drawings of a diagram stand on one page: their ids differ.
+    let ids = format!("seq-{}-{}", s.id, layout.class);
     let label_rows = s.lifelines.iter().map(|l| l.label_row).max().unwrap_or(0);
     let mut body = String::new();
     let mut desc = Vec::new();
@@ -369,7 +411,7 @@ pub fn render(s: &Sequence) -> String {
             writeln!(
                 body,
                 r##"<text class="tcp-gap tcp-halo" x="{mid}" y="{ty}" text-anchor="middle" fill="#555555">⋮ {text} ⋮</text>"##,
-                mid = (CLIENT_X + SERVER_X) / 2,
+                mid = (layout.client_x + layout.server_x) / 2,
                 ty = y + 12,
             )
             .unwrap();
@@ -381,41 +423,41 @@ pub fn render(s: &Sequence) -> String {
         y += match &event.shown {
             Shown::Arrow(arrow) => {
                 desc.push(arrow_line(s, arrow));
-                draw_arrow(&mut body, &ids, s, arrow, at, y)
+                draw_arrow(&mut body, &ids, s, arrow, at, y, layout)
             }
             Shown::Call { who, text } => {
                 desc.push(format!("{who}: {text}"));
-                draw_call(&mut body, *who, text, at, y)
+                draw_call(&mut body, *who, text, at, y, layout)
             }
             Shown::States { client, server } => {
                 desc.push(format!("states: client {client}, server {server}"));
-                draw_states(&mut body, client, server, at, y)
+                draw_states(&mut body, client, server, at, y, layout)
             }
         };
     }
     if let Err(why) = &s.capture {
         let text = format!("packets not captured: {why}");
-        let lines = wrap(&text, WRAP + 6);
+        let lines = wrap(&text, layout.wrap + 6);
         write!(
             body,
             r##"<text class="tcp-gap tcp-halo" x="{x}" y="{ty}" text-anchor="middle" fill="#555555">"##,
-            x = WIDTH / 2,
+            x = layout.width / 2,
             ty = y + 14
         )
         .unwrap();
-        push_tspans(&mut body, WIDTH / 2, &lines);
+        push_tspans(&mut body, layout.width / 2, &lines);
         body.push_str("</text>\n");
         desc.push(text);
         y += LINE * lines.len() as i32 + 10;
     }
     let lifelines_end = y + 4;
     y += 20;
-    let legend = legend(&ids, &s.legend_items(), y);
+    let legend = legend(&ids, &s.legend_items(), y, layout.width);
     let height = y + legend.1;
     let mut svg = String::new();
     write!(
         svg,
-        r##"<svg xmlns="http://www.w3.org/2000/svg" class="tcp-sequence" width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" font-family="monospace" font-size="{FONT}" role="img" aria-label="{id}: packets, calls and socket states, in the order they happened">
+        r##"<svg xmlns="http://www.w3.org/2000/svg" class="tcp-sequence {class}" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="monospace" font-size="{FONT}" role="img" aria-label="{id}: packets, calls and socket states, in the order they happened">
 <title>{id}: packets, calls and socket states, from a run of the lab, in the order they happened</title>
 <desc>
 {desc}
@@ -424,6 +466,8 @@ pub fn render(s: &Sequence) -> String {
 <rect class="tcp-bg" width="100%" height="100%" fill="#ffffff"/>
 <defs>{markers}</defs>
 "##,
+        class = layout.class,
+        width = layout.width,
         id = escape(&s.id),
         desc = escape(&desc.join("\n")),
         markers = markers(&ids),
@@ -433,7 +477,7 @@ pub fn render(s: &Sequence) -> String {
         writeln!(
             svg,
             r##"<text class="tcp-text" x="{x}" y="{ty}" text-anchor="middle" font-weight="bold" font-size="14" fill="#000000">{label}</text>"##,
-            x = l.x,
+            x = layout.x(l.x),
             ty = 18 + LINE * l.label_row,
             label = escape(&l.label),
         )
@@ -443,7 +487,7 @@ pub fn render(s: &Sequence) -> String {
         writeln!(
             svg,
             r##"<line class="tcp-lifeline" x1="{x}" y1="{y1}" x2="{x}" y2="{lifelines_end}" stroke="#888888" stroke-dasharray="4 3"/>"##,
-            x = l.x,
+            x = layout.x(l.x),
             y1 = 26 + LINE * l.label_row,
         )
         .unwrap();
@@ -516,8 +560,8 @@ pub(crate) fn markers(ids: &str) -> String {
         .collect()
 }
 
-fn draw_arrow(svg: &mut String, ids: &str, s: &Sequence, arrow: &Arrow, at: f64, y: i32) -> i32 {
-    let (x1, x2) = (s.lifelines[arrow.from].x, s.lifelines[arrow.to].x);
+fn draw_arrow(svg: &mut String, ids: &str, s: &Sequence, arrow: &Arrow, at: f64, y: i32, layout: &Layout) -> i32 {
+    let (x1, x2) = (layout.x(s.lifelines[arrow.from].x), layout.x(s.lifelines[arrow.to].x));
     let (kind, colour) = arrow.kind.style();
     let dash = if arrow.again { r#" stroke-dasharray="6 3""# } else { "" };
     let again = if arrow.again { " (again)" } else { "" };
@@ -529,7 +573,7 @@ fn draw_arrow(svg: &mut String, ids: &str, s: &Sequence, arrow: &Arrow, at: f64,
 </g>
 "#,
         index = arrow.segment,
-        mid = label_centre((x1 + x2) / 2, &format!("{}{again}", arrow.label)),
+        mid = label_centre((x1 + x2) / 2, &format!("{}{again}", arrow.label), layout.width),
         ty = y + 11,
         y1 = y + 16,
         y2 = y + 26,
@@ -542,18 +586,18 @@ fn draw_arrow(svg: &mut String, ids: &str, s: &Sequence, arrow: &Arrow, at: f64,
 /// Where a label centred above `mid` is drawn so that it stays whole:
 /// moved in from an edge it would cross (an arrow near the server's
 /// lifeline, between close ones).
-fn label_centre(mid: i32, label: &str) -> i32 {
+fn label_centre(mid: i32, label: &str, width: i32) -> i32 {
     // A character of the monospace font is about 0.6 em wide.
     let half = (label.chars().count() as i32 * FONT * 6 / 10 + 1) / 2 + 4;
-    mid.clamp(half.min(WIDTH / 2), (WIDTH - half).max(WIDTH / 2))
+    mid.clamp(half.min(width / 2), (width - half).max(width / 2))
 }
 
-fn draw_call(svg: &mut String, who: Role, text: &str, at: f64, y: i32) -> i32 {
+fn draw_call(svg: &mut String, who: Role, text: &str, at: f64, y: i32, layout: &Layout) -> i32 {
     let (x, anchor) = match who {
         Role::Client => (6, "start"),
-        Role::Server => (WIDTH - 6, "end"),
+        Role::Server => (layout.width - 6, "end"),
     };
-    let lines = wrap(text, WRAP);
+    let lines = wrap(text, layout.wrap);
     write!(
         svg,
         r##"<g class="tcp-event" data-t="{at:.6}">
@@ -574,9 +618,9 @@ fn push_tspans(svg: &mut String, x: i32, lines: &[String]) {
     }
 }
 
-fn draw_states(svg: &mut String, client: &str, server: &str, at: f64, y: i32) -> i32 {
+fn draw_states(svg: &mut String, client: &str, server: &str, at: f64, y: i32, layout: &Layout) -> i32 {
     writeln!(svg, r#"<g class="tcp-event" data-t="{at:.6}">"#).unwrap();
-    for (x, state) in [(CLIENT_X, client), (SERVER_X, server)] {
+    for (x, state) in [(layout.client_x, client), (layout.server_x, server)] {
         let width = 8 * state.len() as i32 + 14;
         write!(
             svg,
@@ -641,10 +685,10 @@ impl Sequence {
     }
 }
 
-fn legend(ids: &str, kinds: &[&str], y: i32) -> (String, i32) {
+fn legend(ids: &str, kinds: &[&str], y: i32, width: i32) -> (String, i32) {
     let items = LEGEND.iter().copied().filter(|(kind, _)| kinds.contains(kind));
     let mut svg = format!(
-        r##"<g class="tcp-legend"><line class="tcp-lifeline" x1="0" y1="{y}" x2="{WIDTH}" y2="{y}" stroke="#888888"/>
+        r##"<g class="tcp-legend"><line class="tcp-lifeline" x1="0" y1="{y}" x2="{width}" y2="{y}" stroke="#888888"/>
 "##
     );
     let mut row = y + 8;
@@ -839,7 +883,7 @@ mod tests {
     fn a_legend_lists_only_what_is_drawn() {
         let drawn = sequence(&three_clients(CLIENT));
         assert_eq!(drawn.legend_items(), ["rst", "seg"]);
-        let svg = render(&drawn);
+        let svg = render(&drawn, &NARROW);
         assert!(
             svg.contains("RST: the connection is reset") && !svg.contains("FIN: no more data"),
             "{svg}"
@@ -903,7 +947,7 @@ mod tests {
             ]
         );
         // The SVG draws each arrow between its lifelines' x.
-        let svg = render(&drawn);
+        let svg = render(&drawn, &NARROW);
         for (_, arrow) in drawn.arrows() {
             let (x1, x2) = (drawn.lifelines[arrow.from].x, drawn.lifelines[arrow.to].x);
             let group = format!(r#"data-index="{}">"#, arrow.segment);
@@ -937,14 +981,26 @@ mod tests {
         assert_eq!(shown, three_clients(OTHER_1).comparable());
     }
 
+    /// The wide drawing's columns hold a call's line of `wrap` characters
+    /// clear of the lifelines; the narrow one's lifelines stand where the
+    /// model puts them.
+    #[test]
+    fn a_wide_drawing_keeps_each_side_s_calls_outside_its_lifeline() {
+        let line = WIDE.wrap as i32 * FONT * 6 / 10;
+        assert!(6 + line + 4 <= WIDE.client_x, "{line}");
+        assert!(WIDE.width - 6 - line - 4 >= WIDE.server_x, "{line}");
+        assert_eq!((WIDE.x(CLIENT_X), WIDE.x(SERVER_X)), (WIDE.client_x, WIDE.server_x));
+        assert_eq!((NARROW.x(CLIENT_X), NARROW.x(220)), (CLIENT_X, 220));
+    }
+
     #[test]
     fn an_arrow_label_near_an_edge_moves_in_and_stays_whole() {
         let label = "FIN PSH ACK seq=123456 ack=123456 len=65483";
         let width = label.len() as i32 * FONT * 6 / 10;
-        let centre = label_centre(308, label);
+        let centre = label_centre(308, label, WIDTH);
         assert!(centre - width / 2 >= 0 && centre + width / 2 <= WIDTH, "{centre}");
-        assert_eq!(label_centre(WIDTH / 2, label), WIDTH / 2);
-        assert_eq!(label_centre(308, "FIN ACK"), 308);
+        assert_eq!(label_centre(WIDTH / 2, label, WIDTH), WIDTH / 2);
+        assert_eq!(label_centre(308, "FIN ACK", WIDTH), 308);
     }
 
     #[test]

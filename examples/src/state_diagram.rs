@@ -161,7 +161,7 @@ const LEGEND: [(&str, &str); 4] = [
 /// the theme colours it.
 pub fn state_machine_svg(observed: &[&str]) -> String {
     format!(
-        "<figure class=\"diagram tcp-states-figure\">\n{}{}</figure>\n",
+        "<figure class=\"diagram\">\n{}{}</figure>\n",
         draw(&WIDE, observed),
         draw(&NARROW, observed)
     )

@@ -354,7 +354,7 @@ fn run_some(
         }
     }
     if let Some(path) = svg {
-        let drawing = tcpclose::diagram::sequence_svg(&transcripts[0]);
+        let drawing = tcpclose::diagram::sequence_svg(&transcripts[0], &tcpclose::diagram::WIDE);
         std::fs::write(&path, drawing).with_context(|| format!("cannot write {}", path.display()))?;
         eprintln!("tcpclose: drew {} (open it in a browser)", path.display());
     }
