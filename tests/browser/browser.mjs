@@ -1,18 +1,22 @@
 // The book in a real browser: serves the built book (book/) on localhost,
 // opens every page in headless Chromium, and fails on a console error, an
-// image or SVG that does not load, a broken internal link or fragment, or a
+// image or SVG that does not load, a broken internal link or fragment, an
+// introduction of more than 500 words before its first chapter link, or a
 // search for CLOSE_WAIT that finds nothing. Then it opens every page again
 // in each of mdBook's five themes at 1366 px and at 390 px (a phone) and
-// fails on a page body wider than the screen, a diagram label displayed
-// smaller than 9 CSS px, a figure scrolling sideways, two marks in a row, SVG text with a
-// contrast under 4.5:1 against what is behind it, a label cut with "…", or a console error; on a table (or
-// its wrapper) wider than its column or scrolling sideways, a claim quote
-// or a cell's label with a contrast under 4.5:1, and, on the phone, on a
-// table cell narrower than 120 px (a squeezed column) or one that does not
-// show its column's name (theme/cards.js stacks tables as cards). Keeps a
+// fails on a page body wider than the screen, a figure scrolling sideways,
+// a diagram label displayed smaller than 9 CSS px, SVG text with a contrast
+// under 4.5:1 against what is behind it, a label cut with "…", two marks
+// in a row, a mark that leads to the top of its page or to nothing, a mark
+// smaller than 24 x 24 px, or a console error; on a table (or its wrapper)
+// wider than its column or scrolling sideways, a claim quote or a cell's
+// label with a contrast under 4.5:1, and, on the phone, on a table cell
+// narrower than 120 px (a squeezed column) or one that does not show its
+// column's name (theme/cards.js stacks tables as cards). Keeps a
 // screenshot of each page at both widths in the light and coal themes.
-// Last, it opens each sequence diagram's file on its own, for a reader who
-// prefers a light and a dark scheme, and checks its labels the same way.
+// Last, it opens each sequence diagram's files on their own, for a reader
+// who prefers a light and a dark scheme, and checks their labels the same
+// way.
 //
 //   node tests/browser/browser.mjs [BOOK_DIR] [ARTIFACT_DIR]
 import { createServer } from "node:http";
@@ -88,6 +92,24 @@ for (const [href, from] of links) {
     problems.push(`${from}: link to a missing fragment ${url.pathname}#${id}`);
   }
 }
+
+// The introduction is one screen: at most 500 words before its first link
+// to a chapter.
+current = "introduction.html";
+await page.goto(base + "introduction.html", { waitUntil: "load" });
+const introWords = await page.evaluate(() => {
+  const main = document.querySelector("main");
+  const first = [...main.querySelectorAll("a[href]")].find((a) => {
+    const href = a.getAttribute("href");
+    return /\.html(#|$)/.test(href) && !href.startsWith("introduction.html") && !href.startsWith("http") && !a.closest("sup");
+  });
+  if (!first) return Infinity;
+  const range = document.createRange();
+  range.setStart(main, 0);
+  range.setEndBefore(first);
+  return range.toString().split(/\s+/).filter((w) => /\w/.test(w)).length;
+});
+if (introWords > 500) problems.push(`introduction.html: ${introWords} words before the first link to a chapter (at most 500)`);
 
 // Search finds CLOSE_WAIT.
 current = "search";
