@@ -269,7 +269,7 @@ fn hold_says_how_to_look_and_the_command_works_for_an_ordinary_user() {
     std::fs::remove_dir_all(lab.parent().unwrap()).unwrap();
 }
 
-/// `bless ID` rewrites that scenario's three files and nothing else.
+/// `bless ID` rewrites that scenario's four files and nothing else.
 #[test]
 fn bless_of_one_scenario_touches_only_its_files() {
     let book = std::env::temp_dir().join(format!("tcpclose-bless-{}", std::process::id()));
@@ -307,6 +307,7 @@ fn bless_of_one_scenario_touches_only_its_files() {
         "transcripts/half-close.txt",
         "transcripts/half-close.json",
         "diagrams/half-close.svg",
+        "diagrams/half-close.wide.svg",
     ] {
         std::fs::write(book.join(file), "stale").unwrap();
     }
@@ -321,6 +322,7 @@ fn bless_of_one_scenario_touches_only_its_files() {
         .collect();
     let rewritten = [
         "diagrams/half-close.svg",
+        "diagrams/half-close.wide.svg",
         "transcripts/half-close.json",
         "transcripts/half-close.txt",
     ];
