@@ -92,8 +92,11 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
         connect_all(&sockets, server)?;
         run.record_ok(Client, "8 clients connect; the server may open only 4 more descriptors");
         let mut kept = Vec::new();
+        // Every accept has a deadline: a client that never comes, or a limit
+        // that is never reached, stops the scenario instead of holding it.
+        let deadline = crate::wait::DEFAULT_DEADLINE;
         let first = loop {
-            match listener.accept().await {
+            match tokio::time::timeout(deadline, listener.accept()).await? {
                 Ok((stream, _)) => kept.push(stream),
                 Err(e) => break e,
             }
@@ -114,7 +117,7 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
         let start = Instant::now();
         let mut failures = 0u64;
         while start.elapsed() < Duration::from_millis(50) {
-            if listener.accept().await.is_err() {
+            if tokio::time::timeout(deadline, listener.accept()).await?.is_err() {
                 failures += 1;
             }
         }
@@ -139,9 +142,6 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
         let permits = Arc::new(Semaphore::new(ROOM as usize));
         let mut served = Vec::new();
         // Until no permit is left: a server's loop would then wait for one.
-        // Each wait has a deadline: a permit or a client that never comes
-        // stops the scenario instead of holding it.
-        let deadline = crate::wait::DEFAULT_DEADLINE;
         while permits.available_permits() > 0 {
             let permit = tokio::time::timeout(deadline, Arc::clone(&permits).acquire_owned()).await?;
             let permit = permit.map_err(io::Error::other)?;
