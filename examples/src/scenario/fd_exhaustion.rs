@@ -128,12 +128,13 @@ fn count_immediate_failures() -> io::Result<u64> {
         },
         child => {
             drop(pipe.write);
-            let mut count = [0u8; 8];
-            let read = std::fs::File::from(pipe.read).read_exact(&mut count);
-            // SAFETY: reaping our own child.
-            unsafe { libc::waitpid(child, std::ptr::null_mut(), 0) };
-            read?;
-            Ok(u64::from_ne_bytes(count))
+            let read = read_within::<8>(&std::fs::File::from(pipe.read));
+            // SAFETY: stopping (if it has not exited) and reaping our own child.
+            unsafe {
+                libc::kill(child, libc::SIGKILL);
+                libc::waitpid(child, std::ptr::null_mut(), 0)
+            };
+            Ok(u64::from_ne_bytes(read?))
         }
     }
 }
@@ -165,8 +166,7 @@ impl Leaker {
     /// The child's next report: 0 for an accepted connection, else the
     /// errno of a failed accept; and when, in ms of the monotonic clock.
     fn next_event(&self) -> io::Result<(i32, u64)> {
-        let mut event = [0u8; 12];
-        (&self.events).read_exact(&mut event)?;
+        let event: [u8; 12] = read_within(&self.events)?;
         let errno = i32::from_ne_bytes(event[..4].try_into().expect("4 bytes"));
         let at = u64::from_ne_bytes(event[4..].try_into().expect("8 bytes"));
         Ok((errno, at))
@@ -234,6 +234,26 @@ unsafe fn now_ms() -> i64 {
     let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts);
     ts.tv_sec * 1000 + ts.tv_nsec / 1_000_000
+}
+
+/// `N` bytes from a child's pipe, waited for at most
+/// [`wait::DEFAULT_DEADLINE`](crate::wait::DEFAULT_DEADLINE): a child that
+/// reports nothing stops the scenario instead of holding it. The read runs
+/// on a thread of its own, which ends when the child's end of the pipe
+/// closes (the child is killed on every path).
+fn read_within<const N: usize>(pipe: &std::fs::File) -> io::Result<[u8; N]> {
+    let mut pipe = pipe.try_clone()?;
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; N];
+        let _ = sender.send(pipe.read_exact(&mut buf).map(|()| buf));
+    });
+    receiver.recv_timeout(crate::wait::DEFAULT_DEADLINE).map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::TimedOut,
+            "the child reported nothing within its deadline",
+        )
+    })?
 }
 
 struct Pipe {
