@@ -612,10 +612,20 @@ fn draw_call(svg: &mut String, who: Role, text: &str, at: f64, y: i32, layout: &
 
 /// Lines of text, one under the other at `x`, as the tspans of a `<text>`.
 fn push_tspans(svg: &mut String, x: i32, lines: &[String]) {
-    for (i, line) in lines.iter().enumerate() {
-        let dy = if i == 0 { 0 } else { LINE };
-        write!(svg, r#"<tspan x="{x}" dy="{dy}">{}</tspan>"#, escape(line)).unwrap();
-    }
+    svg.push_str(&tspans(x, lines, LINE));
+}
+
+/// Lines of text, one under the other at `x`, `line_height` apart: the
+/// tspans of a `<text>`.
+pub(crate) fn tspans(x: i32, lines: &[impl AsRef<str>], line_height: i32) -> String {
+    lines
+        .iter()
+        .enumerate()
+        .map(|(i, line)| {
+            let dy = if i == 0 { 0 } else { line_height };
+            format!(r#"<tspan x="{x}" dy="{dy}">{}</tspan>"#, escape(line.as_ref()))
+        })
+        .collect()
 }
 
 fn draw_states(svg: &mut String, client: &str, server: &str, at: f64, y: i32, layout: &Layout) -> i32 {

@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use crate::diagram::{escape, markers, wrap, ARROWS};
+use crate::diagram::{markers, tspans, wrap, ARROWS};
 
 /// Where one drawing puts each state; labels that the rule below would put
 /// over another line are placed by hand.
@@ -167,18 +167,6 @@ pub fn state_machine_svg(observed: &[&str]) -> String {
     )
 }
 
-/// Text lines from (x, y), one under the other.
-fn text_lines(x: i32, lines: &[&str]) -> String {
-    lines
-        .iter()
-        .enumerate()
-        .map(|(i, line)| {
-            let dy = if i == 0 { 0 } else { 14 };
-            format!(r#"<tspan x="{x}" dy="{dy}">{}</tspan>"#, escape(line))
-        })
-        .collect()
-}
-
 fn draw(layout: &Layout, observed: &[&str]) -> String {
     let half = layout.half;
     let at = |name: &str| {
@@ -245,7 +233,7 @@ fn draw(layout: &Layout, observed: &[&str]) -> String {
             b = y1 + dy1,
             c = x2 + dx2,
             d = y2 + dy2,
-            text = text_lines(tx, &lines),
+            text = tspans(tx, &lines, 14),
         )
         .unwrap();
     };
@@ -311,7 +299,7 @@ fn draw(layout: &Layout, observed: &[&str]) -> String {
         writeln!(
             svg,
             r##"{sample}<text class="tcp-text" x="66" y="{y}" fill="#000000">{}</text>"##,
-            text_lines(66, &lines)
+            tspans(66, &lines, 14)
         )
         .unwrap();
         y += lines.len() as i32 * 14 + 4;

@@ -88,27 +88,30 @@ impl Server {
     /// idle budget, and was counted as a busy loop when the window began
     /// at once. A spinning server settles too, and burns its second.
     fn settle(&self, peer: &str, stream: &TcpStream) {
+        const STILL: Duration = Duration::from_millis(200);
         let end = End {
             local: self.addr,
             remote: stream.local_addr().expect("the peer's address"),
         };
-        let view = || {
-            end.view()
-                .expect("the server's socket table")
-                .map(|v| (v.state, v.send_queue, v.recv_queue))
-        };
-        let start = Instant::now();
-        let (mut last, mut still) = (view(), 0);
-        while still < 10 {
-            std::thread::sleep(Duration::from_millis(20)); // polling interval
-            let now = view();
-            still = if now == last { still + 1 } else { 0 };
-            last = now;
-            assert!(
-                start.elapsed() < LET_GO,
-                "{peer}: after {LET_GO:?} the server's end of the connection still moves: {last:?}"
-            );
-        }
+        // What the end looks like, and since when it has looked so.
+        let mut last = None;
+        let mut since = Instant::now();
+        let (view, still) = tcpclose::wait::settle(
+            LET_GO,
+            || {
+                let now = end.view()?.map(|v| (v.state, v.send_queue, v.recv_queue));
+                if last != Some(now) {
+                    (last, since) = (Some(now), Instant::now());
+                }
+                Ok((now, since.elapsed()))
+            },
+            |(_, still)| *still >= STILL,
+        )
+        .expect("the server's socket table");
+        assert!(
+            still >= STILL,
+            "{peer}: after {LET_GO:?} the server's end of the connection still moves: {view:?}"
+        );
     }
 
     /// Waits until the server's end of the connection from `peer_addr` is
