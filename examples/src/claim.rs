@@ -112,6 +112,9 @@ pub enum Expected {
     Ok { value: String },
     /// A call fails with this kind and OS error.
     Err { kind: String, errno: i32 },
+    /// A call fails with this kind and exactly this message: an error
+    /// with no OS error number (rustls', hyper's).
+    ErrText { kind: String, message: String },
     /// Both ends in these states (`None`: gone from the table).
     States {
         client: Option<State>,
@@ -146,6 +149,7 @@ impl fmt::Display for Expected {
         match self {
             Expected::Ok { value } => write!(f, "Ok({value})"),
             Expected::Err { kind, errno } => write!(f, "Err({kind}), os error {errno}"),
+            Expected::ErrText { kind, message } => write!(f, "Err({kind}) \"{message}\""),
             Expected::States { client, server } => {
                 write!(f, "client {}, server {}", describe(*client), describe(*server))
             }

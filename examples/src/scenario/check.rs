@@ -182,6 +182,24 @@ impl Run {
         self.judge(claim, expected, holds, outcome(result.as_ref()));
     }
 
+    /// Checks that `result` failed with `kind` and exactly `message`, for
+    /// errors that carry no OS error number.
+    pub fn check_err_text<T: std::fmt::Debug>(
+        &mut self,
+        claim: &str,
+        result: &io::Result<T>,
+        kind: io::ErrorKind,
+        message: &str,
+    ) {
+        let holds =
+            matches!(result, Err(e) if e.kind() == kind && e.raw_os_error().is_none() && e.to_string() == message);
+        let expected = Expected::ErrText {
+            kind: format!("{kind:?}"),
+            message: message.into(),
+        };
+        self.judge(claim, expected, holds, outcome(result.as_ref()));
+    }
+
     /// Waits until the client and the server are in the given states
     /// (`None`: gone from the kernel's table), records them, and checks the
     /// claim that they get there.

@@ -74,6 +74,12 @@ mod tokio_keepalive_race;
 mod tokio_graceful_shutdown;
 mod tokio_accept_emfile;
 
+// TLS and HTTP (rustls, hyper).
+mod tls_close_notify;
+mod tls_truncation;
+mod hyper_half_close;
+mod hyper_pool_race;
+
 // In production: sockets that refuse to die.
 mod zero_window;
 mod orphan_fin_wait_1;

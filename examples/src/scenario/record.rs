@@ -326,6 +326,19 @@ impl Packets<'_> {
         self.segments.iter().filter(move |s| s.src == addr)
     }
 
+    /// Whether the other side acknowledged every byte (and FIN) `who` sent.
+    pub fn all_acked(&self, who: Role) -> bool {
+        let other = match who {
+            Role::Client => Role::Server,
+            Role::Server => Role::Client,
+        };
+        let end = self
+            .from(who)
+            .map(|s| s.seq.wrapping_add(s.len + u32::from(s.flags.syn || s.flags.fin)))
+            .max_by_key(|end| end.wrapping_sub(self.from(who).next().map_or(0, |first| first.seq)));
+        self.from(other).any(|s| s.flags.ack && Some(s.ack) == end)
+    }
+
     /// How many segments `who` sent that match `pick`.
     pub fn count(&self, who: Role, pick: impl Fn(&Segment) -> bool) -> usize {
         self.from(who).filter(|s| pick(s)).count()
