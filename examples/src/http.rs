@@ -1,17 +1,20 @@
 //! HTTP/1.1 with hyper over the lab's streams: a server connection with a
-//! handler, and hyper's errors as the `io::Error`s the lab records, with
-//! the text a log line shows.
+//! handler, an event stream that ends when told to, and hyper's errors as
+//! the `io::Error`s the lab records, with the text a log line shows.
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http_body_util::Full;
-use hyper::body::Incoming;
+use hyper::body::{Frame, Incoming};
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
+use tokio::sync::watch;
 
 /// A response body held in memory.
 pub type Body = Full<Bytes>;
@@ -49,4 +52,51 @@ where
         .serve_connection(TokioIo::new(stream), service)
         .await
         .map_err(error)
+}
+
+/// The event [`Events`] sends when told to stop.
+pub const LAST_EVENT: &str = "event: bye\ndata: the server stops\n\n";
+
+/// Server-sent events, one every 50 ms, until `stop` fires: then
+/// [`LAST_EVENT`], and the end of the body.
+pub struct Events {
+    every: tokio::time::Interval,
+    stop: Pin<Box<dyn Future<Output = ()> + Send + Sync>>,
+    ended: bool,
+}
+
+impl Events {
+    /// Events that end when `stop` changes, or never with `None`.
+    pub fn new(stop: Option<watch::Receiver<bool>>) -> Events {
+        let stop: Pin<Box<dyn Future<Output = ()> + Send + Sync>> = match stop {
+            Some(mut stop) => Box::pin(async move {
+                let _ = stop.changed().await;
+            }),
+            None => Box::pin(std::future::pending()),
+        };
+        Events {
+            every: tokio::time::interval(std::time::Duration::from_millis(50)),
+            stop,
+            ended: false,
+        }
+    }
+}
+
+impl hyper::body::Body for Events {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        if self.ended {
+            return Poll::Ready(None);
+        }
+        if self.stop.as_mut().poll(cx).is_ready() {
+            self.ended = true;
+            return Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(LAST_EVENT.as_bytes())))));
+        }
+        match self.every.poll_tick(cx) {
+            Poll::Ready(_) => Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(b"data: tick\n\n"))))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
 }

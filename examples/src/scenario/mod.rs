@@ -79,6 +79,8 @@ mod tls_close_notify;
 mod tls_truncation;
 mod hyper_half_close;
 mod hyper_pool_race;
+mod hyper_early_reply;
+mod graceful_streams;
 
 // In production: sockets that refuse to die.
 mod zero_window;
