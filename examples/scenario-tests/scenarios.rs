@@ -608,6 +608,9 @@ fn every_row_of_the_errors_table_is_proven(checks: &[Check]) -> Result<(), Faile
                     format!("{kind:?}") == *k && errno == e
                 }
                 (Seen::Errno(errno), Expected::Equal { value }) => errno.to_string() == *value,
+                (Seen::Text(kind, text), Expected::ErrText { kind: k, message }) => {
+                    kind.map_or("Other".to_string(), |kind| format!("{kind:?}")) == *k && text == message
+                }
                 _ => false,
             };
             if !agrees {

@@ -14,6 +14,19 @@ pub enum Seen {
     Err(ErrorKind, Option<i32>),
     /// An errno that std gives no stable kind.
     Errno(i32),
+    /// An error with no errno, known by its text: rustls' (with its
+    /// kind), hyper's (`None`: a `hyper::Error`, recorded by the lab as
+    /// kind `Other`).
+    Text(Option<ErrorKind>, &'static str),
+}
+
+/// Where the error belongs in a service's logs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Level {
+    /// Part of connections ending: a debug line, a counter.
+    Routine,
+    /// Something is wrong on this host or on the path: worth an alarm.
+    Alarm,
 }
 
 /// One row of the table.
@@ -30,6 +43,8 @@ pub struct ErrorRow {
     /// A test on the errors page itself (its anchor), for rows no scenario
     /// produces.
     pub on_this_page: Option<&'static str>,
+    /// Routine or worth an alarm, and why (its checks are the row's).
+    pub level: (Level, &'static str),
 }
 
 /// Every row, in the page's order.
@@ -42,6 +57,7 @@ pub const ROWS: &[ErrorRow] = &[
         proofs: &["eof-close-wait/read-returns-ok-0-the-client-s-fin-has"],
         advice_proofs: &["eof-close-wait/dropping-the-stream-closes-it-the-server-s-socket"],
         on_this_page: None,
+        level: (Level::Routine, "the peer finished"),
     },
     ErrorRow {
         call: "`read_exact`",
@@ -51,6 +67,7 @@ pub const ROWS: &[ErrorRow] = &[
         proofs: &[],
         advice_proofs: &[],
         on_this_page: Some("unexpectedeof-is-not-an-os-error"),
+        level: (Level::Alarm, "a message was cut: a crashed peer or a protocol error"),
     },
     ErrorRow {
         call: "`write`",
@@ -63,6 +80,7 @@ pub const ROWS: &[ErrorRow] = &[
         ],
         advice_proofs: &["broken-pipe/every-later-write-fails-the-same-way"],
         on_this_page: None,
+        level: (Level::Routine, "the peer left before your write"),
     },
     ErrorRow {
         call: "`read` or `write`",
@@ -79,6 +97,7 @@ pub const ROWS: &[ErrorRow] = &[
             "reset-while-reading/only-once-every-later-read-returns-ok-0",
         ],
         on_this_page: None,
+        level: (Level::Routine, "a peer that left with unread data or crashed; many at once point at a proxy or a crash"),
     },
     ErrorRow {
         call: "any call",
@@ -88,6 +107,7 @@ pub const ROWS: &[ErrorRow] = &[
         proofs: &[],
         advice_proofs: &[],
         on_this_page: Some("connectionaborted-comes-from-your-own-side"),
+        level: (Level::Alarm, "something on this host killed the socket"),
     },
     ErrorRow {
         call: "`connect`",
@@ -97,6 +117,7 @@ pub const ROWS: &[ErrorRow] = &[
         proofs: &["connect-refused/connect-fails-with-errorkind-connectionrefused-os-error-111"],
         advice_proofs: &[],
         on_this_page: None,
+        level: (Level::Alarm, "the service you call is down"),
     },
     ErrorRow {
         call: "`read` or `write`",
@@ -112,6 +133,7 @@ pub const ROWS: &[ErrorRow] = &[
             "keepalive-dead-peer/and-a-write-fails-with-errorkind-brokenpipe-os-error",
         ],
         on_this_page: None,
+        level: (Level::Alarm, "the peer or the path died"),
     },
     ErrorRow {
         call: "`read` after `set_read_timeout`",
@@ -121,6 +143,7 @@ pub const ROWS: &[ErrorRow] = &[
         proofs: &[],
         advice_proofs: &[],
         on_this_page: Some("a-read-timeout-is-wouldblock-and-the-connection-lives-on"),
+        level: (Level::Routine, "your own timeout"),
     },
     ErrorRow {
         call: "`bind`",
@@ -133,6 +156,7 @@ pub const ROWS: &[ErrorRow] = &[
             "rebind/std-s-tcplistener-bind-succeeds-it-sets-so-reuseaddr",
         ],
         on_this_page: None,
+        level: (Level::Alarm, "the server cannot start"),
     },
     ErrorRow {
         call: "`connect`",
@@ -142,6 +166,7 @@ pub const ROWS: &[ErrorRow] = &[
         proofs: &["rebind/once-time-wait-holds-every-port-of-the-range"],
         advice_proofs: &["rebind/with-tcp-tw-reuse-connect-takes-over-a-port"],
         on_this_page: None,
+        level: (Level::Alarm, "the host ran out of ports"),
     },
     ErrorRow {
         call: "`accept`",
@@ -151,6 +176,7 @@ pub const ROWS: &[ErrorRow] = &[
         proofs: &["fd-exhaustion/then-accept-fails-with-emfile-too-many-open-files"],
         advice_proofs: &["fd-exhaustion/only-after-its-pause-100-ms-not-in-a"],
         on_this_page: None,
+        level: (Level::Alarm, "descriptors leak, or the limit is too low"),
     },
     ErrorRow {
         call: "`shutdown` or `peer_addr`",
@@ -160,6 +186,66 @@ pub const ROWS: &[ErrorRow] = &[
         proofs: &["reset-while-reading/peer-addr-fails-with-errorkind-notconnected-os-error-107"],
         advice_proofs: &[],
         on_this_page: None,
+        level: (Level::Routine, "the connection was already over"),
+    },
+    ErrorRow {
+        call: "`read` on a rustls stream",
+        seen: Seen::Text(
+            Some(ErrorKind::UnexpectedEof),
+            "peer closed connection without sending TLS close_notify: \
+             https://docs.rs/rustls/latest/rustls/manual/_03_howto/index.html#unexpected-eof",
+        ),
+        wire: "a FIN with no close_notify before it: the peer dropped its TLS stream, crashed, or something cut the connection",
+        advice: "after a complete message that carries its length, go on; when the close marks the message's end, the message is cut",
+        proofs: &[
+            "tls-truncation/over-tls-the-cut-shows-the-read-fails-with",
+            "tls-truncation/every-later-read-fails-the-same-way",
+        ],
+        advice_proofs: &[
+            "tls-truncation/with-content-length-the-client-knows-read-exact-of",
+            "tls-truncation/over-plain-tcp-the-same-cut-reads-as-the",
+        ],
+        on_this_page: None,
+        level: (Level::Routine, "after a complete message; an alarm when the close marks the message's end"),
+    },
+    ErrorRow {
+        call: "hyper's `serve_connection`",
+        seen: Seen::Text(None, "connection closed before message completed"),
+        wire: "the client's FIN arrived before the response: it left, or it half-closed after its request",
+        advice: "if your clients end their requests with a FIN, `half_close(true)`",
+        proofs: &["hyper-half-close/hyper-ends-the-connection-with-incompletemessage-connection-closed-before"],
+        advice_proofs: &["hyper-half-close/with-half-close-true-the-client-gets-its-response"],
+        on_this_page: None,
+        level: (Level::Routine, "a client that left mid-request"),
+    },
+    ErrorRow {
+        call: "hyper-util's pooled `Client::request`",
+        seen: Seen::Text(
+            None,
+            "client error (SendRequest): connection closed before message completed",
+        ),
+        wire: "the pooled connection was closed by the server as the request went out (its idle timeout): a FIN, then an RST",
+        advice: "retry an idempotent request once; keep the pool's idle timeout below the server's",
+        proofs: &["hyper-pool-race/the-request-on-the-pooled-connection-fails-connection-closed"],
+        advice_proofs: &[
+            "hyper-pool-race/retrying-the-idempotent-request-once-on-that-error-gets",
+            "hyper-pool-race/with-the-pool-s-idle-timeout-100-ms-below",
+        ],
+        on_this_page: None,
+        level: (Level::Routine, "when rare; often, the pool outlives the server's idle timeout"),
+    },
+    ErrorRow {
+        call: "hyper's client connection",
+        seen: Seen::Text(
+            None,
+            "error writing a body to connection: Broken pipe (os error 32)",
+        ),
+        wire: "the server answered before reading the body, then reset the connection",
+        advice: "use the response the server sent: it arrived before the reset",
+        proofs: &["hyper-early-reply/the-client-s-connection-ends-with-the-body-s"],
+        advice_proofs: &["hyper-early-reply/the-client-gets-the-response-413-while-its-body"],
+        on_this_page: None,
+        level: (Level::Routine, "the server refused the body, with its reason in the response"),
     },
 ];
 
@@ -171,6 +257,8 @@ impl ErrorRow {
             Seen::Errno(errno) => format!("{} → os error {errno}", self.call),
             Seen::Err(kind, Some(errno)) => format!("{} → `{kind:?}` ({errno})", self.call),
             Seen::Err(kind, None) => format!("{} → `{kind:?}`", self.call),
+            Seen::Text(Some(kind), text) => format!("{} → `{kind:?}`: \"{text}\"", self.call),
+            Seen::Text(None, text) => format!("{} → \"{text}\"", self.call),
         }
     }
 }
@@ -179,7 +267,7 @@ impl ErrorRow {
 pub fn table() -> String {
     let mut out = String::from(
         "<!-- Generated by the lab from tcpclose::errors: cargo run -- bless -->\n\n\
-         | your program sees | what happened on the wire | what to do | proof |\n|---|---|---|---|\n",
+         | your program sees | what happened on the wire | what to do | in the logs | proof |\n|---|---|---|---|---|\n",
     );
     for row in ROWS {
         let mut links: Vec<String> = Vec::new();
@@ -195,8 +283,12 @@ pub fn table() -> String {
         if let Some(anchor) = row.on_this_page {
             links.push(format!("[below](#{anchor})"));
         }
+        let level = match row.level {
+            (Level::Routine, why) => format!("routine: {why}"),
+            (Level::Alarm, why) => format!("**alarm**: {why}"),
+        };
         out.push_str(&format!(
-            "| {} | {} | {} | {} |\n",
+            "| {} | {} | {} | {level} | {} |\n",
             row.sees(),
             row.wire,
             row.advice,
