@@ -100,3 +100,67 @@ impl hyper::body::Body for Events {
         }
     }
 }
+
+/// Connects hyper-util's pooled client to one server over TLS (the
+/// handshake for `localhost`), each step under a deadline.
+#[derive(Clone)]
+pub struct TlsConnector {
+    pub server: std::net::SocketAddr,
+    pub config: std::sync::Arc<rustls::ClientConfig>,
+    pub deadline: std::time::Duration,
+}
+
+impl tower_service::Service<hyper::Uri> for TlsConnector {
+    type Response = TlsConnection;
+    type Error = io::Error;
+    type Future = Pin<Box<dyn Future<Output = io::Result<TlsConnection>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: hyper::Uri) -> Self::Future {
+        let this = self.clone();
+        Box::pin(async move {
+            let connecting = async {
+                let stream = TcpStream::connect(this.server).await?;
+                crate::tls::connect(this.config, stream).await
+            };
+            let tls = tokio::time::timeout(this.deadline, connecting).await??;
+            Ok(TlsConnection(TokioIo::new(tls)))
+        })
+    }
+}
+
+/// A TLS stream as hyper-util's pool holds it.
+pub struct TlsConnection(TokioIo<tokio_rustls::client::TlsStream<TcpStream>>);
+
+impl hyper_util::client::legacy::connect::Connection for TlsConnection {
+    fn connected(&self) -> hyper_util::client::legacy::connect::Connected {
+        hyper_util::client::legacy::connect::Connected::new()
+    }
+}
+
+impl hyper::rt::Read for TlsConnection {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: hyper::rt::ReadBufCursor<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+}
+
+impl hyper::rt::Write for TlsConnection {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_shutdown(cx)
+    }
+}

@@ -5,7 +5,7 @@
 use std::io;
 use std::sync::Arc;
 
-use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
 use tokio::net::TcpStream;
 use tokio_rustls::{client, server, TlsAcceptor, TlsConnector};
 
@@ -14,6 +14,8 @@ use tokio_rustls::{client, server, TlsAcceptor, TlsConnector};
 pub struct Configs {
     pub server: Arc<rustls::ServerConfig>,
     pub client: Arc<rustls::ClientConfig>,
+    /// The server's certificate, in DER.
+    pub certificate: CertificateDer<'static>,
 }
 
 impl Configs {
@@ -37,16 +39,10 @@ impl Configs {
             .with_no_client_auth()
             .with_single_cert(vec![cert.clone()], key)
             .map_err(io::Error::other)?;
-        let mut roots = rustls::RootCertStore::empty();
-        roots.add(cert).map_err(io::Error::other)?;
-        let client = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(io::Error::other)?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
         Ok(Configs {
             server: Arc::new(server),
-            client: Arc::new(client),
+            client: client_trusting(cert.clone())?,
+            certificate: cert,
         })
     }
 
@@ -57,11 +53,29 @@ impl Configs {
         client: TcpStream,
         server: TcpStream,
     ) -> io::Result<(client::TlsStream<TcpStream>, server::TlsStream<TcpStream>)> {
-        let name = ServerName::try_from("localhost").map_err(io::Error::other)?;
-        let connecting = TlsConnector::from(self.client.clone()).connect(name, client);
+        let connecting = connect(self.client.clone(), client);
         let accepting = TlsAcceptor::from(self.server.clone()).accept(server);
         tokio::try_join!(connecting, accepting)
     }
+}
+
+/// A client configuration that trusts only `certificate`.
+pub fn client_trusting(certificate: CertificateDer<'static>) -> io::Result<Arc<rustls::ClientConfig>> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(certificate).map_err(io::Error::other)?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let client = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(io::Error::other)?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(client))
+}
+
+/// The TLS handshake of a client on `stream`, for the server `localhost`.
+pub async fn connect(config: Arc<rustls::ClientConfig>, stream: TcpStream) -> io::Result<client::TlsStream<TcpStream>> {
+    let name = ServerName::try_from("localhost").map_err(io::Error::other)?;
+    TlsConnector::from(config).connect(name, stream).await
 }
 
 #[cfg(test)]

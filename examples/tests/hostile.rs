@@ -258,15 +258,35 @@ fn server_meets_hostile_peers() {
     });
 }
 
+/// A file of its own for a certificate, in the system's temporary folder.
+fn cert_file(name: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("hostile-{name}-{}.der", std::process::id()))
+}
+
+#[test]
+fn reference_https_server_meets_hostile_peers() {
+    let cert = cert_file("https-server");
+    let cert_arg = cert.to_string_lossy().into_owned();
+    meets_every_hostile_peer(|| {
+        Server::start(
+            env!("CARGO_BIN_EXE_reference-https-server"),
+            &["127.0.0.1:0", &cert_arg, "1"],
+        )
+    });
+    let _ = std::fs::remove_file(&cert);
+}
+
 /// A hostile server for a client: what it does with the one connection it
 /// accepts, on a thread of its own.
 type HostileServer = fn(TcpStream);
 
 /// Accepts and says nothing, for longer than any client waits.
 fn stays_silent(stream: TcpStream) {
+    // The client's first message (a line, or a TLS client's first flight,
+    // which is more than a line), then a wait for the client to give up.
     let _ = stream.set_read_timeout(Some(Duration::from_secs(60)));
-    let _ = (&stream).read(&mut [0u8; 64]);
-    let _ = (&stream).read(&mut [0u8; 64]);
+    let _ = (&stream).read(&mut [0u8; 4096]);
+    let _ = (&stream).read(&mut [0u8; 4096]);
 }
 
 /// Resets the connection at once.
@@ -320,6 +340,22 @@ const CLIENT_DEADLINE: Duration = Duration::from_secs(45);
 #[test]
 fn reference_client_meets_hostile_servers() {
     meets_every_hostile_server(env!("CARGO_BIN_EXE_reference-client"), &["{addr}", "hello"], |_| &[1]);
+}
+
+/// `reference-https-client` against each hostile server, none of which
+/// speaks TLS: status 1 and one line of error within its deadline.
+#[test]
+fn reference_https_client_meets_hostile_servers() {
+    let cert = cert_file("https-client");
+    let configs = tcpclose::tls::Configs::new().expect("a certificate");
+    std::fs::write(&cert, configs.certificate.as_ref()).expect("the certificate written");
+    let cert_arg = cert.to_string_lossy().into_owned();
+    meets_every_hostile_server(
+        env!("CARGO_BIN_EXE_reference-https-client"),
+        &["{addr}", &cert_arg, "/"],
+        |_| &[1],
+    );
+    let _ = std::fs::remove_file(&cert);
 }
 
 /// `client --send hello --read` against each hostile server. Where the
