@@ -174,6 +174,24 @@ impl Run {
         result
     }
 
+    /// [`Run::perform`] for a call that is awaited.
+    pub async fn perform_async<T: std::fmt::Debug>(
+        &mut self,
+        who: Role,
+        call: &str,
+        f: impl std::future::Future<Output = io::Result<T>>,
+    ) -> io::Result<T> {
+        let started = std::time::SystemTime::now();
+        let result = f.await;
+        self.push_step(Step::Call {
+            who,
+            call: call.into(),
+            result: CallResult::of(result.as_ref()),
+            started: Some(started),
+        });
+        result
+    }
+
     /// Drops `value` (a stream, a socket: its close) and records the drop
     /// with the time it started.
     pub fn drop<T>(&mut self, who: Role, call: &str, value: T) {
