@@ -63,8 +63,12 @@ async fn serve(stream: tokio::net::TcpStream, told: bool, mut stop: watch::Recei
 }
 
 /// Sends `GET /events`, reads until the first event, stops the server,
-/// and reads to the end: the whole response.
-async fn watch_and_stop(client: &mut tokio::net::TcpStream, stop: &watch::Sender<bool>) -> std::io::Result<String> {
+/// and reads to the end: the events read before the stop, and the whole
+/// response.
+async fn watch_and_stop(
+    client: &mut tokio::net::TcpStream,
+    stop: &watch::Sender<bool>,
+) -> std::io::Result<(usize, String)> {
     client
         .write_all(b"GET /events HTTP/1.1\r\nHost: localhost\r\n\r\n")
         .await?;
@@ -76,9 +80,10 @@ async fn watch_and_stop(client: &mut tokio::net::TcpStream, stop: &watch::Sender
             n => seen.extend_from_slice(&buf[..n]),
         }
     }
+    let before = String::from_utf8_lossy(&seen).matches("data: tick").count();
     let _ = stop.send(true);
     client.read_to_end(&mut seen).await?;
-    Ok(String::from_utf8_lossy(&seen).into_owned())
+    Ok((before, String::from_utf8_lossy(&seen).into_owned()))
 }
 
 /// The end of a response, as the check names it.
@@ -104,8 +109,10 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
             "serve_connection(io, events).await; at the stop, graceful_shutdown(), then 500 ms at most",
             "(running)".into(),
         );
-        let response = watch_and_stop(&mut client, &stop).await;
-        let shown = response.map(|r| ending(&r));
+        let (before, response) = watch_and_stop(&mut client, &stop).await?;
+        let claim = "the client reads the stream's first event before the stop";
+        run.check_at_least(claim, before as u64, 1, "events");
+        let shown: std::io::Result<&str> = Ok(ending(&response));
         run.call(Client, "GET /events, the first event, the stop, read_to_end", &shown);
         let claim = "graceful_shutdown() alone does not end the stream: the grace period (500 ms) runs out and the connection is cut";
         let stopped = tokio::time::timeout(DEADLINE, serving).await??;
@@ -123,8 +130,8 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
         let (stop, stopped) = watch::channel(false);
         let started = tokio::time::Instant::now();
         let serving = tokio::spawn(serve(server, true, stopped));
-        let response = watch_and_stop(&mut client, &stop).await;
-        let shown = response.map(|r| ending(&r));
+        let (_, response) = watch_and_stop(&mut client, &stop).await?;
+        let shown: std::io::Result<&str> = Ok(ending(&response));
         run.call(
             Client,
             "stream told about the stop: GET /events, the stop, read_to_end",

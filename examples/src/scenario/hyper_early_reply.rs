@@ -100,13 +100,12 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
         run.check_segments(claim, &[Server.sent(Fin, 1), Server.sent_at_least(Rst, 1)])?;
         let claim = "its FIN came before its first RST";
         run.check_packets_eq(claim, |p| {
-            let first = |pick: fn(&crate::wire::Segment) -> bool| p.from(Server).position(pick);
-            let order = match (first(|s| s.flags.fin), first(|s| s.flags.rst)) {
-                (Some(fin), Some(rst)) if fin < rst => vec!["FIN", "RST"],
-                (Some(_), Some(_)) => vec!["RST", "FIN"],
-                _ => vec![],
-            };
-            (order, vec!["FIN", "RST"])
+            let first = p.from(Server).find(|s| s.flags.fin || s.flags.rst);
+            let first = first.map(|s| if s.flags.rst { "RST" } else { "FIN" });
+            (
+                crate::named!("the server's first FIN or RST": first),
+                crate::named!("the server's first FIN or RST": Some("FIN")),
+            )
         })?;
         let claim = "both sockets are gone: the RST ended them";
         run.expect_states(claim, None, None)?;
@@ -117,7 +116,7 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
         let (mut client, server) = (crate::runtime::to_tokio(client)?, crate::runtime::to_tokio(server)?);
         let serving = tokio::spawn(serve(http1::Builder::new(), server, too_large));
         let mut request = head().into_bytes();
-        request.resize(request.len() + BODY, b'b');
+        request.extend(std::iter::repeat_n(b'b', BODY));
         let written = client.write_all(&request).await;
         run.call(
             Client,

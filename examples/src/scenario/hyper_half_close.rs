@@ -66,7 +66,8 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
         );
         client.write_all(REQUEST).await?;
         run.record_ok(Client, "stream.write_all(b\"GET / HTTP/1.1 ...\").await");
-        run.perform_async(Client, "stream.shutdown().await", client.shutdown()).await?;
+        run.perform_async(Client, "stream.shutdown().await", client.shutdown())
+            .await?;
         let mut response = Vec::new();
         let read = client.read_to_end(&mut response).await;
         run.call(Client, "stream.read_to_end(&mut response).await", &read);

@@ -89,8 +89,9 @@ fn start_server(listener: std::net::TcpListener, idle: Duration) -> io::Result<t
 }
 
 /// Connects to one server, counting connections; when `trap` is set, the
-/// next request written on a connection that already carried one waits
-/// until the server's FIN has reached that connection: the race, lost.
+/// next write (the scenario arms it just before a request on a pooled
+/// connection) waits until the server's FIN has reached that connection:
+/// the race, lost.
 #[derive(Clone)]
 struct Connector {
     server: SocketAddr,
@@ -132,7 +133,6 @@ impl tower_service::Service<hyper::Uri> for Connector {
             Ok(Trapped {
                 io: TokioIo::new(stream),
                 end,
-                wrote: false,
                 trap: this.trap,
             })
         })
@@ -143,7 +143,6 @@ impl tower_service::Service<hyper::Uri> for Connector {
 struct Trapped {
     io: TokioIo<tokio::net::TcpStream>,
     end: End,
-    wrote: bool,
     trap: Arc<AtomicBool>,
 }
 
@@ -165,7 +164,7 @@ impl hyper::rt::Read for Trapped {
 
 impl hyper::rt::Write for Trapped {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        if self.wrote && self.trap.swap(false, SeqCst) {
+        if self.trap.swap(false, SeqCst) {
             // The lab's hold: this thread waits (the server runs on its own)
             // until the server's idle close has reached this connection.
             let end = self.end;
@@ -173,7 +172,6 @@ impl hyper::rt::Write for Trapped {
                 Ok(end.state()?.filter(|s| *s == State::CloseWait))
             })?;
         }
-        self.wrote = true;
         Pin::new(&mut self.io).poll_write(cx, buf)
     }
 
@@ -268,13 +266,12 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
     let stop = start_server(listener, RACE_IDLE)?;
     block_on(async {
         let client = pooled(Connector::new(server), None);
-        let mut lost = 0;
+        let mut results = Vec::new();
         for _ in 0..REQUESTS {
-            if get(&client, server).await.is_err() {
-                lost += 1;
-            }
+            results.push(get(&client, server).await);
             tokio::time::sleep(RACE_IDLE).await; // the client's idle time, the server's timeout
         }
+        let lost = results.iter().filter(|r| r.is_err()).count();
         run.measured(
             "requests lost, of 100 sent one every 30 ms to a server closing after 30 ms idle",
             lost,
@@ -292,7 +289,6 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
         let first = get(&client, server).await;
         run.call(ClientRole, "pool idle timeout 100 ms: client.get(uri).await", &first);
         tokio::time::sleep(2 * POOL_IDLE).await; // idle longer than the pool's timeout, not the server's
-        connector.trap.store(true, SeqCst);
         let second = get(&client, server).await;
         run.call(ClientRole, "200 ms later: client.get(uri).await", &second);
         let claim =
@@ -314,6 +310,18 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
         );
         let claim = "retrying the idempotent request once, on that error, gets the response";
         run.check_ok(claim, &retried, "OK".into());
+        let refused = {
+            let closed = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+            let client = pooled(Connector::new(closed), None);
+            get_with_one_retry(&client, closed).await
+        };
+        run.call(
+            ClientRole,
+            "get_with_one_retry(..) to a port nobody listens on",
+            &refused.0,
+        );
+        let claim = "a request that failed for another reason is not retried: one attempt";
+        run.check_eq(claim, refused.1, 1);
         run.check_eq(
             "in two attempts, on two connections",
             crate::named!("attempts": attempts, "connections": connector.connections.load(SeqCst)),

@@ -60,7 +60,8 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
         run.record_ok(Server, "tls.write_all(b\"response\").await");
         run.wait_packets("the response, acknowledged", |p| p.all_acked(Server))?;
         let since = run.segment_count()?;
-        run.perform_async(Server, "tls.shutdown().await", server.shutdown()).await?;
+        run.perform_async(Server, "tls.shutdown().await", server.shutdown())
+            .await?;
         let mut response = Vec::new();
         let read = client.read_to_end(&mut response).await;
         run.call(Client, "tls.read_to_end(&mut response).await", &read);
