@@ -21,7 +21,8 @@ pub struct Configs {
 impl Configs {
     /// New configurations around a certificate made now. Its key is
     /// Ed25519 and its serial number fixed, so that the handshake has the
-    /// same size on every run (an ECDSA signature's does not).
+    /// same size on every run (an ECDSA signature's does not); the server
+    /// sends no session tickets.
     pub fn new() -> io::Result<Configs> {
         let signing_key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).map_err(io::Error::other)?;
         let mut params = rcgen::CertificateParams::new(vec!["localhost".into()]).map_err(io::Error::other)?;
@@ -33,12 +34,16 @@ impl Configs {
             .clone();
         let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(signing_key.serialize_der()));
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let server = rustls::ServerConfig::builder_with_provider(provider.clone())
+        let mut server = rustls::ServerConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
             .map_err(io::Error::other)?
             .with_no_client_auth()
             .with_single_cert(vec![cert.clone()], key)
             .map_err(io::Error::other)?;
+        // No session tickets: a TLS 1.3 server sends them after the
+        // handshake, and whether the kernel's delayed ACK of the client's
+        // Finished left alone or with them depended on the machine's load.
+        server.send_tls13_tickets = 0;
         Ok(Configs {
             server: Arc::new(server),
             client: client_trusting(cert.clone())?,

@@ -55,6 +55,8 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
             "Ok(tls)".into(),
         );
         run.record(Server, "TlsAcceptor::accept(stream).await", "Ok(tls)".into());
+        // The client's Finished has a delayed ACK: let it go out alone.
+        run.wait_packets("the handshake, acknowledged", |p| p.all_acked(Client) && p.all_acked(Server))?;
         server.write_all(b"response").await?;
         server.flush().await?;
         run.record_ok(Server, "tls.write_all(b\"response\").await");

@@ -40,6 +40,8 @@ pub fn perform(run: &mut Run) -> anyhow::Result<()> {
             "Ok(tls)".into(),
         );
         run.record(Server, "TlsAcceptor::accept(stream).await", "Ok(tls)".into());
+        // The client's Finished has a delayed ACK: let it go out alone.
+        run.wait_packets("the handshake, acknowledged", |p| p.all_acked(Client) && p.all_acked(Server))?;
         server.write_all(HEAD).await?;
         server.write_all(&[b'b'; SENT]).await?;
         server.flush().await?;
