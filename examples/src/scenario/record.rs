@@ -165,12 +165,7 @@ impl Run {
     ) -> io::Result<T> {
         let started = std::time::SystemTime::now();
         let result = f();
-        self.push_step(Step::Call {
-            who,
-            call: call.into(),
-            result: CallResult::of(result.as_ref()),
-            started: Some(started),
-        });
+        self.push_performed(who, call, &result, started);
         result
     }
 
@@ -183,13 +178,23 @@ impl Run {
     ) -> io::Result<T> {
         let started = std::time::SystemTime::now();
         let result = f.await;
+        self.push_performed(who, call, &result, started);
+        result
+    }
+
+    fn push_performed<T: std::fmt::Debug>(
+        &mut self,
+        who: Role,
+        call: &str,
+        result: &io::Result<T>,
+        started: std::time::SystemTime,
+    ) {
         self.push_step(Step::Call {
             who,
             call: call.into(),
             result: CallResult::of(result.as_ref()),
             started: Some(started),
         });
-        result
     }
 
     /// Drops `value` (a stream, a socket: its close) and records the drop

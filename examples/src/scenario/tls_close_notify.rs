@@ -4,6 +4,9 @@
 //! sends only the FIN: see `tls-truncation`.)
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
+use tokio_rustls::server;
 
 use crate::observe::State;
 use crate::scenario::{block_on, Packets, Run, Scenario};
@@ -44,19 +47,24 @@ pub fn bytes_before_fin(p: &Packets, who: Role, since: usize) -> Option<u32> {
         .then(|| later.iter().map(|s| s.len).sum())
 }
 
+/// The run's connection with TLS on it, the handshake recorded and
+/// acknowledged: the client's Finished has a delayed ACK, which is let go
+/// out alone before anything is written.
+pub async fn connect_tls(run: &mut Run) -> std::io::Result<(TlsStream<TcpStream>, server::TlsStream<TcpStream>)> {
+    let (client, server) = run.connect_tokio()?;
+    let (client, server) = Configs::new()?.handshake(client, server).await?;
+    let connect = "TlsConnector::connect(\"localhost\", stream).await";
+    run.record(Client, connect, "Ok(tls)".into());
+    run.record(Server, "TlsAcceptor::accept(stream).await", "Ok(tls)".into());
+    run.wait_packets("the handshake, acknowledged", |p| {
+        p.all_acked(Client) && p.all_acked(Server)
+    })?;
+    Ok((client, server))
+}
+
 pub fn perform(run: &mut Run) -> anyhow::Result<()> {
     block_on(async {
-        let configs = Configs::new()?;
-        let (client, server) = run.connect_tokio()?;
-        let (mut client, mut server) = configs.handshake(client, server).await?;
-        run.record(
-            Client,
-            "TlsConnector::connect(\"localhost\", stream).await",
-            "Ok(tls)".into(),
-        );
-        run.record(Server, "TlsAcceptor::accept(stream).await", "Ok(tls)".into());
-        // The client's Finished has a delayed ACK: let it go out alone.
-        run.wait_packets("the handshake, acknowledged", |p| p.all_acked(Client) && p.all_acked(Server))?;
+        let (mut client, mut server) = connect_tls(run).await?;
         server.write_all(b"response").await?;
         server.flush().await?;
         run.record_ok(Server, "tls.write_all(b\"response\").await");

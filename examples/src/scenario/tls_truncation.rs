@@ -9,9 +9,8 @@ use std::io::ErrorKind::UnexpectedEof;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::scenario::tls_close_notify::{bytes_before_fin, NO_CLOSE_NOTIFY};
+use crate::scenario::tls_close_notify::{bytes_before_fin, connect_tls, NO_CLOSE_NOTIFY};
 use crate::scenario::{block_on, Run, Scenario};
-use crate::tls::Configs;
 use crate::transcript::Role::{Client, Server};
 use crate::transcript::SegmentKind::Rst;
 
@@ -31,17 +30,7 @@ const SENT: usize = 1000;
 
 pub fn perform(run: &mut Run) -> anyhow::Result<()> {
     block_on(async {
-        let configs = Configs::new()?;
-        let (client, server) = run.connect_tokio()?;
-        let (mut client, mut server) = configs.handshake(client, server).await?;
-        run.record(
-            Client,
-            "TlsConnector::connect(\"localhost\", stream).await",
-            "Ok(tls)".into(),
-        );
-        run.record(Server, "TlsAcceptor::accept(stream).await", "Ok(tls)".into());
-        // The client's Finished has a delayed ACK: let it go out alone.
-        run.wait_packets("the handshake, acknowledged", |p| p.all_acked(Client) && p.all_acked(Server))?;
+        let (mut client, mut server) = connect_tls(run).await?;
         server.write_all(HEAD).await?;
         server.write_all(&[b'b'; SENT]).await?;
         server.flush().await?;
