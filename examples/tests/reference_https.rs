@@ -239,3 +239,21 @@ fn bad_arguments_are_one_line_and_exit_2() {
         );
     }
 }
+
+#[test]
+fn help_and_version_exit_0() {
+    for bin in [
+        env!("CARGO_BIN_EXE_reference-https-server"),
+        env!("CARGO_BIN_EXE_reference-https-client"),
+    ] {
+        for (flag, expect) in [("--help", "Usage:"), ("--version", env!("CARGO_PKG_VERSION"))] {
+            let output = Command::new(bin).arg(flag).output().expect("the program runs");
+            let stdout = String::from_utf8_lossy(&output.stdout);
+            assert_eq!(
+                (output.status.code(), stdout.contains(expect)),
+                (Some(0), true),
+                "{bin} {flag}: {stdout}"
+            );
+        }
+    }
+}

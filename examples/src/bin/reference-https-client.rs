@@ -6,8 +6,8 @@
 //!     cargo run -p tcpclose --bin reference-https-client -- 127.0.0.1:8443 server.der / /
 //!
 //! Arguments: the server's address, the server's certificate in DER (the
-//! only one it trusts, for the name `localhost`), the paths; then, after
-//! `--pause SECONDS`, how long to wait between requests (default 0).
+//! only one it trusts, for the name `localhost`), the paths, and with
+//! `--pause SECONDS` how long to wait between requests (default 0).
 //! Exits 0 when every request got its response, 1 otherwise, with one line
 //! per failure on standard error.
 
@@ -18,6 +18,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use bytes::Bytes;
+use clap::Parser;
 use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
@@ -33,15 +34,36 @@ const DEADLINE: Duration = Duration::from_secs(10);
 
 type Pooled = Client<TlsConnector, Empty<Bytes>>;
 
+/// An HTTPS client (hyper-util's pool over rustls) that applies the
+/// book's TLS and HTTP rules: `GET` for each path, one after another, each
+/// body printed.
+#[derive(Parser)]
+#[command(name = "reference-https-client", version)]
+struct Args {
+    /// The server's address.
+    #[arg(value_name = "ADDR")]
+    addr: SocketAddr,
+    /// The server's certificate, in DER: the only one trusted, for the
+    /// name `localhost`.
+    #[arg(value_name = "CERT_FILE")]
+    cert_file: String,
+    /// The paths to get, each starting with `/`.
+    #[arg(value_name = "PATH", required = true, value_parser = path)]
+    paths: Vec<String>,
+    /// How long to wait between requests, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value = "0", value_parser = tcpclose::cli::seconds)]
+    pause: Duration,
+}
+
+fn path(text: &str) -> Result<String, String> {
+    match text.starts_with('/') {
+        true => Ok(text.to_string()),
+        false => Err(format!("{text:?} is not a path: it starts with /")),
+    }
+}
+
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let (addr, cert_file, paths, pause) = match parse(&args) {
-        Some(parsed) => parsed,
-        None => {
-            eprintln!("reference-https-client: usage: reference-https-client ADDR CERT_FILE PATH... [--pause SECONDS]");
-            return ExitCode::from(2);
-        }
-    };
+    let args: Args = tcpclose::cli::parse();
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => {
@@ -49,7 +71,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(addr, &cert_file, &paths, pause)) {
+    match runtime.block_on(run(args.addr, &args.cert_file, &args.paths, args.pause)) {
         Ok(0) => ExitCode::SUCCESS,
         Ok(_) => ExitCode::FAILURE,
         Err(e) => {
@@ -57,20 +79,6 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-/// `ADDR CERT_FILE PATH... [--pause SECONDS]`.
-fn parse(args: &[String]) -> Option<(SocketAddr, String, Vec<String>, Duration)> {
-    let (args, pause) = match args.iter().position(|a| a == "--pause") {
-        Some(at) => {
-            let secs: f64 = args.get(at + 1)?.parse().ok().filter(|s| (0.0..1e6).contains(s))?;
-            (&args[..at], Duration::from_secs_f64(secs))
-        }
-        None => (args, Duration::ZERO),
-    };
-    let addr = args.first()?.parse().ok()?;
-    let paths: Vec<String> = args.get(2..)?.to_vec();
-    (!paths.is_empty() && paths.iter().all(|p| p.starts_with('/'))).then(|| (addr, args[1].clone(), paths, pause))
 }
 
 /// Sends each request; returns how many failed.

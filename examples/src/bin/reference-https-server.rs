@@ -21,6 +21,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use clap::Parser;
 use hyper::server::conn::http1;
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -40,18 +41,26 @@ const HEADERS: Duration = Duration::from_secs(10);
 /// How long the stop waits for connections before it cuts them.
 const GRACE: Duration = Duration::from_secs(5);
 
+/// An HTTPS server (rustls, hyper) that applies the book's TLS and HTTP
+/// rules: `GET /` answers "hello", `GET /events` streams events until the
+/// server stops (Ctrl-C or SIGTERM).
+#[derive(Parser)]
+#[command(name = "reference-https-server", version)]
+struct Args {
+    /// The address to listen on (port 0 picks a free one).
+    #[arg(value_name = "ADDR", default_value = "127.0.0.1:8443")]
+    addr: String,
+    /// The file to write the server's certificate to, in DER, for clients
+    /// to trust (a new certificate for `localhost` at each start).
+    #[arg(value_name = "CERT_FILE", default_value = "reference-https.der")]
+    cert_file: String,
+    /// How long a connection may stay idle, in seconds.
+    #[arg(value_name = "IDLE_SECONDS", default_value = "30", value_parser = tcpclose::cli::positive_seconds)]
+    idle: Duration,
+}
+
 fn main() -> ExitCode {
-    let mut args = std::env::args().skip(1);
-    let addr = args.next().unwrap_or_else(|| "127.0.0.1:8443".into());
-    let cert_file = args.next().unwrap_or_else(|| "reference-https.der".into());
-    let idle = match args.next().map(|s| s.parse::<f64>()) {
-        None => Duration::from_secs(30),
-        Some(Ok(secs)) if secs > 0.0 && secs < 1e6 => Duration::from_secs_f64(secs),
-        Some(_) => {
-            eprintln!("reference-https-server: usage: reference-https-server [ADDR] [CERT_FILE] [IDLE_SECONDS]");
-            return ExitCode::from(2);
-        }
-    };
+    let args: Args = tcpclose::cli::parse();
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => {
@@ -59,7 +68,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(&addr, &cert_file, idle)) {
+    match runtime.block_on(run(&args.addr, &args.cert_file, args.idle)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("reference-https-server: {e}");
