@@ -343,10 +343,7 @@ impl Run {
     /// ACK one past the FIN's sequence number (the offset of the first
     /// such ACK from the FIN).
     pub fn check_fin_acked(&mut self, claim: &str, who: Role) -> io::Result<()> {
-        let other = match who {
-            Role::Client => Role::Server,
-            Role::Server => Role::Client,
-        };
+        let other = who.other();
         self.check_packets_eq(claim, |p| {
             let fin = p
                 .from(who)

@@ -11,6 +11,10 @@ use crate::runtime::to_tokio;
 use crate::transcript::{CallResult, Role, Step, Transcript};
 use crate::wire::{Capture, Segment};
 
+/// The two ends of [`Run::connect_tls`].
+pub type TlsClient = tokio_rustls::client::TlsStream<tokio::net::TcpStream>;
+pub type TlsServer = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+
 /// A scenario in progress: records what happens and checks claims.
 pub struct Run {
     pub(super) options: Options,
@@ -51,6 +55,22 @@ impl Run {
         let (client, server) =
             self.connect_recorded(("TcpStream::connect(server).await", "listener.accept().await"))?;
         Ok((to_tokio(client)?, to_tokio(server)?))
+    }
+
+    /// [`Run::connect_tokio`] with TLS on it (rustls, a certificate made
+    /// now), the handshake recorded and acknowledged: the client's
+    /// Finished has a delayed ACK, which is let go out alone before
+    /// anything is written.
+    pub async fn connect_tls(&mut self) -> io::Result<(TlsClient, TlsServer)> {
+        let (client, server) = self.connect_tokio()?;
+        let (client, server) = crate::tls::Configs::new()?.handshake(client, server).await?;
+        let connect = "TlsConnector::connect(\"localhost\", stream).await";
+        self.record(Role::Client, connect, "Ok(tls)".into());
+        self.record(Role::Server, "TlsAcceptor::accept(stream).await", "Ok(tls)".into());
+        self.wait_packets("the handshake, acknowledged", |p| {
+            p.all_acked(Role::Client) && p.all_acked(Role::Server)
+        })?;
+        Ok((client, server))
     }
 
     /// [`Run::listen`] as a tokio listener; inside a tokio runtime.
@@ -281,10 +301,7 @@ impl Run {
     /// the close is over on the wire, and no segment of it can be captured
     /// after the story has moved on.
     pub fn wait_fin_acked(&mut self, who: Role) -> io::Result<()> {
-        let other = match who {
-            Role::Client => Role::Server,
-            Role::Server => Role::Client,
-        };
+        let other = who.other();
         self.wait_packets("the ACK of the last FIN", move |p| {
             let acked = p
                 .from(who)
@@ -342,24 +359,30 @@ pub struct Packets<'a> {
 impl Packets<'_> {
     /// The segments `who` sent.
     pub fn from(&self, who: Role) -> impl Iterator<Item = &Segment> {
-        let addr = match who {
+        let addr = self.addr(who);
+        self.segments.iter().filter(move |s| s.src == addr)
+    }
+
+    /// The address `who` sends from.
+    pub fn addr(&self, who: Role) -> SocketAddr {
+        match who {
             Role::Client => self.client,
             Role::Server => self.server,
-        };
-        self.segments.iter().filter(move |s| s.src == addr)
+        }
     }
 
     /// Whether the other side acknowledged every byte (and FIN) `who` sent.
     pub fn all_acked(&self, who: Role) -> bool {
-        let other = match who {
-            Role::Client => Role::Server,
-            Role::Server => Role::Client,
+        let Some(first) = self.from(who).next() else {
+            return false;
         };
+        // The furthest sequence number `who` used (a SYN and a FIN count
+        // one), measured from its first segment, as sequence numbers wrap.
         let end = self
             .from(who)
             .map(|s| s.seq.wrapping_add(s.len + u32::from(s.flags.syn || s.flags.fin)))
-            .max_by_key(|end| end.wrapping_sub(self.from(who).next().map_or(0, |first| first.seq)));
-        self.from(other).any(|s| s.flags.ack && Some(s.ack) == end)
+            .max_by_key(|end| end.wrapping_sub(first.seq));
+        self.from(who.other()).any(|s| s.flags.ack && Some(s.ack) == end)
     }
 
     /// How many segments `who` sent that match `pick`.

@@ -4,13 +4,9 @@
 //! sends only the FIN: see `tls-truncation`.)
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
-use tokio_rustls::client::TlsStream;
-use tokio_rustls::server;
 
 use crate::observe::State;
 use crate::scenario::{block_on, Packets, Run, Scenario};
-use crate::tls::Configs;
 use crate::transcript::Role::{self, Client, Server};
 use crate::transcript::SegmentKind::Rst;
 
@@ -33,10 +29,7 @@ pub const ALERT_RECORD: u32 = 5 + 2 + 1 + 16;
 /// How many bytes `who` sent after the first `since` segments, its FIN
 /// among them (TCP sends nothing after a FIN); `None` without a FIN.
 pub fn bytes_before_fin(p: &Packets, who: Role, since: usize) -> Option<u32> {
-    let addr = match who {
-        Client => p.client,
-        Server => p.server,
-    };
+    let addr = p.addr(who);
     let later: Vec<_> = p.segments[since.min(p.segments.len())..]
         .iter()
         .filter(|s| s.src == addr)
@@ -47,24 +40,9 @@ pub fn bytes_before_fin(p: &Packets, who: Role, since: usize) -> Option<u32> {
         .then(|| later.iter().map(|s| s.len).sum())
 }
 
-/// The run's connection with TLS on it, the handshake recorded and
-/// acknowledged: the client's Finished has a delayed ACK, which is let go
-/// out alone before anything is written.
-pub async fn connect_tls(run: &mut Run) -> std::io::Result<(TlsStream<TcpStream>, server::TlsStream<TcpStream>)> {
-    let (client, server) = run.connect_tokio()?;
-    let (client, server) = Configs::new()?.handshake(client, server).await?;
-    let connect = "TlsConnector::connect(\"localhost\", stream).await";
-    run.record(Client, connect, "Ok(tls)".into());
-    run.record(Server, "TlsAcceptor::accept(stream).await", "Ok(tls)".into());
-    run.wait_packets("the handshake, acknowledged", |p| {
-        p.all_acked(Client) && p.all_acked(Server)
-    })?;
-    Ok((client, server))
-}
-
 pub fn perform(run: &mut Run) -> anyhow::Result<()> {
     block_on(async {
-        let (mut client, mut server) = connect_tls(run).await?;
+        let (mut client, mut server) = run.connect_tls().await?;
         server.write_all(b"response").await?;
         server.flush().await?;
         run.record_ok(Server, "tls.write_all(b\"response\").await");

@@ -9,7 +9,7 @@ use std::io::ErrorKind::UnexpectedEof;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::scenario::tls_close_notify::{bytes_before_fin, connect_tls, NO_CLOSE_NOTIFY};
+use crate::scenario::tls_close_notify::{bytes_before_fin, NO_CLOSE_NOTIFY};
 use crate::scenario::{block_on, Run, Scenario};
 use crate::transcript::Role::{Client, Server};
 use crate::transcript::SegmentKind::Rst;
@@ -30,7 +30,7 @@ const SENT: usize = 1000;
 
 pub fn perform(run: &mut Run) -> anyhow::Result<()> {
     block_on(async {
-        let (mut client, mut server) = connect_tls(run).await?;
+        let (mut client, mut server) = run.connect_tls().await?;
         server.write_all(HEAD).await?;
         server.write_all(&[b'b'; SENT]).await?;
         server.flush().await?;
