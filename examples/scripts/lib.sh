@@ -47,7 +47,7 @@ say() {
 # Builds the server and client of the examples crate.
 build_programs() {
     command -v cargo >/dev/null || die "cargo is not installed"
-    (cd "$root" && cargo build --quiet -p tcpclose --bin server --bin client --bin tcpclose) || die "cannot build the programs"
+    (cd "$root" && cargo build --quiet -p tcpclose --bin tcpclose-server --bin tcpclose-client --bin tcpclose) || die "cannot build the programs"
 }
 
 # wait_for_line FILE PATTERN [SECONDS]: waits until FILE has a line matching
@@ -73,7 +73,7 @@ wait_for_count() {
 # start_server ARGS...: starts the server on $ADDR (default 127.0.0.1:8081)
 # and sets $port to the port it listens on.
 start_server() {
-    "$bin/server" --listen "${ADDR:-127.0.0.1:8081}" "$@" >"$work/server.log" 2>&1 &
+    "$bin/tcpclose-server" --listen "${ADDR:-127.0.0.1:8081}" "$@" >"$work/server.log" 2>&1 &
     server_pid=$!
     wait_for_line "$work/server.log" '^listening on |^server:'
     grep -q '^server:' "$work/server.log" && die "$(cat "$work/server.log")"
@@ -151,7 +151,7 @@ show_packets() {
 # not fatal.
 run_client() {
     say "client $*"
-    "$bin/client" --connect "127.0.0.1:$port" "$@" 2>&1 | tee "$work/client.log" || true
+    "$bin/tcpclose-client" --connect "127.0.0.1:$port" "$@" 2>&1 | tee "$work/client.log" || true
 }
 
 server_log() {

@@ -10,6 +10,16 @@ use crate::observe::State;
 use crate::scenario;
 use crate::transcript::{Check, Step, Transcript};
 
+/// Where the book is published: what every message of the lab that points
+/// at a chapter links to (book.toml's `site-url` on GitHub Pages).
+pub const URL: &str = "https://tcpclose.github.io/tcpclose/";
+
+/// The published address of a chapter, given by its source's name
+/// (`eof-close-wait.md`, with an optional `#fragment`).
+pub fn chapter_url(page: &str) -> String {
+    format!("{URL}{}", page.replacen(".md", ".html", 1))
+}
+
 /// Every generated file of the book, relative to its `src/`, with its text.
 pub fn generated_files(transcripts: &[Transcript]) -> Vec<(PathBuf, String)> {
     let mut files = Vec::new();
@@ -350,6 +360,31 @@ mod tests {
             t.step_times.push(std::time::SystemTime::now());
         }
         t
+    }
+
+    /// The lab links the book where book.toml publishes it: its
+    /// `site-url` on the GitHub Pages of its repository's owner.
+    #[test]
+    fn the_lab_links_the_book_where_book_toml_publishes_it() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let config = std::fs::read_to_string(root.join("book.toml")).unwrap();
+        let value = |key: &str| {
+            config
+                .lines()
+                .find_map(|l| l.strip_prefix(key)?.trim_start().strip_prefix('='))
+                .map(|v| v.trim().trim_matches('"').to_string())
+                .unwrap()
+        };
+        let repository = value("git-repository-url");
+        let (owner, _) = repository
+            .strip_prefix("https://github.com/")
+            .and_then(|r| r.split_once('/'))
+            .unwrap();
+        assert_eq!(URL, format!("https://{owner}.github.io{}", value("site-url")));
+        assert_eq!(
+            chapter_url("time-wait.md#binding-again"),
+            format!("{URL}time-wait.html#binding-again")
+        );
     }
 
     /// A test's mark leads to its file in the repository, at the line of

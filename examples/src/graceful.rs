@@ -1,7 +1,7 @@
 //! A tokio server that stops gracefully: when told to stop it accepts no
 //! more connections, closes the idle ones at once, lets every request in
 //! progress finish and its response reach the client, and after a grace
-//! period cuts what is left. The `graceful-server` program runs it on
+//! period cuts what is left. The `tcpclose-graceful-server` program runs it on
 //! SIGTERM or SIGINT; the `tokio-graceful-shutdown` scenario in-process.
 //!
 //! The protocol: a request is one line; the server works on it for a

@@ -235,14 +235,14 @@ fn meets_every_hostile_peer(start: impl Fn() -> Server) {
 
 #[test]
 fn reference_server_meets_hostile_peers() {
-    meets_every_hostile_peer(|| Server::start(env!("CARGO_BIN_EXE_reference-server"), &["127.0.0.1:0", "1"]));
+    meets_every_hostile_peer(|| Server::start(env!("CARGO_BIN_EXE_tcpclose-reference-server"), &["127.0.0.1:0", "1"]));
 }
 
 #[test]
 fn graceful_server_meets_hostile_peers() {
     meets_every_hostile_peer(|| {
         Server::start(
-            env!("CARGO_BIN_EXE_graceful-server"),
+            env!("CARGO_BIN_EXE_tcpclose-graceful-server"),
             &["--listen", "127.0.0.1:0", "--work-ms", "0", "--idle-ms", "1000"],
         )
     });
@@ -252,7 +252,7 @@ fn graceful_server_meets_hostile_peers() {
 fn server_meets_hostile_peers() {
     meets_every_hostile_peer(|| {
         Server::start(
-            env!("CARGO_BIN_EXE_server"),
+            env!("CARGO_BIN_EXE_tcpclose-server"),
             &["--listen", "127.0.0.1:0", "--on-eof", "close", "--idle", "1"],
         )
     });
@@ -269,7 +269,7 @@ fn reference_https_server_meets_hostile_peers() {
     let cert_arg = cert.to_string_lossy().into_owned();
     meets_every_hostile_peer(|| {
         Server::start(
-            env!("CARGO_BIN_EXE_reference-https-server"),
+            env!("CARGO_BIN_EXE_tcpclose-reference-https-server"),
             &["127.0.0.1:0", &cert_arg, "1"],
         )
     });
@@ -334,15 +334,19 @@ const HOSTILE_SERVERS: [(&str, HostileServer); 6] = [
 /// time limit (30 s) and a margin for a loaded machine.
 const CLIENT_DEADLINE: Duration = Duration::from_secs(45);
 
-/// `reference-client` against each hostile server: it must exit with
+/// `tcpclose-reference-client` against each hostile server: it must exit with
 /// status 1 and one line of error within its deadline, without a busy
 /// loop while it waits.
 #[test]
 fn reference_client_meets_hostile_servers() {
-    meets_every_hostile_server(env!("CARGO_BIN_EXE_reference-client"), &["{addr}", "hello"], |_| &[1]);
+    meets_every_hostile_server(
+        env!("CARGO_BIN_EXE_tcpclose-reference-client"),
+        &["{addr}", "hello"],
+        |_| &[1],
+    );
 }
 
-/// `reference-https-client` against each hostile server, none of which
+/// `tcpclose-reference-https-client` against each hostile server, none of which
 /// speaks TLS: status 1 and one line of error within its deadline.
 #[test]
 fn reference_https_client_meets_hostile_servers() {
@@ -351,7 +355,7 @@ fn reference_https_client_meets_hostile_servers() {
     std::fs::write(&cert, configs.certificate.as_ref()).expect("the certificate written");
     let cert_arg = cert.to_string_lossy().into_owned();
     meets_every_hostile_server(
-        env!("CARGO_BIN_EXE_reference-https-client"),
+        env!("CARGO_BIN_EXE_tcpclose-reference-https-client"),
         &["{addr}", &cert_arg, "/"],
         |_| &[1],
     );
@@ -367,7 +371,7 @@ fn reference_https_client_meets_hostile_servers() {
 #[test]
 fn client_meets_hostile_servers() {
     meets_every_hostile_server(
-        env!("CARGO_BIN_EXE_client"),
+        env!("CARGO_BIN_EXE_tcpclose-client"),
         &[
             "--connect",
             "{addr}",
@@ -387,7 +391,7 @@ fn client_meets_hostile_servers() {
     );
 }
 
-/// `graceful-client` with one busy connection against each hostile server:
+/// `tcpclose-graceful-client` with one busy connection against each hostile server:
 /// where the server never ends the connection (silent, dripping) the
 /// client gives up at its `--timeout`, and an answer longer than a
 /// response (a flood) is an error, each with status 1 and one line; a
@@ -397,7 +401,7 @@ fn client_meets_hostile_servers() {
 #[test]
 fn graceful_client_meets_hostile_servers() {
     meets_every_hostile_server(
-        env!("CARGO_BIN_EXE_graceful-client"),
+        env!("CARGO_BIN_EXE_tcpclose-graceful-client"),
         &[
             "--connect",
             "{addr}",

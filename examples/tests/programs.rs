@@ -18,7 +18,7 @@ struct Server {
 
 impl Server {
     fn start(on_eof: &str) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_server"))
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tcpclose-server"))
             .args(["--listen", "127.0.0.1:0", "--on-eof", on_eof])
             .stdout(Stdio::piped())
             .spawn()
@@ -133,10 +133,13 @@ fn write_mode_reports_broken_pipe() {
 fn help_documents_every_flag_and_bad_flags_exit_2() {
     for (bin, flags) in [
         (
-            env!("CARGO_BIN_EXE_server"),
+            env!("CARGO_BIN_EXE_tcpclose-server"),
             &["--listen", "--on-eof", "--hold", "close", "leak", "write"][..],
         ),
-        (env!("CARGO_BIN_EXE_client"), &["--connect", "--send", "--hold"][..]),
+        (
+            env!("CARGO_BIN_EXE_tcpclose-client"),
+            &["--connect", "--send", "--hold"][..],
+        ),
     ] {
         let help = Command::new(bin).arg("--help").output().unwrap();
         assert!(help.status.success());
@@ -150,6 +153,55 @@ fn help_documents_every_flag_and_bad_flags_exit_2() {
     }
 }
 
+/// Every program the crate installs answers `--help` with its usage and
+/// `--version` with its name and version, and starts nothing.
+#[test]
+fn every_program_answers_help_and_version() {
+    for (bin, name) in [
+        (env!("CARGO_BIN_EXE_tcpclose"), "tcpclose"),
+        (env!("CARGO_BIN_EXE_tcpclose-server"), "tcpclose-server"),
+        (env!("CARGO_BIN_EXE_tcpclose-client"), "tcpclose-client"),
+        (
+            env!("CARGO_BIN_EXE_tcpclose-graceful-server"),
+            "tcpclose-graceful-server",
+        ),
+        (
+            env!("CARGO_BIN_EXE_tcpclose-graceful-client"),
+            "tcpclose-graceful-client",
+        ),
+        (
+            env!("CARGO_BIN_EXE_tcpclose-reference-server"),
+            "tcpclose-reference-server",
+        ),
+        (
+            env!("CARGO_BIN_EXE_tcpclose-reference-client"),
+            "tcpclose-reference-client",
+        ),
+        (
+            env!("CARGO_BIN_EXE_tcpclose-reference-https-server"),
+            "tcpclose-reference-https-server",
+        ),
+        (
+            env!("CARGO_BIN_EXE_tcpclose-reference-https-client"),
+            "tcpclose-reference-https-client",
+        ),
+    ] {
+        let help = Command::new(bin).arg("--help").output().unwrap();
+        assert_eq!(help.status.code(), Some(0), "{name} --help");
+        let help = String::from_utf8_lossy(&help.stdout);
+        assert!(
+            help.to_lowercase().contains(&format!("usage: {name}")),
+            "{name} --help: {help}"
+        );
+        let version = Command::new(bin).arg("--version").output().unwrap();
+        assert_eq!(version.status.code(), Some(0), "{name} --version");
+        assert_eq!(
+            String::from_utf8_lossy(&version.stdout).trim(),
+            format!("{name} {}", env!("CARGO_PKG_VERSION"))
+        );
+    }
+}
+
 #[test]
 fn client_reports_a_refused_connection_in_one_line() {
     // Find a port nobody listens on: bind one, note it, close it.
@@ -158,7 +210,7 @@ fn client_reports_a_refused_connection_in_one_line() {
         .local_addr()
         .unwrap()
         .port();
-    let out = Command::new(env!("CARGO_BIN_EXE_client"))
+    let out = Command::new(env!("CARGO_BIN_EXE_tcpclose-client"))
         .args(["--connect", &format!("127.0.0.1:{port}")])
         .output()
         .unwrap();
@@ -181,7 +233,10 @@ fn one_line_error(bin: &str, args: &[&str], code: i32, says: &str) {
 
 #[test]
 fn bad_input_is_one_line_and_a_non_zero_exit() {
-    let (server, client) = (env!("CARGO_BIN_EXE_server"), env!("CARGO_BIN_EXE_client"));
+    let (server, client) = (
+        env!("CARGO_BIN_EXE_tcpclose-server"),
+        env!("CARGO_BIN_EXE_tcpclose-client"),
+    );
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let taken = taken.local_addr().unwrap().to_string();
     one_line_error(server, &["--listen", "localhost:http"], 2, "invalid socket address");
@@ -197,8 +252,8 @@ fn bad_input_is_one_line_and_a_non_zero_exit() {
     one_line_error(client, &["--connect", "nowhere"], 2, "invalid socket address");
     one_line_error(client, &["--connect", "127.0.0.1:0"], 1, "");
     let (graceful, load) = (
-        env!("CARGO_BIN_EXE_graceful-server"),
-        env!("CARGO_BIN_EXE_graceful-client"),
+        env!("CARGO_BIN_EXE_tcpclose-graceful-server"),
+        env!("CARGO_BIN_EXE_tcpclose-graceful-client"),
     );
     one_line_error(graceful, &["--listen", &taken], 1, "Address already in use");
     one_line_error(graceful, &["--work-ms", "soon"], 2, "invalid value");
@@ -263,6 +318,12 @@ fn inspect_finds_every_close_wait_of_a_leaking_server() {
     for s in report.sockets.iter().filter(|s| s.state == Some(State::CloseWait)) {
         assert!(s.local.is_some() && s.remote.is_some(), "{s:?}");
     }
+    // Each finding points at its chapter in the published book, which exists.
+    for f in &report.findings {
+        assert_eq!(f.chapter, tcpclose::book::chapter_url("eof-close-wait.md"));
+    }
+    let book = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../src/eof-close-wait.md");
+    assert!(book.is_file(), "{}", book.display());
 }
 
 #[test]
@@ -369,7 +430,7 @@ fn a_reader_that_goes_away_ends_the_programs_quietly() {
     for (bin, arg) in [
         (env!("CARGO_BIN_EXE_tcpclose"), "list"),
         (env!("CARGO_BIN_EXE_tcpclose"), "--help"),
-        (env!("CARGO_BIN_EXE_server"), "--help"),
+        (env!("CARGO_BIN_EXE_tcpclose-server"), "--help"),
     ] {
         let (reader, writer) = std::io::pipe().unwrap();
         drop(reader);
@@ -380,7 +441,7 @@ fn a_reader_that_goes_away_ends_the_programs_quietly() {
     }
 }
 
-/// Runs graceful-server and graceful-client (`client_args`), stops the
+/// Runs tcpclose-graceful-server and tcpclose-graceful-client (`client_args`), stops the
 /// server with `signal` once it has accepted `connections` and started
 /// `busy` requests; returns the
 /// server's output, the client's, and how long the server took to exit.
@@ -389,25 +450,25 @@ fn graceful_stop(
     (busy, connections): (usize, usize),
     client_args: &[&str],
 ) -> (String, String, std::time::Duration) {
-    let mut server = Command::new(env!("CARGO_BIN_EXE_graceful-server"))
+    let mut server = Command::new(env!("CARGO_BIN_EXE_tcpclose-graceful-server"))
         .args(["--listen", "127.0.0.1:0", "--work-ms", "1000", "--grace-ms", "2000"])
         .stdout(Stdio::piped())
         .spawn()
-        .expect("graceful-server starts");
+        .expect("tcpclose-graceful-server starts");
     let mut lines = BufReader::new(server.stdout.take().unwrap())
         .lines()
         .map_while(Result::ok);
-    let first = lines.next().expect("graceful-server says where it listens");
+    let first = lines.next().expect("tcpclose-graceful-server says where it listens");
     let addr = first
         .strip_prefix("listening on ")
         .expect("listening on ADDR")
         .to_string();
-    let mut client = Command::new(env!("CARGO_BIN_EXE_graceful-client"))
+    let mut client = Command::new(env!("CARGO_BIN_EXE_tcpclose-graceful-client"))
         .args(["--connect", &addr])
         .args(client_args)
         .stdout(Stdio::piped())
         .spawn()
-        .expect("graceful-client starts");
+        .expect("tcpclose-graceful-client starts");
     let mut client_said = BufReader::new(client.stdout.take().unwrap())
         .lines()
         .map_while(Result::ok);
@@ -432,10 +493,16 @@ fn graceful_stop(
     said.extend(lines);
     let status = server.wait().unwrap();
     let took = at.elapsed();
-    assert!(status.success(), "graceful-server: {status}; it said: {said:#?}");
+    assert!(
+        status.success(),
+        "tcpclose-graceful-server: {status}; it said: {said:#?}"
+    );
     let client_said: Vec<String> = client_said.collect();
     let status = client.wait().unwrap();
-    assert!(status.success(), "graceful-client: {status}; it said: {client_said:#?}");
+    assert!(
+        status.success(),
+        "tcpclose-graceful-client: {status}; it said: {client_said:#?}"
+    );
     (said.join("\n"), client_said.join("\n"), took)
 }
 
@@ -480,6 +547,45 @@ fn graceful_server_on_sigint_exits_as_soon_as_the_responses_are_out() {
 
 /// The book's `inspect` example is what `tcpclose inspect` prints today for
 /// the same leaking server.
+/// `inspect`'s text ends with the published page that explains it, so a
+/// reader on a production host, without the repository, can read it.
+#[test]
+fn inspect_text_ends_with_the_book_s_address() {
+    let out = Command::new(env!("CARGO_BIN_EXE_tcpclose"))
+        .args(["inspect", &std::process::id().to_string()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        text.lines().last(),
+        Some(format!("how to read this: {}", tcpclose::book::chapter_url("diagnosing.md")).as_str())
+    );
+}
+
+/// `cargo install tcpclose` puts only `tcpclose` and `tcpclose-*` on the
+/// PATH: the package's programs are the files of src/bin, and no
+/// `[[bin]]` section names another.
+#[test]
+fn every_installed_program_is_named_tcpclose() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut names: Vec<String> = std::fs::read_dir(root.join("src/bin"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .map(|p| p.file_stem().unwrap().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 9, "{names:?}");
+    for name in &names {
+        assert!(name == "tcpclose" || name.starts_with("tcpclose-"), "{name}");
+    }
+    let manifest = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
+    assert!(
+        !manifest.contains("[[bin]]"),
+        "a [[bin]] section in examples/Cargo.toml"
+    );
+}
+
 #[test]
 fn inspect_example_is_current() {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -28,7 +28,7 @@ impl Server {
     /// Starts the server; with `max_descriptors`, under that
     /// RLIMIT_NOFILE.
     fn start_with(idle_seconds: &str, max_descriptors: Option<u64>) -> Server {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_reference-server"));
+        let mut command = Command::new(env!("CARGO_BIN_EXE_tcpclose-reference-server"));
         command
             .args(["127.0.0.1:0", idle_seconds])
             .stdout(Stdio::piped())
@@ -51,7 +51,7 @@ impl Server {
                 });
             }
         }
-        let mut child = command.spawn().expect("reference-server starts");
+        let mut child = command.spawn().expect("tcpclose-reference-server starts");
         let mut first = String::new();
         BufReader::new(child.stdout.take().expect("stdout"))
             .read_line(&mut first)
@@ -112,10 +112,10 @@ fn exchange(stream: &TcpStream, request: &[u8]) -> std::io::Result<Vec<u8>> {
 #[test]
 fn the_client_gets_every_answer_and_exits_0() {
     let server = Server::start("30");
-    let out = Command::new(env!("CARGO_BIN_EXE_reference-client"))
+    let out = Command::new(env!("CARGO_BIN_EXE_tcpclose-reference-client"))
         .args([&server.addr.to_string(), "hello", "closing time"])
         .output()
-        .expect("reference-client runs");
+        .expect("tcpclose-reference-client runs");
     assert_eq!(String::from_utf8_lossy(&out.stdout), "HELLO\nCLOSING TIME\n");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
@@ -126,10 +126,10 @@ fn the_client_reports_a_refused_connection_in_one_line_and_exits_1() {
         .unwrap()
         .local_addr()
         .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_reference-client"))
+    let out = Command::new(env!("CARGO_BIN_EXE_tcpclose-reference-client"))
         .args([&unused.to_string(), "x"])
         .output()
-        .expect("reference-client runs");
+        .expect("tcpclose-reference-client runs");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
@@ -234,9 +234,12 @@ fn out_of_descriptors_the_server_backs_off_and_recovers() {
 #[test]
 fn bad_arguments_are_one_line_and_exit_2() {
     for (bin, args) in [
-        (env!("CARGO_BIN_EXE_reference-server"), &["127.0.0.1:0", "soon"][..]),
-        (env!("CARGO_BIN_EXE_reference-client"), &["nowhere", "x"][..]),
-        (env!("CARGO_BIN_EXE_reference-client"), &[][..]),
+        (
+            env!("CARGO_BIN_EXE_tcpclose-reference-server"),
+            &["127.0.0.1:0", "soon"][..],
+        ),
+        (env!("CARGO_BIN_EXE_tcpclose-reference-client"), &["nowhere", "x"][..]),
+        (env!("CARGO_BIN_EXE_tcpclose-reference-client"), &[][..]),
     ] {
         let out = Command::new(bin).args(args).output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
@@ -250,8 +253,8 @@ fn each_stream_has_one_owner() {
     // No clone of a stream anywhere: the thread that handles a connection
     // owns it, and dropping it there closes it.
     for source in [
-        include_str!("../src/bin/reference-server.rs"),
-        include_str!("../src/bin/reference-client.rs"),
+        include_str!("../src/bin/tcpclose-reference-server.rs"),
+        include_str!("../src/bin/tcpclose-reference-client.rs"),
     ] {
         assert!(!source.contains("try_clone"));
     }

@@ -32,12 +32,12 @@ struct Server {
 impl Server {
     fn start(idle_seconds: &str) -> Server {
         let cert = cert_file();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_reference-https-server"))
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tcpclose-reference-https-server"))
             .args(["127.0.0.1:0".as_ref(), cert.as_os_str(), idle_seconds.as_ref()])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
-            .expect("reference-https-server starts");
+            .expect("tcpclose-reference-https-server starts");
         let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
         let mut first = String::new();
         stdout.read_line(&mut first).expect("the server's first line");
@@ -83,7 +83,7 @@ fn block_on<F: std::future::Future>(future: F) -> F::Output {
 #[test]
 fn the_https_client_gets_every_answer_and_exits_0() {
     let server = Server::start("30");
-    let output = Command::new(env!("CARGO_BIN_EXE_reference-https-client"))
+    let output = Command::new(env!("CARGO_BIN_EXE_tcpclose-reference-https-client"))
         .args([
             server.addr.to_string().as_ref(),
             server.cert.as_os_str(),
@@ -91,7 +91,7 @@ fn the_https_client_gets_every_answer_and_exits_0() {
             "/".as_ref(),
         ])
         .output()
-        .expect("reference-https-client runs");
+        .expect("tcpclose-reference-https-client runs");
     assert_eq!(
         (output.status.code(), String::from_utf8_lossy(&output.stdout).as_ref()),
         (Some(0), "hello\nhello\n"),
@@ -196,10 +196,10 @@ fn the_https_client_retries_a_get_whose_connection_was_closed() {
         };
         block_on(async { tokio::time::timeout(DEADLINE, serve).await })
     });
-    let output = Command::new(env!("CARGO_BIN_EXE_reference-https-client"))
+    let output = Command::new(env!("CARGO_BIN_EXE_tcpclose-reference-https-client"))
         .args([addr.to_string().as_ref(), cert.as_os_str(), "/".as_ref(), "/".as_ref()])
         .output()
-        .expect("reference-https-client runs");
+        .expect("tcpclose-reference-https-client runs");
     let _ = std::fs::remove_file(&cert);
     assert_eq!(
         (output.status.code(), String::from_utf8_lossy(&output.stdout).as_ref()),
@@ -218,15 +218,15 @@ fn the_https_client_retries_a_get_whose_connection_was_closed() {
 fn bad_arguments_are_one_line_and_exit_2() {
     for (bin, args) in [
         (
-            env!("CARGO_BIN_EXE_reference-https-server"),
+            env!("CARGO_BIN_EXE_tcpclose-reference-https-server"),
             &["127.0.0.1:0", "cert.der", "soon"][..],
         ),
         (
-            env!("CARGO_BIN_EXE_reference-https-client"),
+            env!("CARGO_BIN_EXE_tcpclose-reference-https-client"),
             &["127.0.0.1:1", "cert.der"][..],
         ),
         (
-            env!("CARGO_BIN_EXE_reference-https-client"),
+            env!("CARGO_BIN_EXE_tcpclose-reference-https-client"),
             &["127.0.0.1:1", "cert.der", "/", "--pause", "-1"][..],
         ),
     ] {
@@ -243,8 +243,8 @@ fn bad_arguments_are_one_line_and_exit_2() {
 #[test]
 fn help_and_version_exit_0() {
     for bin in [
-        env!("CARGO_BIN_EXE_reference-https-server"),
-        env!("CARGO_BIN_EXE_reference-https-client"),
+        env!("CARGO_BIN_EXE_tcpclose-reference-https-server"),
+        env!("CARGO_BIN_EXE_tcpclose-reference-https-client"),
     ] {
         for (flag, expect) in [("--help", "Usage:"), ("--version", env!("CARGO_PKG_VERSION"))] {
             let output = Command::new(bin).arg(flag).output().expect("the program runs");

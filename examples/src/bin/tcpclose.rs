@@ -100,9 +100,10 @@ enum Command {
     /// Run every scenario and write what the book shows of them: the
     /// transcripts, the sequence diagrams and the state-machine page.
     Bless {
-        /// The book's source directory.
-        #[arg(long, value_name = "DIR", default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../src"))]
-        book: PathBuf,
+        /// The book's source directory [default: src/ of the book whose
+        /// book.toml is in this directory or above]
+        #[arg(long, value_name = "DIR")]
+        book: Option<PathBuf>,
         /// Rewrite every scenario's files, also those that still describe
         /// this run (after a change to how they are drawn).
         #[arg(long)]
@@ -183,8 +184,14 @@ fn run(cli: Cli, sandbox: &Sandbox) -> anyhow::Result<RunOutcome> {
             json,
             hold,
         }) => run_some(&ids, pcap, svg, json, hold),
-        Some(Command::Bless { book, all, ids }) if ids.is_empty() => bless(&book, all),
-        Some(Command::Bless { book, ids, .. }) => bless_only(&book, &ids),
+        Some(Command::Bless { book, all, ids }) => {
+            let book = book_source(book)?;
+            if ids.is_empty() {
+                bless(&book, all)
+            } else {
+                bless_only(&book, &ids)
+            }
+        }
         Some(Command::Inspect { pid, watch, json }) => inspect(pid, watch, json).map(|()| RunOutcome::Confirmed),
         Some(Command::LeakDemo) => leak_demo().map(|()| RunOutcome::Confirmed),
         Some(Command::Bench {
@@ -370,17 +377,30 @@ fn run_some(
     Ok(worst(&transcripts))
 }
 
-/// Regenerates what the book shows of every scenario. Refuses unless every
-/// claim is confirmed: the book shows only runs in which all hold.
-/// Fails unless `book` is the book's source.
-fn book_source(book: &Path) -> anyhow::Result<()> {
+/// The book's source: `book`, or the `src/` beside the book.toml of this
+/// directory or the nearest above it (the repository, wherever the lab is
+/// installed). Fails unless it holds a SUMMARY.md.
+fn book_source(book: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    let book = match book {
+        Some(book) => book,
+        None => {
+            let here = std::env::current_dir().context("cannot read the current directory")?;
+            let Some(root) = here.ancestors().find(|dir| dir.join("book.toml").is_file()) else {
+                bail!(
+                    "no book.toml in {} or above: run bless in the book's repository, or give --book DIR",
+                    here.display()
+                );
+            };
+            root.join("src")
+        }
+    };
     if !book.join("SUMMARY.md").is_file() {
         bail!(
             "{} is not the book's source (no SUMMARY.md): give --book DIR",
             book.display()
         );
     }
-    Ok(())
+    Ok(book)
 }
 
 /// Fails, writing nothing, unless every run confirmed every claim.
@@ -400,7 +420,6 @@ fn every_claim_confirmed(transcripts: &[tcpclose::transcript::Transcript]) -> an
 /// that every scenario feeds (the errors table, the state machine, the
 /// inspect example) need a run of them all.
 fn bless_only(book: &Path, ids: &[String]) -> anyhow::Result<RunOutcome> {
-    book_source(book)?;
     let mut scenarios = Vec::new();
     for id in ids {
         match scenario::find(id) {
@@ -424,8 +443,9 @@ fn bless_only(book: &Path, ids: &[String]) -> anyhow::Result<RunOutcome> {
     Ok(RunOutcome::Confirmed)
 }
 
+/// Regenerates what the book shows of every scenario. Refuses unless every
+/// claim is confirmed: the book shows only runs in which all hold.
 fn bless(book: &Path, all: bool) -> anyhow::Result<RunOutcome> {
-    book_source(book)?;
     let scenarios: Vec<_> = scenario::ALL.iter().collect();
     let transcripts = scenario::run_all(&scenarios, &options());
     every_claim_confirmed(&transcripts)?;

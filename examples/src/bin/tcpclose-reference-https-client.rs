@@ -1,9 +1,9 @@
-//! reference-https-client: a complete HTTPS client (hyper-util's pooled
+//! tcpclose-reference-https-client: a complete HTTPS client (hyper-util's pooled
 //! client, the one reqwest is built on, over rustls) that applies the TLS
 //! and HTTP rules of the book's checklist. It sends `GET` for each path,
 //! one after another on the pool's connections, and prints each body.
 //!
-//!     cargo run -p tcpclose --bin reference-https-client -- 127.0.0.1:8443 server.der / /
+//!     cargo run -p tcpclose --bin tcpclose-reference-https-client -- 127.0.0.1:8443 server.der / /
 //!
 //! Arguments: the server's address, the server's certificate in DER (the
 //! only one it trusts, for the name `localhost`), the paths, and with
@@ -38,7 +38,7 @@ type Pooled = Client<TlsConnector, Empty<Bytes>>;
 /// book's TLS and HTTP rules: `GET` for each path, one after another, each
 /// body printed.
 #[derive(Parser)]
-#[command(name = "reference-https-client", version)]
+#[command(name = "tcpclose-reference-https-client", version)]
 struct Args {
     /// The server's address.
     #[arg(value_name = "ADDR")]
@@ -67,7 +67,7 @@ fn main() -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => {
-            eprintln!("reference-https-client: no runtime: {e}");
+            eprintln!("tcpclose-reference-https-client: no runtime: {e}");
             return ExitCode::FAILURE;
         }
     };
@@ -75,7 +75,7 @@ fn main() -> ExitCode {
         Ok(0) => ExitCode::SUCCESS,
         Ok(_) => ExitCode::FAILURE,
         Err(e) => {
-            eprintln!("reference-https-client: {e}");
+            eprintln!("tcpclose-reference-https-client: {e}");
             ExitCode::FAILURE
         }
     }

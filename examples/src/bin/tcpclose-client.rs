@@ -2,7 +2,7 @@
 //! chapters need. It connects, optionally sends, optionally reads the
 //! answer, and closes: `drop` sends the FIN (or, with `--linger 0`, an RST).
 //!
-//!     cargo run -p tcpclose --bin client -- --connect 127.0.0.1:8081
+//!     cargo run -p tcpclose --bin tcpclose-client -- --connect 127.0.0.1:8081
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -19,7 +19,7 @@ use tcpclose::transcript::outcome;
 /// Connects to a TCP server, sends, reads and closes as you choose: the
 /// active closer of the article.
 #[derive(Parser)]
-#[command(name = "client", version)]
+#[command(name = "tcpclose-client", version)]
 struct Args {
     /// Address of the server.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8081")]
@@ -61,7 +61,7 @@ fn main() -> ExitCode {
     match talk(&args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("client: {e:#}");
+            eprintln!("tcpclose-client: {e:#}");
             ExitCode::FAILURE
         }
     }

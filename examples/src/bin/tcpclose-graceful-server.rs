@@ -1,10 +1,10 @@
-//! graceful-server: a tokio server that stops gracefully on SIGTERM or
+//! tcpclose-graceful-server: a tokio server that stops gracefully on SIGTERM or
 //! SIGINT (Ctrl-C): it stops accepting, closes idle connections at once,
 //! finishes the requests in progress, and cuts what is left after the
 //! grace period. See tcpclose::graceful.
 //!
-//!     cargo run -p tcpclose --bin graceful-server -- --work-ms 1000
-//!     cargo run -p tcpclose --bin graceful-client -- --busy 100 --idle 20
+//!     cargo run -p tcpclose --bin tcpclose-graceful-server -- --work-ms 1000
+//!     cargo run -p tcpclose --bin tcpclose-graceful-client -- --busy 100 --idle 20
 //!     kill -TERM <pid>    (or Ctrl-C)
 
 use std::net::SocketAddr;
@@ -21,7 +21,7 @@ use tokio::signal::unix::{signal, SignalKind};
 /// A server that answers each request line with `done` after some work,
 /// and stops gracefully on SIGTERM or SIGINT.
 #[derive(Parser)]
-#[command(name = "graceful-server", version)]
+#[command(name = "tcpclose-graceful-server", version)]
 struct Args {
     /// Address to listen on (port 0 picks a free port, printed at start).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8082")]
@@ -43,7 +43,7 @@ fn main() -> ExitCode {
     match run(&args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("graceful-server: {e:#}");
+            eprintln!("tcpclose-graceful-server: {e:#}");
             ExitCode::FAILURE
         }
     }

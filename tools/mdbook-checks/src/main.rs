@@ -13,8 +13,20 @@ use serde_json::Value;
 use tcpclose::transcript::Check;
 
 fn main() -> ExitCode {
-    if std::env::args().nth(1).as_deref() == Some("supports") {
-        return ExitCode::SUCCESS; // plain Markdown: every renderer
+    match std::env::args().nth(1).as_deref() {
+        Some("supports") => return ExitCode::SUCCESS, // plain Markdown: every renderer
+        Some("-h" | "--help") => {
+            println!(
+                "The book's mdBook preprocessor, run by `mdbook build` (book.toml).\n\n\
+                 usage: mdbook-checks supports RENDERER\n       mdbook-checks < [context, book] (JSON)"
+            );
+            return ExitCode::SUCCESS;
+        }
+        Some("-V" | "--version") => {
+            println!("mdbook-checks {}", env!("CARGO_PKG_VERSION"));
+            return ExitCode::SUCCESS;
+        }
+        _ => {}
     }
     match run() {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,10 +1,10 @@
-//! reference-server: a complete server that applies every rule of the
+//! tcpclose-reference-server: a complete server that applies every rule of the
 //! book's checklist. It answers each line a client sends with the same line
 //! in upper case, and closes every connection correctly: on `Ok(0)`, on an
 //! error, on a silent client, on a line too long. Only `std` and `socket2`.
 //!
-//!     cargo run -p tcpclose --bin reference-server -- 127.0.0.1:7878
-//!     cargo run -p tcpclose --bin reference-client -- 127.0.0.1:7878 hello world
+//!     cargo run -p tcpclose --bin tcpclose-reference-server -- 127.0.0.1:7878
+//!     cargo run -p tcpclose --bin tcpclose-reference-client -- 127.0.0.1:7878 hello world
 //!
 //! Arguments: the address to listen on (default 127.0.0.1:7878; port 0
 //! picks a free one) and how many seconds a client may stay silent
@@ -26,27 +26,40 @@ const LINGER: Duration = Duration::from_secs(2);
 /// The longest line the server answers.
 const MAX_LINE: usize = 1024;
 
+const USAGE: &str = "usage: tcpclose-reference-server [ADDR] [IDLE_SECONDS]";
+
 fn main() -> ExitCode {
-    let mut args = std::env::args().skip(1);
-    let addr = args.next().unwrap_or_else(|| "127.0.0.1:7878".into());
-    let idle = match args.next().map(|s| s.parse::<f64>()) {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("-h" | "--help") => {
+            println!("Answers each line with the same line in upper case, and closes every connection as the book's checklist says.\n\n{USAGE}\n\nADDR: where to listen (default 127.0.0.1:7878; port 0 picks a free one)\nIDLE_SECONDS: how long a client may stay silent (default 30)");
+            return ExitCode::SUCCESS;
+        }
+        Some("-V" | "--version") => {
+            println!("tcpclose-reference-server {}", env!("CARGO_PKG_VERSION"));
+            return ExitCode::SUCCESS;
+        }
+        _ => {}
+    }
+    let addr = args.first().cloned().unwrap_or_else(|| "127.0.0.1:7878".into());
+    let idle = match args.get(1).map(|s| s.parse::<f64>()) {
         None => Duration::from_secs(30),
-        Some(Ok(secs)) if secs > 0.0 && secs < 1e6 => Duration::from_secs_f64(secs),
+        Some(Ok(secs)) if secs > 0.0 && secs < 1e6 && args.len() == 2 => Duration::from_secs_f64(secs),
         Some(_) => {
-            eprintln!("reference-server: usage: reference-server [ADDR] [IDLE_SECONDS]");
+            eprintln!("tcpclose-reference-server: {USAGE}");
             return ExitCode::from(2);
         }
     };
     let listener = match TcpListener::bind(&addr) {
         Ok(listener) => listener,
         Err(e) => {
-            eprintln!("reference-server: cannot listen on {addr}: {e}");
+            eprintln!("tcpclose-reference-server: cannot listen on {addr}: {e}");
             return ExitCode::FAILURE;
         }
     };
     match listener.local_addr() {
         Ok(local) => println!("listening on {local}"),
-        Err(e) => eprintln!("reference-server: {e}"),
+        Err(e) => eprintln!("tcpclose-reference-server: {e}"),
     }
     serve(&listener, idle)
 }

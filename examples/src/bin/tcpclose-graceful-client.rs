@@ -1,10 +1,10 @@
-//! graceful-client: loads a graceful-server with connections of three
+//! tcpclose-graceful-client: loads a tcpclose-graceful-server with connections of three
 //! kinds, and reports what each got once the server has stopped:
 //! `--busy` connections each send a request and wait for its response,
 //! `--idle` connections send nothing, `--stall` connections send half a
 //! request and never the rest.
 //!
-//!     cargo run -p tcpclose --bin graceful-client -- --connect 127.0.0.1:8082 --busy 100 --idle 20 --stall 1
+//!     cargo run -p tcpclose --bin tcpclose-graceful-client -- --connect 127.0.0.1:8082 --busy 100 --idle 20 --stall 1
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -15,9 +15,9 @@ use tcpclose::cli::{self, say};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-/// Opens connections to a graceful-server and says what each one got.
+/// Opens connections to a tcpclose-graceful-server and says what each one got.
 #[derive(Parser)]
-#[command(name = "graceful-client", version)]
+#[command(name = "tcpclose-graceful-client", version)]
 struct Args {
     /// The server's address.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8082")]
@@ -56,7 +56,7 @@ fn main() -> ExitCode {
     match run(&args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("graceful-client: {e:#}");
+            eprintln!("tcpclose-graceful-client: {e:#}");
             ExitCode::FAILURE
         }
     }

@@ -1,9 +1,9 @@
-//! reference-client: a complete client for `reference-server` that applies
+//! tcpclose-reference-client: a complete client for `tcpclose-reference-server` that applies
 //! the book's rules. It sends each argument as a line, ends its side with a
 //! FIN, prints every answer up to the server's FIN, and tells a complete
 //! exchange from a cut one. Only `std`.
 //!
-//!     cargo run -p tcpclose --bin reference-client -- 127.0.0.1:7878 hello world
+//!     cargo run -p tcpclose --bin tcpclose-reference-client -- 127.0.0.1:7878 hello world
 
 // ANCHOR: client
 use std::io::{self, BufRead, BufReader, Read, Write};
@@ -21,20 +21,33 @@ const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(30);
 /// The longest answer: the server's longest line, and its newline.
 const MAX_ANSWER: usize = 1025;
 
+const USAGE: &str = "usage: tcpclose-reference-client ADDR LINE...";
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("-h" | "--help") => {
+            println!("Sends each LINE to a tcpclose-reference-server, ends its side with a FIN, and prints every answer up to the server's FIN.\n\n{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Some("-V" | "--version") => {
+            println!("tcpclose-reference-client {}", env!("CARGO_PKG_VERSION"));
+            return ExitCode::SUCCESS;
+        }
+        _ => {}
+    }
     let Some((addr, lines)) = args.split_first() else {
-        eprintln!("reference-client: usage: reference-client ADDR LINE...");
+        eprintln!("tcpclose-reference-client: {USAGE}");
         return ExitCode::from(2);
     };
     let Ok(addr) = addr.parse::<SocketAddr>() else {
-        eprintln!("reference-client: {addr:?} is not an address such as 127.0.0.1:7878");
+        eprintln!("tcpclose-reference-client: {addr:?} is not an address such as 127.0.0.1:7878");
         return ExitCode::from(2);
     };
     match exchange(addr, lines) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("reference-client: {e}");
+            eprintln!("tcpclose-reference-client: {e}");
             ExitCode::FAILURE
         }
     }

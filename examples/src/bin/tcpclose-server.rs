@@ -5,8 +5,8 @@
 //!
 //! Run it in one terminal and `client` in another, then look with `ss`:
 //!
-//!     cargo run -p tcpclose --bin server -- --on-eof leak
-//!     cargo run -p tcpclose --bin client
+//!     cargo run -p tcpclose --bin tcpclose-server -- --on-eof leak
+//!     cargo run -p tcpclose --bin tcpclose-client
 //!     ss -tan '( sport = :8081 or dport = :8081 )'
 
 use std::io::{self, Read, Write};
@@ -26,7 +26,7 @@ use tcpclose::transcript::outcome;
 /// Accepts TCP connections (one at a time) and closes each in the way you
 /// choose, so you can watch it with `ss` and tcpdump.
 #[derive(Parser)]
-#[command(name = "server", version)]
+#[command(name = "tcpclose-server", version)]
 struct Args {
     /// Address to listen on (port 0 picks a free port, printed at start).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8081")]
@@ -81,7 +81,7 @@ fn main() -> ExitCode {
     match serve(&args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("server: {e:#}");
+            eprintln!("tcpclose-server: {e:#}");
             ExitCode::FAILURE
         }
     }

@@ -1,4 +1,4 @@
-//! reference-https-server: a complete HTTPS server (rustls through
+//! tcpclose-reference-https-server: a complete HTTPS server (rustls through
 //! tokio-rustls, hyper 1) that applies the TLS and HTTP rules of the
 //! book's checklist. `GET /` answers "hello"; `GET /events` streams
 //! server-sent events until the server stops. It ends every connection
@@ -6,8 +6,8 @@
 //! connections, and stops gracefully on Ctrl-C or SIGTERM: streams are
 //! told, connections get a grace period, then the rest are cut.
 //!
-//!     cargo run -p tcpclose --bin reference-https-server -- 127.0.0.1:8443 server.der
-//!     cargo run -p tcpclose --bin reference-https-client -- 127.0.0.1:8443 server.der / /
+//!     cargo run -p tcpclose --bin tcpclose-reference-https-server -- 127.0.0.1:8443 server.der
+//!     cargo run -p tcpclose --bin tcpclose-reference-https-client -- 127.0.0.1:8443 server.der / /
 //!
 //! Arguments: the address to listen on (default 127.0.0.1:8443; port 0
 //! picks a free one), the file to write the server's certificate to, in
@@ -45,7 +45,7 @@ const GRACE: Duration = Duration::from_secs(5);
 /// rules: `GET /` answers "hello", `GET /events` streams events until the
 /// server stops (Ctrl-C or SIGTERM).
 #[derive(Parser)]
-#[command(name = "reference-https-server", version)]
+#[command(name = "tcpclose-reference-https-server", version)]
 struct Args {
     /// The address to listen on (port 0 picks a free one).
     #[arg(value_name = "ADDR", default_value = "127.0.0.1:8443")]
@@ -64,14 +64,14 @@ fn main() -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => {
-            eprintln!("reference-https-server: no runtime: {e}");
+            eprintln!("tcpclose-reference-https-server: no runtime: {e}");
             return ExitCode::FAILURE;
         }
     };
     match runtime.block_on(run(&args.addr, &args.cert_file, args.idle)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("reference-https-server: {e}");
+            eprintln!("tcpclose-reference-https-server: {e}");
             ExitCode::FAILURE
         }
     }
