@@ -12,7 +12,7 @@
 
 use std::fmt;
 use std::fs::File;
-use std::io::{self, BufWriter};
+use std::io::{self, BufWriter, Write};
 use std::mem::MaybeUninit;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::os::fd::AsRawFd;
@@ -23,8 +23,6 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use etherparse::{NetSlice, SlicedPacket, TransportSlice};
-use pcap_file::pcap::{PcapHeader, PcapPacket, PcapWriter};
-use pcap_file::DataLink;
 use serde::{Deserialize, Serialize};
 use socket2::{Domain, Protocol, SockFilter, Socket, Type};
 
@@ -388,18 +386,35 @@ fn tcp_port_filter(port: u16, ipv6: bool) -> Vec<SockFilter> {
 
 /// Writes `segments` as a pcap file of raw IP packets (link type RAW).
 pub fn write_pcap(path: &Path, segments: &[Segment]) -> io::Result<()> {
-    let file = File::create(path)?;
-    let header = PcapHeader {
-        datalink: DataLink::RAW,
-        ..PcapHeader::default()
-    };
-    let mut writer = PcapWriter::with_header(BufWriter::new(file), header).map_err(io::Error::other)?;
+    let mut file = BufWriter::new(File::create(path)?);
+    file.write_all(&pcap_bytes(segments))?;
+    file.flush()
+}
+
+/// The pcap format (libpcap's, microsecond timestamps, little-endian): a
+/// 24-byte file header, then a 16-byte header before each packet.
+fn pcap_bytes(segments: &[Segment]) -> Vec<u8> {
+    /// LINKTYPE_RAW: each packet starts with its IPv4 or IPv6 header.
+    const LINKTYPE_RAW: u32 = 101;
+    const SNAPLEN: u32 = 65_535;
+    let mut out = Vec::with_capacity(24 + segments.iter().map(|s| 16 + s.packet.len()).sum::<usize>());
+    out.extend_from_slice(&0xa1b2_c3d4_u32.to_le_bytes()); // magic: microseconds
+    out.extend_from_slice(&2u16.to_le_bytes()); // version 2.4
+    out.extend_from_slice(&4u16.to_le_bytes());
+    out.extend_from_slice(&0i32.to_le_bytes()); // time zone: UTC
+    out.extend_from_slice(&0u32.to_le_bytes()); // timestamp accuracy
+    out.extend_from_slice(&SNAPLEN.to_le_bytes());
+    out.extend_from_slice(&LINKTYPE_RAW.to_le_bytes());
     for segment in segments {
-        let timestamp = segment.time.duration_since(UNIX_EPOCH).unwrap_or_default();
-        let packet = PcapPacket::new(timestamp, segment.packet.len() as u32, &segment.packet);
-        writer.write_packet(&packet).map_err(io::Error::other)?;
+        let time = segment.time.duration_since(UNIX_EPOCH).unwrap_or_default();
+        let kept = &segment.packet[..segment.packet.len().min(SNAPLEN as usize)];
+        out.extend_from_slice(&(time.as_secs() as u32).to_le_bytes());
+        out.extend_from_slice(&time.subsec_micros().to_le_bytes());
+        out.extend_from_slice(&(kept.len() as u32).to_le_bytes());
+        out.extend_from_slice(&(segment.packet.len() as u32).to_le_bytes());
+        out.extend_from_slice(kept);
     }
-    Ok(())
+    out
 }
 
 /// One queued copy: its length, the kernel's timestamp and, for IPv6,
@@ -482,4 +497,38 @@ pub fn stamp_on_arrival() -> io::Result<()> {
         Ok(udp)
     });
     keeper.as_ref().map(|_| ()).map_err(|e| io::Error::other(e.clone()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The file header and each packet's header, field by field, as
+    /// libpcap's format defines them; tcpdump reads the lab's files back
+    /// in `tests/cli.rs`.
+    #[test]
+    fn pcap_bytes_are_libpcap_s_format() {
+        let segment = Segment {
+            time: UNIX_EPOCH + Duration::new(1_700_000_000, 123_456_789),
+            src: "127.0.0.1:1".parse().unwrap(),
+            dst: "127.0.0.1:2".parse().unwrap(),
+            flags: Flags::default(),
+            seq: 0,
+            ack: 0,
+            len: 0,
+            window: 0,
+            packet: vec![0x45; 40],
+        };
+        let bytes = pcap_bytes(&[segment]);
+        let header: [u8; 24] = [
+            0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 101, 0, 0, 0,
+        ];
+        assert_eq!(bytes[..24], header);
+        let record = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap());
+        assert_eq!(
+            [record(24), record(28), record(32), record(36)],
+            [1_700_000_000, 123_456, 40, 40]
+        );
+        assert_eq!(bytes[40..], [0x45; 40]);
+    }
 }
