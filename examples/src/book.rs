@@ -5,20 +5,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+pub use crate::cli::{chapter_url, BOOK_URL as URL};
 use crate::diagram::{NARROW, WIDE};
 use crate::observe::State;
 use crate::scenario;
 use crate::transcript::{Check, Step, Transcript};
-
-/// Where the book is published: what every message of the lab that points
-/// at a chapter links to (book.toml's `site-url` on GitHub Pages).
-pub const URL: &str = "https://tcpclose.github.io/tcpclose/";
-
-/// The published address of a chapter, given by its source's name
-/// (`eof-close-wait.md`, with an optional `#fragment`).
-pub fn chapter_url(page: &str) -> String {
-    format!("{URL}{}", page.replacen(".md", ".html", 1))
-}
 
 /// Every generated file of the book, relative to its `src/`, with its text.
 pub fn generated_files(transcripts: &[Transcript]) -> Vec<(PathBuf, String)> {

@@ -5,6 +5,28 @@ use std::time::Duration;
 
 use clap::Parser;
 
+/// Where the book is published: what every message of the lab that points
+/// at a chapter links to (book.toml's `site-url` on GitHub Pages).
+pub const BOOK_URL: &str = "https://tcpclose.github.io/tcpclose/";
+
+/// The published address of a chapter, given by its source's name
+/// (`eof-close-wait.md`, with an optional `#fragment`).
+pub fn chapter_url(page: &str) -> String {
+    format!("{BOOK_URL}{}", page.replacen(".md", ".html", 1))
+}
+
+/// What a Linux-only program does elsewhere: says in one line what it
+/// needs and where the book covers the other systems, and exits with 3
+/// (could not run here).
+pub fn needs_linux(program: &str) -> std::process::ExitCode {
+    eprintln!(
+        "{program}: needs Linux (network namespaces, sock_diag, packet capture); \
+         on this system, see {}",
+        chapter_url("other-systems.md")
+    );
+    std::process::ExitCode::from(3)
+}
+
 /// Parses the command line. Bad usage prints one line and exits with 2;
 /// `--help` and `--version` print and exit with 0.
 pub fn parse<T: Parser>() -> T {

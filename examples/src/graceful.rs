@@ -62,6 +62,32 @@ pub struct Counts {
 }
 
 // ANCHOR: serve
+/// A server's stop: Ctrl-C, and on Unix SIGTERM too. The handlers are
+/// installed by this call, before the future is polled, so that a signal
+/// sent as soon as the server says it listens is not lost (or fatal).
+/// Call it inside the runtime.
+pub fn stop_signals() -> std::io::Result<impl Future<Output = ()>> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut terminate = signal(SignalKind::terminate())?;
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        Ok(async move {
+            tokio::select! {
+                _ = terminate.recv() => {}
+                _ = interrupt.recv() => {}
+            }
+        })
+    }
+    #[cfg(windows)]
+    {
+        let mut ctrl_c = tokio::signal::windows::ctrl_c()?;
+        Ok(async move {
+            ctrl_c.recv().await;
+        })
+    }
+}
+
 /// Serves on `listener` until `stop` completes, then shuts down gracefully
 /// (see the module's documentation). `counts` lets the caller watch.
 pub async fn serve(

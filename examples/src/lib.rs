@@ -3,31 +3,54 @@
 //! into the book's scenarios ([`scenario`]) whose runs produce
 //! [`transcript`]s.
 
-pub mod bench;
-pub mod book;
-pub mod claim;
+// Portable: what the book's programs for other systems use (TLS, HTTP,
+// the graceful server, argument parsing, the lingering close).
 pub mod cli;
 pub mod close;
-pub mod diagram;
-pub mod errors;
-pub mod experiment;
 pub mod graceful;
 pub mod http;
-pub mod hostile;
-pub mod inspect;
-pub mod netns;
-pub mod observe;
-pub mod plot;
-pub mod proof;
 pub mod runtime;
-pub mod sandbox;
-pub mod scenario;
-pub mod sockdiag;
-pub mod sockopt;
 pub mod tls;
-pub mod state_diagram;
-pub mod transcript;
 pub mod wait;
+
+// The lab itself: namespaces, sock_diag, packet capture, /proc. Linux's.
+#[cfg(target_os = "linux")]
+pub mod bench;
+#[cfg(target_os = "linux")]
+pub mod book;
+#[cfg(target_os = "linux")]
+pub mod claim;
+#[cfg(target_os = "linux")]
+pub mod diagram;
+#[cfg(target_os = "linux")]
+pub mod errors;
+#[cfg(target_os = "linux")]
+pub mod experiment;
+#[cfg(target_os = "linux")]
+pub mod hostile;
+#[cfg(target_os = "linux")]
+pub mod inspect;
+#[cfg(target_os = "linux")]
+pub mod netns;
+#[cfg(target_os = "linux")]
+pub mod observe;
+#[cfg(target_os = "linux")]
+pub mod plot;
+#[cfg(target_os = "linux")]
+pub mod proof;
+#[cfg(target_os = "linux")]
+pub mod sandbox;
+#[cfg(target_os = "linux")]
+pub mod scenario;
+#[cfg(target_os = "linux")]
+pub mod sockdiag;
+#[cfg(target_os = "linux")]
+pub mod sockopt;
+#[cfg(target_os = "linux")]
+pub mod state_diagram;
+#[cfg(target_os = "linux")]
+pub mod transcript;
+#[cfg(target_os = "linux")]
 pub mod wire;
 
 use std::io;

@@ -16,7 +16,6 @@ use anyhow::Context;
 use clap::Parser;
 use tcpclose::cli::{self, say};
 use tcpclose::graceful::{serve, Counts, Settings};
-use tokio::signal::unix::{signal, SignalKind};
 
 /// A server that answers each request line with `done` after some work,
 /// and stops gracefully on SIGTERM or SIGINT.
@@ -52,8 +51,7 @@ fn main() -> ExitCode {
 fn run(args: &Args) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(async {
-        let mut terminate = signal(SignalKind::terminate())?;
-        let mut interrupt = signal(SignalKind::interrupt())?;
+        let stop_signal = tcpclose::graceful::stop_signals()?;
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
             .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -72,10 +70,7 @@ fn run(args: &Args) -> anyhow::Result<()> {
         let stop = {
             let counts = Arc::clone(&counts);
             async move {
-                tokio::select! {
-                    _ = terminate.recv() => {},
-                    _ = interrupt.recv() => {},
-                }
+                stop_signal.await;
                 say(format!(
                     "stopping: accepting no more; {} requests in progress",
                     counts.in_progress.load(std::sync::atomic::Ordering::SeqCst)

@@ -84,6 +84,8 @@ async fn run(addr: &str, cert_file: &str, idle: Duration) -> std::io::Result<()>
     let listener = TcpListener::bind(addr)
         .await
         .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
+    let stop_signal = tcpclose::graceful::stop_signals()?;
+    tokio::pin!(stop_signal);
     println!("listening on {}", listener.local_addr()?);
     let acceptor = TlsAcceptor::from(configs.server.clone());
     let (stop, stopped) = watch::channel(false);
@@ -110,7 +112,7 @@ async fn run(addr: &str, cert_file: &str, idle: Duration) -> std::io::Result<()>
             },
             // Reap finished connections, so the set does not grow.
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
-            _ = stop_signal() => break,
+            _ = &mut stop_signal => break,
         }
     }
     drop(listener);
@@ -128,21 +130,6 @@ async fn run(addr: &str, cert_file: &str, idle: Duration) -> std::io::Result<()>
     Ok(())
 }
 
-/// Ctrl-C or SIGTERM.
-async fn stop_signal() {
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut term) => {
-                term.recv().await;
-            }
-            Err(_) => std::future::pending().await,
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term => {}
-    }
-}
 // ANCHOR_END: server
 
 // ANCHOR: connection

@@ -76,7 +76,7 @@ enum CloseHow {
     Lingering,
 }
 
-fn main() -> ExitCode {
+pub fn main() -> ExitCode {
     let args: Args = cli::parse();
     match serve(&args) {
         Ok(()) => ExitCode::SUCCESS,

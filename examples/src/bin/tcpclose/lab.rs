@@ -114,7 +114,7 @@ enum Command {
     },
 }
 
-fn main() -> ExitCode {
+pub fn main() -> ExitCode {
     // Parsing starts no thread: the sandbox can still be entered after it.
     let cli: Cli = cli::parse();
     if let Some(Command::Inspect { pid, watch, json }) = cli.command {

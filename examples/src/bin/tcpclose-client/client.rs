@@ -56,7 +56,7 @@ struct Args {
     max_answer: usize,
 }
 
-fn main() -> ExitCode {
+pub fn main() -> ExitCode {
     let args: Args = cli::parse();
     match talk(&args) {
         Ok(()) => ExitCode::SUCCESS,
