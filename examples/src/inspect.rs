@@ -176,18 +176,27 @@ pub fn inspect(pid: u32, watch: Option<Duration>, started: impl FnOnce(&str)) ->
 
 /// The process's TCP descriptors and its namespace's whole table.
 fn sample(proc_dir: &Path) -> io::Result<(Vec<Socket>, Vec<Row>)> {
-    let rows = namespace_rows(proc_dir)?;
+    let fd_dir = proc_dir.join("fd");
+    // The table and the descriptors are independent: read them at once,
+    // the table on a thread of its own (in this thread's namespaces).
+    let (rows, descriptors) = std::thread::scope(|scope| {
+        let rows = scope.spawn(|| namespace_rows(proc_dir));
+        let mut descriptors = Vec::new();
+        let listed = socket_descriptors(&fd_dir, |fd, inode| descriptors.push((fd, inode)));
+        let rows = rows.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        listed.map(|()| (rows, descriptors))
+    })?;
+    let rows = rows?;
     let mut by_inode = HashMap::with_capacity(rows.len());
     for row in rows.iter().filter(|r| r.inode != 0) {
         by_inode.insert(row.inode, row);
     }
-    let fd_dir = proc_dir.join("fd");
-    let mut sockets = Vec::new();
-    socket_descriptors(&fd_dir, |fd, inode| {
+    let mut sockets = Vec::with_capacity(descriptors.len());
+    for (fd, inode) in descriptors {
         let row = by_inode.get(&inode).copied();
         // A socket in a TCP table is TCP; one in none may be too.
         if row.is_none() && !is_tcp(&fd_dir.join(fd.to_string())) {
-            return;
+            continue;
         }
         sockets.push(Socket {
             fd,
@@ -201,7 +210,7 @@ fn sample(proc_dir: &Path) -> io::Result<(Vec<Socket>, Vec<Row>)> {
             timer_left: row.and_then(|r| r.timer.map(|_| r.timer_left)),
             seen_for: None,
         });
-    })?;
+    }
     sockets.sort_by_key(|s| s.fd);
     Ok((sockets, rows))
 }
