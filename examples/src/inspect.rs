@@ -1,11 +1,13 @@
 //! `tcpclose inspect PID`: a live process's TCP sockets, as the book would
 //! diagnose them. Descriptors come from `/proc/PID/fd` (a socket's link is
-//! `socket:[INODE]`, its protocol the `system.sockprotoname` attribute);
-//! the sockets from `/proc/PID/net/tcp` and `tcp6`, the table of the
-//! process's own network namespace, with queues and timers; the counters
-//! from `/proc/PID/net/netstat` and `snmp`.
+//! `socket:[INODE]`); the sockets, with queues and timers, from the table
+//! of the process's own network namespace: a sock_diag dump when that is
+//! our namespace too, `/proc/PID/net/tcp` and `tcp6` otherwise. A socket
+//! in no table is TCP if its `system.sockprotoname` attribute says so. The
+//! counters come from `/proc/PID/net/netstat` and `snmp`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::ffi::CStr;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::Path;
@@ -15,7 +17,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::observe::{State, TimerKind};
 
-/// One row of a `/proc/net/tcp` table.
+/// One row of a `/proc/net/tcp` table, or the same socket from a
+/// sock_diag dump ([`Row::from_diag`]).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Row {
     pub local: SocketAddr,
@@ -113,7 +116,11 @@ pub fn inspect(pid: u32, watch: Option<Duration>, started: impl FnOnce(&str)) ->
         .trim()
         .to_string();
     let start = Instant::now();
-    let counters_before = counters(&proc_dir)?;
+    // Only a watch reports counters.
+    let counters_before = match watch {
+        Some(_) => counters(&proc_dir)?,
+        None => BTreeMap::new(),
+    };
     started(&command);
     let mut first_seen: BTreeMap<(u64, State), Instant> = BTreeMap::new();
     let (mut sockets, mut rows) = sample(&proc_dir)?;
@@ -169,27 +176,28 @@ pub fn inspect(pid: u32, watch: Option<Duration>, started: impl FnOnce(&str)) ->
 
 /// The process's TCP descriptors and its namespace's whole table.
 fn sample(proc_dir: &Path) -> io::Result<(Vec<Socket>, Vec<Row>)> {
-    let mut rows = table(&proc_dir.join("net/tcp"))?;
-    rows.extend(table(&proc_dir.join("net/tcp6"))?);
-    let mut sockets = Vec::new();
-    for entry in std::fs::read_dir(proc_dir.join("fd"))? {
-        let entry = entry?;
-        let Ok(fd) = entry.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        // A descriptor may close between the listing and the look.
-        let Ok(target) = std::fs::read_link(entry.path()) else {
-            continue;
-        };
-        let target = target.to_string_lossy();
-        let Some(inode) = target.strip_prefix("socket:[").and_then(|t| t.strip_suffix(']')) else {
-            continue;
-        };
-        let Ok(inode) = inode.parse::<u64>() else { continue };
-        if !is_tcp(&entry.path()) {
+    let fd_dir = proc_dir.join("fd");
+    // The table and the descriptors are independent: read them at once,
+    // the table on a thread of its own (in this thread's namespaces).
+    let (rows, descriptors) = std::thread::scope(|scope| {
+        let rows = scope.spawn(|| namespace_rows(proc_dir));
+        let mut descriptors = Vec::new();
+        let listed = socket_descriptors(&fd_dir, |fd, inode| descriptors.push((fd, inode)));
+        let rows = rows.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        listed.map(|()| (rows, descriptors))
+    })?;
+    let rows = rows?;
+    let mut by_inode = HashMap::with_capacity(rows.len());
+    for row in rows.iter().filter(|r| r.inode != 0) {
+        by_inode.insert(row.inode, row);
+    }
+    let mut sockets = Vec::with_capacity(descriptors.len());
+    for (fd, inode) in descriptors {
+        let row = by_inode.get(&inode).copied();
+        // A socket in a TCP table is TCP; one in none may be too.
+        if row.is_none() && !is_tcp(&fd_dir.join(fd.to_string())) {
             continue;
         }
-        let row = rows.iter().find(|r| r.inode == inode);
         sockets.push(Socket {
             fd,
             inode,
@@ -205,6 +213,126 @@ fn sample(proc_dir: &Path) -> io::Result<(Vec<Socket>, Vec<Row>)> {
     }
     sockets.sort_by_key(|s| s.fd);
     Ok((sockets, rows))
+}
+
+/// The TCP table of the process's network namespace: when it is the
+/// calling thread's, from a sock_diag dump, which is what `ss` reads and
+/// is much faster for a large table than the text the kernel writes for
+/// `/proc/PID/net/tcp`; otherwise (or if the dump fails: a kernel without
+/// `tcp_diag`) from that text.
+fn namespace_rows(proc_dir: &Path) -> io::Result<Vec<Row>> {
+    if same_network_namespace(proc_dir) {
+        if let Ok(rows) = diag_rows() {
+            return Ok(rows);
+        }
+    }
+    let mut rows = table(&proc_dir.join("net/tcp"))?;
+    rows.extend(table(&proc_dir.join("net/tcp6"))?);
+    Ok(rows)
+}
+
+/// Whether process `proc_dir` lives in the calling thread's network
+/// namespace: the same namespace file (device and inode).
+fn same_network_namespace(proc_dir: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (
+        std::fs::metadata(proc_dir.join("ns/net")),
+        std::fs::metadata("/proc/thread-self/ns/net"),
+    ) {
+        (Ok(theirs), Ok(ours)) => (theirs.dev(), theirs.ino()) == (ours.dev(), ours.ino()),
+        _ => false,
+    }
+}
+
+/// The TCP sockets of the calling thread's network namespace, IPv4 then
+/// IPv6, from a sock_diag dump, as [`table`] reads them from
+/// `/proc/net/tcp` and `tcp6`.
+pub fn diag_rows() -> io::Result<Vec<Row>> {
+    let mut rows = Vec::new();
+    crate::sockdiag::dump_tcp(|m| rows.push(Row::from_diag(m)))?;
+    Ok(rows)
+}
+
+impl Row {
+    /// A socket of a sock_diag dump, with the values `/proc/net/tcp` shows
+    /// for it. The two differ in two places: for a listener sock_diag sends
+    /// the backlog's limit as the send queue, where the text shows the
+    /// bytes sent and not acknowledged, none; and it counts a timer's time
+    /// left in milliseconds, where the text counts ticks of 10 ms, rounded
+    /// down.
+    pub fn from_diag(m: &crate::sockdiag::Message) -> Row {
+        let state = State::from_kernel(m.state);
+        Row {
+            local: m.local,
+            remote: m.remote,
+            state,
+            send_q: if state == State::Listen { 0 } else { m.wqueue.into() },
+            recv_q: m.rqueue.into(),
+            timer: TimerKind::from_kernel(m.timer),
+            timer_left: f64::from(m.expires_ms / 10) / 100.0,
+            inode: m.inode.into(),
+        }
+    }
+}
+
+/// Calls `each` with every descriptor in `fd_dir` (`/proc/PID/fd`) that
+/// is a socket, and the socket's inode. Thousands of descriptors: one
+/// `readlinkat` each, relative to the open directory, and no allocation.
+fn socket_descriptors(fd_dir: &Path, mut each: impl FnMut(i32, u64)) -> io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    struct Dir(*mut libc::DIR);
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            // SAFETY: the stream came from opendir and is closed once.
+            unsafe { libc::closedir(self.0) };
+        }
+    }
+    let path = std::ffi::CString::new(fd_dir.as_os_str().as_bytes()).map_err(io::Error::other)?;
+    // SAFETY: a NUL-terminated path.
+    let dir = Dir(unsafe { libc::opendir(path.as_ptr()) });
+    if dir.0.is_null() {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: an open directory stream.
+    let dir_fd = unsafe { libc::dirfd(dir.0) };
+    let mut link = [0u8; 64];
+    loop {
+        // readdir tells its end from an error by errno alone.
+        // SAFETY: errno is this thread's; the stream is open.
+        let entry = unsafe {
+            *libc::__errno_location() = 0;
+            libc::readdir(dir.0)
+        };
+        if entry.is_null() {
+            return match io::Error::last_os_error() {
+                e if e.raw_os_error() == Some(0) => Ok(()),
+                e => Err(e),
+            };
+        }
+        // SAFETY: readdir returned an entry, valid until the next call,
+        // whose name is NUL-terminated.
+        let name = unsafe { CStr::from_ptr((*entry).d_name.as_ptr()) };
+        // `.` and `..` are no descriptors.
+        let Some(fd) = std::str::from_utf8(name.to_bytes())
+            .ok()
+            .and_then(|n| n.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        // SAFETY: a name in the open directory; the buffer's length is passed.
+        let len = unsafe { libc::readlinkat(dir_fd, name.as_ptr(), link.as_mut_ptr().cast(), link.len()) };
+        // A descriptor may close between the listing and the look.
+        let Ok(len) = usize::try_from(len) else { continue };
+        if let Some(inode) = socket_inode(&link[..len]) {
+            each(fd, inode);
+        }
+    }
+}
+
+/// The inode of a descriptor's link `socket:[INODE]`; `None` for other files.
+fn socket_inode(link: &[u8]) -> Option<u64> {
+    let digits = link.strip_prefix(b"socket:[")?.strip_suffix(b"]")?;
+    std::str::from_utf8(digits).ok()?.parse().ok()
 }
 
 /// Whether the socket behind a `/proc/PID/fd` link is TCP (`TCP`, `TCPv6`).
@@ -315,7 +443,7 @@ fn counters(proc_dir: &Path) -> io::Result<BTreeMap<String, u64>> {
 
 /// Sockets on the process's local addresses that no descriptor holds.
 fn without_descriptor(sockets: &[Socket], rows: &[Row]) -> BTreeMap<State, usize> {
-    let ports: Vec<u16> = sockets.iter().filter_map(|s| s.local.map(|a| a.port())).collect();
+    let ports: HashSet<u16> = sockets.iter().filter_map(|s| s.local.map(|a| a.port())).collect();
     let mut counts = BTreeMap::new();
     for row in rows.iter().filter(|r| r.inode == 0 && ports.contains(&r.local.port())) {
         *counts.entry(row.state).or_insert(0) += 1;
@@ -533,6 +661,102 @@ mod tests {
         assert_eq!(row.timer, Some(TimerKind::ZeroWindowProbe));
         assert_eq!(row.timer_left, 20.35);
         assert_eq!(row.inode, 4242);
+    }
+
+    /// `inspect` reads its rows from a sock_diag dump or from the text
+    /// tables: both must say the same of the same sockets, in every state
+    /// the book shows, IPv4 and IPv6.
+    #[test]
+    fn a_sock_diag_dump_reads_as_the_text_tables() {
+        crate::netns::isolated(dump_and_text_agree).unwrap().unwrap();
+    }
+
+    fn dump_and_text_agree() -> io::Result<()> {
+        use crate::observe::End;
+        use std::io::Write;
+        use std::net::{TcpListener, TcpStream};
+        let (mut held, mut listeners) = (Vec::new(), Vec::new());
+        let mut hosts = vec!["127.0.0.1"];
+        if TcpListener::bind("[::1]:0").is_ok() {
+            hosts.push("[::1]");
+        }
+        for host in hosts {
+            let listener = TcpListener::bind(format!("{host}:0"))?;
+            let connect = || TcpStream::connect(listener.local_addr()?);
+            // ESTABLISHED, 5 bytes unread; and a keepalive timer.
+            let mut client = connect()?;
+            let (server, _) = listener.accept()?;
+            client.write_all(b"hello")?;
+            let mut unread = [0u8; 5];
+            while server.peek(&mut unread)? < unread.len() {}
+            socket2::SockRef::from(&client).set_keepalive(true)?;
+            held.extend([client, server]);
+            // CLOSE_WAIT, the FIN counted in the receive queue; its peer
+            // orphaned in FIN_WAIT_2.
+            let client = connect()?;
+            let (server, _) = listener.accept()?;
+            let client_end = End::of(&client)?;
+            drop(client);
+            End::of(&server)?.wait_for(State::CloseWait)?;
+            client_end.wait_for(State::FinWait2)?;
+            held.push(server);
+            // TIME_WAIT: the side that closed first, after its peer.
+            let client = connect()?;
+            let (server, _) = listener.accept()?;
+            let client_end = End::of(&client)?;
+            drop(client);
+            End::of(&server)?.wait_for(State::CloseWait)?;
+            drop(server);
+            client_end.wait_for(State::TimeWait)?;
+            // A zero window: bytes waiting to be sent, probed.
+            let client = connect()?;
+            let (mut server, _) = listener.accept()?;
+            crate::sockopt::fill(&mut server)?;
+            End::of(&server)?.wait_for_timer(TimerKind::ZeroWindowProbe)?;
+            held.extend([client, server]);
+            // LISTEN, one connection not accepted yet.
+            held.push(connect()?);
+            listeners.push(listener);
+        }
+
+        let mut diag = diag_rows()?;
+        let mut text = table(Path::new("/proc/thread-self/net/tcp"))?;
+        text.extend(table(Path::new("/proc/thread-self/net/tcp6"))?);
+        let key = |r: &Row| (r.local, r.remote);
+        diag.sort_by_key(key);
+        text.sort_by_key(key);
+        let keys = |rows: &[Row]| rows.iter().map(key).collect::<Vec<_>>();
+        assert_eq!(keys(&diag), keys(&text), "{diag:#?}\n{text:#?}");
+        for (d, t) in diag.iter().zip(&text) {
+            // The timers ran on between the two readings.
+            assert!((d.timer_left - t.timer_left).abs() < 1.0, "{d:?}\n{t:?}");
+            let same = Row {
+                timer_left: t.timer_left,
+                ..d.clone()
+            };
+            assert_eq!(&same, t);
+        }
+        let states = [
+            State::Listen,
+            State::Established,
+            State::CloseWait,
+            State::FinWait2,
+            State::TimeWait,
+        ];
+        for state in &states {
+            assert!(diag.iter().any(|r| r.state == *state), "no {state:?} in {diag:#?}");
+        }
+        let has = |f: &dyn Fn(&Row) -> bool| diag.iter().any(f);
+        assert!(has(&|r| r.state == State::Listen && r.recv_q == 1 && r.inode != 0));
+        assert!(has(&|r| r.recv_q == 5 && r.timer.is_none()));
+        assert!(has(&|r| r.state == State::CloseWait && r.recv_q == 1));
+        assert!(has(&|r| r.send_q > 0 && r.timer == Some(TimerKind::ZeroWindowProbe)));
+        assert!(has(&|r| r.timer == Some(TimerKind::Keepalive) && r.timer_left > 1000.0));
+        assert!(has(&|r| r.timer == Some(TimerKind::TimeWait)
+            && r.inode == 0
+            && r.timer_left > 1.0));
+        drop((held, listeners));
+        Ok(())
     }
 
     #[test]
