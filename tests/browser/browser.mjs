@@ -18,14 +18,22 @@
 // who prefers a light and a dark scheme, and checks their labels the same
 // way.
 //
-//   node tests/browser/browser.mjs [BOOK_DIR] [ARTIFACT_DIR]
+// With EDITION (zh-CN), the same for the edition in BOOK_DIR/EDITION, served
+// with the whole site around it; its search is for 关闭 and 半关闭 (a
+// search index that does not segment Chinese finds nothing). In both, the
+// language picker of each page leads to the same page, and section, of
+// the other edition.
+//
+//   node tests/browser/browser.mjs [BOOK_DIR] [ARTIFACT_DIR] [EDITION]
 import { createServer } from "node:http";
 import { existsSync, mkdirSync, readFileSync, readdirSync, statSync } from "node:fs";
 import { extname, join, normalize, resolve } from "node:path";
 import { chromium } from "playwright-core";
 
-const root = resolve(process.argv[2] ?? "book");
+const site = resolve(process.argv[2] ?? "book");
 const artifacts = resolve(process.argv[3] ?? "target/browser");
+const edition = process.argv[4] ?? "";
+const root = join(site, edition);
 const chromiumPath = process.env.CHROMIUM ?? "/usr/bin/chromium";
 if (!existsSync(join(root, "index.html"))) fail(`no built book in ${root}: run mdbook build first`);
 if (!existsSync(chromiumPath)) fail(`no Chromium at ${chromiumPath}: apt-get install chromium`);
@@ -36,9 +44,9 @@ const types = { ".html": "text/html", ".js": "text/javascript", ".css": "text/cs
   ".txt": "text/plain", ".ico": "image/x-icon" };
 const server = createServer((req, res) => {
   const path = normalize(decodeURIComponent(new URL(req.url, "http://x").pathname)).replace(/^\/+/, "");
-  let file = join(root, path);
+  let file = join(site, path);
   if (existsSync(file) && statSync(file).isDirectory()) file = join(file, "index.html");
-  if (!file.startsWith(root) || !existsSync(file)) {
+  if (!file.startsWith(site) || !existsSync(file)) {
     res.writeHead(404).end("not found");
     return;
   }
@@ -48,7 +56,8 @@ const server = createServer((req, res) => {
   res.end(readFileSync(file));
 });
 await new Promise((ok) => server.listen(0, "127.0.0.1", ok));
-const base = `http://127.0.0.1:${server.address().port}/`;
+const origin = `http://127.0.0.1:${server.address().port}/`;
+const base = edition ? `${origin}${edition}/` : origin;
 
 const problems = [];
 const pages = readdirSync(root).filter((f) => f.endsWith(".html") && !["404.html", "print.html", "toc.html"].includes(f));
@@ -78,14 +87,14 @@ for (const file of pages) {
   // getAttribute, not .href: links inside an inline SVG have no string .href.
   const hrefs = await page.$$eval("a[href]", (as) => as.map((a) => new URL(a.getAttribute("href"), location.href).href));
   for (const href of hrefs) {
-    if (href.startsWith(base) && !links.has(href)) links.set(href, file);
+    if (href.startsWith(origin) && !links.has(href)) links.set(href, file);
   }
 }
 
 // Every internal link reaches a page, and every fragment an element of it.
 for (const [href, from] of links) {
   const url = new URL(href);
-  const file = join(root, decodeURIComponent(url.pathname).replace(/^\/+/, "") || "index.html");
+  const file = join(site, decodeURIComponent(url.pathname).replace(/^\/+/, "") || "index.html");
   if (!existsSync(file)) { problems.push(`${from}: broken link to ${url.pathname}`); continue; }
   const id = decodeURIComponent(url.hash.slice(1));
   if (id && statSync(file).isFile() && !readFileSync(file, "utf8").includes(`id="${id}"`)) {
@@ -111,17 +120,42 @@ const introWords = await page.evaluate(() => {
 });
 if (introWords > 500) problems.push(`introduction.html: ${introWords} words before the first link to a chapter (at most 500)`);
 
-// Search finds CLOSE_WAIT.
-current = "search";
-await page.goto(base + "index.html", { waitUntil: "load" });
-await page.click("#mdbook-search-toggle");
-// Typed key by key: the search listens to key events, not to a pasted value.
-await page.locator("#mdbook-searchbar").pressSequentially("CLOSE_WAIT");
-const hits = await page
-  .waitForFunction(() => document.querySelectorAll("#mdbook-searchresults li").length, null, { timeout: 10000 })
-  .then((h) => h.jsonValue())
-  .catch(() => 0);
-if (!hits) problems.push("search: CLOSE_WAIT finds nothing");
+// Search finds CLOSE_WAIT; in Chinese, 关闭 finds the chapters about
+// closing, and 半关闭 the one about the half-close.
+async function search(term) {
+  current = `search for ${term}`;
+  await page.goto(base + "index.html", { waitUntil: "load" });
+  await page.click("#mdbook-search-toggle");
+  // Typed key by key: the search listens to key events, not to a pasted value.
+  await page.locator("#mdbook-searchbar").pressSequentially(term);
+  // Characters off the keyboard's layout (Chinese) arrive as text input,
+  // without key events: the key up that ends an input method's composition.
+  await page.locator("#mdbook-searchbar").dispatchEvent("keyup");
+  await page
+    .waitForFunction(() => document.querySelectorAll("#mdbook-searchresults li").length, null, { timeout: 10000 })
+    .catch(() => null);
+  return page.$$eval("#mdbook-searchresults li a", (as) => as.map((a) => a.getAttribute("href").split(/[?#]/)[0]));
+}
+const searches = edition === "zh-CN"
+  ? [["关闭", ["eof-close-wait.html", "half-close.html", "unread-data-rst.html", "so-linger.html"]], ["半关闭", ["half-close.html"]]]
+  : [["CLOSE_WAIT", ["eof-close-wait.html"]]];
+let hits = 0;
+for (const [term, wanted] of searches) {
+  const found = await search(term);
+  hits += found.length;
+  for (const want of wanted) {
+    if (!found.some((href) => href.endsWith(want))) problems.push(`search: ${term} does not find ${want} (found ${found.length}: ${found.slice(0, 5).join(", ")} ...)`);
+  }
+}
+
+// The language picker leads to the same page and section of the other
+// edition, which exists.
+current = "language picker";
+await page.goto(base + "half-close.html#the-rules", { waitUntil: "load" });
+const other = await page.$eval(".edition-switch", (a) => new URL(a.getAttribute("href"), location.href).href).catch(() => null);
+const expected = (edition ? origin : `${origin}zh-CN/`) + "half-close.html#the-rules";
+if (other !== expected) problems.push(`language picker: half-close.html#the-rules leads to ${other}, not ${expected}`);
+else if (!existsSync(join(site, new URL(other).pathname))) problems.push(`language picker: ${other} does not exist`);
 
 // Every page in every theme, on a desktop and on a phone.
 const themes = ["light", "rust", "coal", "navy", "ayu"];
@@ -177,7 +211,7 @@ for (const colorScheme of ["light", "dark"]) {
 await browser.close();
 server.close();
 for (const p of problems) console.log(p);
-console.log(`browser: ${pages.length} pages, ${links.size} internal links, search found ${hits} results for CLOSE_WAIT; ` +
+console.log(`browser: ${pages.length} pages, ${links.size} internal links, search found ${hits} results for ${searches.map(([t]) => t).join(" and ")}; ` +
   `${views} views (${themes.length} themes × ${widths.join(" and ")} px, and ${diagrams.length} diagrams on their own, light and dark); ${problems.length} problems; screenshots in ${shots}`);
 process.exit(problems.length === 0 ? 0 : 1);
 
