@@ -55,7 +55,7 @@ say "tcpclose inspect $server_pid"
 say "what to look for"
 cat <<TEXT
 ss: two sockets of the server (port $port) in CLOSE-WAIT, with the server's
-process and descriptor (users:(("server",pid=$server_pid,fd=N))).
+process and descriptor (users:(("tcpclose-server",pid=$server_pid,fd=N))).
 /proc/$server_pid/fd and lsof: the same descriptors, as socket:[INODE] and as
 CLOSE_WAIT connections.
 nstat: two connections accepted, no abort, no RST sent.
