@@ -416,7 +416,10 @@ fn diagnose() {
     };
     let port = port(&out);
     let ss = section(&out, "ss -tanpo state close-wait");
-    let leaked: Vec<&&str> = ss.iter().filter(|l| l.contains("users:((\"tcpclose-server\"")).collect();
+    let leaked: Vec<&&str> = ss
+        .iter()
+        .filter(|l| l.contains("users:((\"tcpclose-server\""))
+        .collect();
     assert_eq!(leaked.len(), 2, "{ss:#?}");
     let descriptors = section(&out, "the sockets among");
     assert_eq!(
