@@ -8,6 +8,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
+use tcpclose::proof::{KINDS, SEGMENTS, STATES};
+
 /// The catalogue's messages with their translations, the header apart.
 fn catalogue(path: &str) -> Vec<(String, String, bool)> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(path);
@@ -22,39 +24,8 @@ fn catalogue(path: &str) -> Vec<(String, String, bool)> {
         .collect()
 }
 
-const STATES: [&str; 12] = [
-    "CLOSE_WAIT",
-    "TIME_WAIT",
-    "FIN_WAIT_1",
-    "FIN_WAIT_2",
-    "FIN_WAIT",
-    "LAST_ACK",
-    "CLOSING",
-    "ESTABLISHED",
-    "SYN_SENT",
-    "SYN_RECV",
-    "LISTEN",
-    "CLOSED",
-];
-const FLAGS: [&str; 4] = ["FIN", "RST", "SYN", "ACK"];
-const KINDS: [&str; 16] = [
-    "ConnectionReset",
-    "ConnectionAborted",
-    "ConnectionRefused",
-    "BrokenPipe",
-    "NotConnected",
-    "TimedOut",
-    "WouldBlock",
-    "UnexpectedEof",
-    "AddrInUse",
-    "AddrNotAvailable",
-    "Interrupted",
-    "WriteZero",
-    "InvalidInput",
-    "Other",
-    "HostUnreachable",
-    "NetworkUnreachable",
-];
+/// The flags a translation keeps: the segments the book names, and ACK.
+const FLAGS: [&str; 4] = [SEGMENTS[0], SEGMENTS[1], SEGMENTS[2], "ACK"];
 const UNITS: [&str; 8] = ["ms", "µs", "ns", "s", "min", "KiB", "MiB", "GiB"];
 
 /// Each piece of `text` between `open` and the next `close`, both included.

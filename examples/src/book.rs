@@ -5,7 +5,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-pub use crate::cli::{chapter_url, BOOK_URL as URL};
 use crate::diagram::{NARROW, WIDE};
 use crate::observe::State;
 use crate::scenario;
@@ -351,31 +350,6 @@ mod tests {
             t.step_times.push(std::time::SystemTime::now());
         }
         t
-    }
-
-    /// The lab links the book where book.toml publishes it: its
-    /// `site-url` on the GitHub Pages of its repository's owner.
-    #[test]
-    fn the_lab_links_the_book_where_book_toml_publishes_it() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-        let config = std::fs::read_to_string(root.join("book.toml")).unwrap();
-        let value = |key: &str| {
-            config
-                .lines()
-                .find_map(|l| l.strip_prefix(key)?.trim_start().strip_prefix('='))
-                .map(|v| v.trim().trim_matches('"').to_string())
-                .unwrap()
-        };
-        let repository = value("git-repository-url");
-        let (owner, _) = repository
-            .strip_prefix("https://github.com/")
-            .and_then(|r| r.split_once('/'))
-            .unwrap();
-        assert_eq!(URL, format!("https://{owner}.github.io{}", value("site-url")));
-        assert_eq!(
-            chapter_url("time-wait.md#binding-again"),
-            format!("{URL}time-wait.html#binding-again")
-        );
     }
 
     /// A test's mark leads to its file in the repository, at the line of

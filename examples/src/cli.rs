@@ -103,3 +103,33 @@ macro_rules! outln {
         $crate::cli::out(format_args!("{}\n", format_args!($($arg)*)))
     };
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The lab links the book where book.toml publishes it: its
+    /// `site-url` on the GitHub Pages of its repository's owner.
+    #[test]
+    fn the_lab_links_the_book_where_book_toml_publishes_it() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let config = std::fs::read_to_string(root.join("book.toml")).unwrap();
+        let value = |key: &str| {
+            config
+                .lines()
+                .find_map(|l| l.strip_prefix(key)?.trim_start().strip_prefix('='))
+                .map(|v| v.trim().trim_matches('"').to_string())
+                .unwrap()
+        };
+        let repository = value("git-repository-url");
+        let (owner, _) = repository
+            .strip_prefix("https://github.com/")
+            .and_then(|r| r.split_once('/'))
+            .unwrap();
+        assert_eq!(BOOK_URL, format!("https://{owner}.github.io{}", value("site-url")));
+        assert_eq!(
+            chapter_url("time-wait.md#binding-again"),
+            format!("{BOOK_URL}time-wait.html#binding-again")
+        );
+    }
+}

@@ -471,21 +471,21 @@ fn findings(sockets: &[Socket], without_descriptor: &BTreeMap<State, usize>) -> 
                     ),
                 },
                 advice: "treat Ok(0) as the end: drop the stream, and remove it from every map and clone".into(),
-                chapter: crate::book::chapter_url("eof-close-wait.md"),
+                chapter: crate::cli::chapter_url("eof-close-wait.md"),
             }),
             None => found.push(Finding {
                 kind: FindingKind::NotInTable,
                 fd: Some(s.fd),
                 what: "a TCP socket in no table: reset or timed out while this process still holds it (or never connected); ss cannot show it".into(),
                 advice: "an error ends the connection, not the descriptor: drop the stream after BrokenPipe, ConnectionReset or TimedOut".into(),
-                chapter: crate::book::chapter_url("eof-close-wait.md"),
+                chapter: crate::cli::chapter_url("eof-close-wait.md"),
             }),
             Some(_) if s.timer == Some(TimerKind::ZeroWindowProbe) => found.push(Finding {
                 kind: FindingKind::ZeroWindow,
                 fd: Some(s.fd),
                 what: format!("{} bytes waiting to be sent: the peer's window is zero, it stopped reading", s.send_q),
                 advice: "bound the wait: TCP_USER_TIMEOUT, or a write timeout of your own".into(),
-                chapter: crate::book::chapter_url("dead-peers.md"),
+                chapter: crate::cli::chapter_url("dead-peers.md"),
             }),
             Some(_) => {}
         }
@@ -500,7 +500,7 @@ fn findings(sockets: &[Socket], without_descriptor: &BTreeMap<State, usize>) -> 
             fd: None,
             what: format!("{orphans} orphaned sockets on its ports: closed by the process, not yet finished by the kernel"),
             advice: "orphans end on the kernel's timers (tcp_fin_timeout, tcp_orphan_retries); many of them mean peers that do not close or read".into(),
-            chapter: crate::book::chapter_url("fin-wait-2.md"),
+            chapter: crate::cli::chapter_url("fin-wait-2.md"),
         });
     }
     found
@@ -567,7 +567,7 @@ pub fn to_text(report: &Report) -> String {
     }
     out.push_str(&format!(
         "how to read this: {}\n",
-        crate::book::chapter_url("diagnosing.md")
+        crate::cli::chapter_url("diagnosing.md")
     ));
     out
 }

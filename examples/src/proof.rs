@@ -468,7 +468,8 @@ pub const STATES: [&str; 10] = [
     "LISTEN",
 ];
 
-const KINDS: [&str; 10] = [
+/// The `ErrorKind`s the book names.
+pub const KINDS: [&str; 10] = [
     "BrokenPipe",
     "ConnectionReset",
     "ConnectionAborted",

@@ -320,7 +320,7 @@ fn inspect_finds_every_close_wait_of_a_leaking_server() {
     }
     // Each finding points at its chapter in the published book, which exists.
     for f in &report.findings {
-        assert_eq!(f.chapter, tcpclose::book::chapter_url("eof-close-wait.md"));
+        assert_eq!(f.chapter, tcpclose::cli::chapter_url("eof-close-wait.md"));
     }
     let book = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../src/eof-close-wait.md");
     assert!(book.is_file(), "{}", book.display());
@@ -559,7 +559,7 @@ fn inspect_text_ends_with_the_book_s_address() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(
         text.lines().last(),
-        Some(format!("how to read this: {}", tcpclose::book::chapter_url("diagnosing.md")).as_str())
+        Some(format!("how to read this: {}", tcpclose::cli::chapter_url("diagnosing.md")).as_str())
     );
 }
 
